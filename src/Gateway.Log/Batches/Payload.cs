@@ -1,0 +1,26 @@
+namespace Gateway.Log.Batches;
+
+/// <summary>A record key or value to append: bytes and the format they were given in, or null (Kafka's null key / tombstone value).</summary>
+public readonly ref struct Payload
+{
+    private readonly bool _present;
+
+    public Payload(ReadOnlySpan<byte> bytes, PayloadFormat format)
+    {
+        Bytes = bytes;
+        Format = format;
+        _present = true;
+    }
+
+    /// <summary>No payload at all, which differs from an empty one.</summary>
+    public static Payload Null => default;
+
+    public ReadOnlySpan<byte> Bytes { get; }
+
+    public PayloadFormat Format { get; }
+
+    public bool IsNull => !_present;
+
+    /// <summary>Bytes the payload takes in a record: a length varint and the bytes.</summary>
+    internal int EncodedSize => IsNull ? 1 : Varint.SizeOf(Bytes.Length) + Bytes.Length;
+}

@@ -1,0 +1,153 @@
+using System.Buffers.Binary;
+
+namespace Gateway.Log.Batches;
+
+/// <summary>
+/// A read-only view of one stored record batch (Kafka v2 layout). <see cref="TryValidate"/> checks the header and
+/// the CRC-32C; the record enumerator then walks the records in offset order.
+/// </summary>
+public readonly struct RecordBatch
+{
+    private readonly ReadOnlyMemory<byte> _bytes;
+
+    public RecordBatch(ReadOnlyMemory<byte> bytes)
+    {
+        _bytes = bytes;
+    }
+
+    public ReadOnlyMemory<byte> Bytes => _bytes;
+
+    public long BaseOffset => BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.BaseOffset..]);
+
+    public int Count => BinaryPrimitives.ReadInt32BigEndian(_bytes.Span[BatchLayout.RecordsCount..]);
+
+    /// <summary>The offset after the batch's last record.</summary>
+    public long NextOffset => BaseOffset + BinaryPrimitives.ReadInt32BigEndian(_bytes.Span[BatchLayout.LastOffsetDelta..]) + 1;
+
+    public long BaseTimestamp => BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.BaseTimestamp..]);
+
+    public long MaxTimestamp => BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.MaxTimestamp..]);
+
+    /// <summary>Checks that the bytes form one complete batch of this layout whose CRC matches.</summary>
+    public static bool TryValidate(ReadOnlySpan<byte> bytes, out string error)
+    {
+        if (bytes.Length < BatchLayout.HeaderSize)
+        {
+            error = $"entry of {bytes.Length} bytes is shorter than a batch header";
+            return false;
+        }
+        int batchLength = BinaryPrimitives.ReadInt32BigEndian(bytes[BatchLayout.BatchLength..]);
+        if (batchLength != bytes.Length - BatchLayout.LengthFieldEnd)
+        {
+            error = $"batch length {batchLength} does not match an entry of {bytes.Length} bytes";
+            return false;
+        }
+        if (bytes[BatchLayout.Magic] != BatchLayout.CurrentMagic)
+        {
+            error = $"unknown batch magic {bytes[BatchLayout.Magic]}";
+            return false;
+        }
+        uint stored = BinaryPrimitives.ReadUInt32BigEndian(bytes[BatchLayout.Crc..]);
+        uint computed = Crc32C.Compute(bytes[BatchLayout.CrcStart..]);
+        if (stored != computed)
+        {
+            error = $"CRC-32C mismatch (stored {stored:x8}, computed {computed:x8})";
+            return false;
+        }
+        int count = BinaryPrimitives.ReadInt32BigEndian(bytes[BatchLayout.RecordsCount..]);
+        int lastOffsetDelta = BinaryPrimitives.ReadInt32BigEndian(bytes[BatchLayout.LastOffsetDelta..]);
+        if (count <= 0 || lastOffsetDelta != count - 1)
+        {
+            error = $"record count {count} disagrees with last offset delta {lastOffsetDelta}";
+            return false;
+        }
+        error = "";
+        return true;
+    }
+
+    public Enumerator GetEnumerator() => new(_bytes.Span, BaseOffset, BaseTimestamp, Count);
+
+    /// <summary>Walks the records of a batch; a malformed record throws <see cref="LogCorruptedException"/>.</summary>
+    public ref struct Enumerator
+    {
+        private readonly ReadOnlySpan<byte> _bytes;
+        private readonly long _baseOffset;
+        private readonly long _baseTimestamp;
+        private readonly int _count;
+        private int _position;
+        private int _index;
+
+        internal Enumerator(ReadOnlySpan<byte> bytes, long baseOffset, long baseTimestamp, int count)
+        {
+            _bytes = bytes;
+            _baseOffset = baseOffset;
+            _baseTimestamp = baseTimestamp;
+            _count = count;
+            _position = BatchLayout.HeaderSize;
+        }
+
+        public LogRecord Current { get; private set; }
+
+        public bool MoveNext()
+        {
+            if (_index >= _count)
+            {
+                return false;
+            }
+            int start = _position;
+            if (!Varint.TryRead(_bytes, ref _position, out long bodySize) || bodySize < 0 || _position + bodySize > _bytes.Length)
+            {
+                throw Corrupt("record length");
+            }
+            int end = _position + (int)bodySize;
+            ReadOnlySpan<byte> body = _bytes[..end];
+            int p = _position;
+            byte attributes = body[p++];
+            if (!Varint.TryRead(body, ref p, out long timestampDelta)
+                || !Varint.TryRead(body, ref p, out long offsetDelta))
+            {
+                throw Corrupt("record timestamp or offset");
+            }
+            var key = ReadPayload(body, ref p, out bool keyNull);
+            var value = ReadPayload(body, ref p, out bool valueNull);
+            if (!Varint.TryRead(body, ref p, out long headerCount) || headerCount < 0)
+            {
+                throw Corrupt("header count");
+            }
+            Current = new LogRecord(
+                _baseOffset + offsetDelta,
+                _baseTimestamp + timestampDelta,
+                (PayloadFormat)((attributes >> BatchLayout.KeyFormatShift) & BatchLayout.FormatMask),
+                keyNull,
+                key,
+                (PayloadFormat)((attributes >> BatchLayout.ValueFormatShift) & BatchLayout.FormatMask),
+                valueNull,
+                value,
+                (int)headerCount,
+                body[p..end],
+                end - start);
+            _position = end;
+            _index++;
+            return true;
+        }
+
+        /// <summary>Reads a length-prefixed payload (Kafka writes -1 for null).</summary>
+        private static ReadOnlySpan<byte> ReadPayload(ReadOnlySpan<byte> body, scoped ref int p, out bool isNull)
+        {
+            if (!Varint.TryRead(body, ref p, out long length) || length < -1 || p + length > body.Length)
+            {
+                throw Corrupt("payload length");
+            }
+            isNull = length < 0;
+            if (isNull)
+            {
+                return default;
+            }
+            var bytes = body.Slice(p, (int)length);
+            p += (int)length;
+            return bytes;
+        }
+
+        private static LogCorruptedException Corrupt(string what) => new($"Malformed {what} inside a batch whose CRC matched.");
+    }
+}

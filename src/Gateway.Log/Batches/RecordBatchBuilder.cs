@@ -1,0 +1,171 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Gateway.Log.Batches;
+
+/// <summary>
+/// Encodes records into one Kafka v2 record batch in a pooled buffer. The base offset is left for the log to
+/// assign at append time (it lies outside the CRC); everything else, CRC included, is final after <see cref="Seal"/>.
+/// </summary>
+public sealed class RecordBatchBuilder : IDisposable
+{
+    private byte[] _buffer;
+    private int _length = BatchLayout.HeaderSize;
+    private long _baseTimestamp;
+    private long _maxTimestamp = long.MinValue;
+    private bool _sealed;
+
+    public RecordBatchBuilder(int initialCapacity = 1024)
+    {
+        _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, BatchLayout.HeaderSize + 64));
+    }
+
+    /// <summary>Records added so far.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Size of the encoded batch so far, header included.</summary>
+    public int SizeInBytes => _length;
+
+    /// <summary>Largest timestamp of the records added.</summary>
+    public long MaxTimestamp => _maxTimestamp;
+
+    /// <summary>Encoded size of the last record added, as fetch's <c>maxBytes</c> counts it.</summary>
+    public int LastRecordSize { get; private set; }
+
+    /// <summary>Appends one record. Timestamps are epoch milliseconds and need not be ordered.</summary>
+    public void Add(long timestamp, Payload key, Payload value, IReadOnlyList<RecordHeader>? headers)
+    {
+        ObjectDisposedException.ThrowIf(_buffer.Length == 0, this);
+        if (_sealed)
+        {
+            throw new InvalidOperationException("The batch is sealed.");
+        }
+        if (Count == 0)
+        {
+            _baseTimestamp = timestamp;
+        }
+        long timestampDelta = timestamp - _baseTimestamp;
+        int offsetDelta = Count;
+
+        int headersSize = Varint.SizeOf(headers?.Count ?? 0);
+        if (headers is not null)
+        {
+            foreach (var header in headers)
+            {
+                int nameBytes = Encoding.UTF8.GetByteCount(header.Name);
+                headersSize += Varint.SizeOf(nameBytes) + nameBytes;
+                headersSize += header.Value is null ? 1 : Varint.SizeOf(header.Value.Length) + header.Value.Length;
+            }
+        }
+        int bodySize = 1 + Varint.SizeOf(timestampDelta) + Varint.SizeOf(offsetDelta) + key.EncodedSize + value.EncodedSize + headersSize;
+        int recordSize = Varint.SizeOf(bodySize) + bodySize;
+        EnsureCapacity(recordSize);
+
+        Span<byte> span = _buffer.AsSpan(_length, recordSize);
+        int p = Varint.Write(span, bodySize);
+        span[p++] = (byte)(((int)key.Format << BatchLayout.KeyFormatShift) | ((int)value.Format << BatchLayout.ValueFormatShift));
+        p += Varint.Write(span[p..], timestampDelta);
+        p += Varint.Write(span[p..], offsetDelta);
+        p += WritePayload(span[p..], key);
+        p += WritePayload(span[p..], value);
+        p += Varint.Write(span[p..], headers?.Count ?? 0);
+        if (headers is not null)
+        {
+            foreach (var header in headers)
+            {
+                int nameBytes = Encoding.UTF8.GetByteCount(header.Name);
+                p += Varint.Write(span[p..], nameBytes);
+                p += Encoding.UTF8.GetBytes(header.Name, span[p..]);
+                if (header.Value is null)
+                {
+                    p += Varint.Write(span[p..], -1);
+                }
+                else
+                {
+                    p += Varint.Write(span[p..], header.Value.Length);
+                    header.Value.CopyTo(span[p..]);
+                    p += header.Value.Length;
+                }
+            }
+        }
+
+        _length += recordSize;
+        _maxTimestamp = Math.Max(_maxTimestamp, timestamp);
+        LastRecordSize = recordSize;
+        Count++;
+    }
+
+    /// <summary>Writes the header and CRC. The batch can no longer change, except for its base offset.</summary>
+    public void Seal()
+    {
+        if (Count == 0)
+        {
+            throw new InvalidOperationException("A batch holds at least one record.");
+        }
+        if (_sealed)
+        {
+            return;
+        }
+        Span<byte> header = _buffer.AsSpan(0, BatchLayout.HeaderSize);
+        BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.BaseOffset..], 0);
+        BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.BatchLength..], _length - BatchLayout.LengthFieldEnd);
+        BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.PartitionLeaderEpoch..], -1);
+        header[BatchLayout.Magic] = BatchLayout.CurrentMagic;
+        BinaryPrimitives.WriteInt16BigEndian(header[BatchLayout.Attributes..], 0);
+        BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.LastOffsetDelta..], Count - 1);
+        BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.BaseTimestamp..], _baseTimestamp);
+        BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.MaxTimestamp..], _maxTimestamp);
+        BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.ProducerId..], -1);
+        BinaryPrimitives.WriteInt16BigEndian(header[BatchLayout.ProducerEpoch..], -1);
+        BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.BaseSequence..], -1);
+        BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.RecordsCount..], Count);
+        uint crc = Crc32C.Compute(_buffer.AsSpan(BatchLayout.CrcStart, _length - BatchLayout.CrcStart));
+        BinaryPrimitives.WriteUInt32BigEndian(header[BatchLayout.Crc..], crc);
+        _sealed = true;
+    }
+
+    /// <summary>The sealed batch, with the base offset patched in by the log.</summary>
+    internal Span<byte> SealedBatch(long baseOffset)
+    {
+        if (!_sealed)
+        {
+            throw new InvalidOperationException("Seal the batch before appending it.");
+        }
+        Span<byte> batch = _buffer.AsSpan(0, _length);
+        BinaryPrimitives.WriteInt64BigEndian(batch, baseOffset);
+        return batch;
+    }
+
+    public void Dispose()
+    {
+        if (_buffer.Length != 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
+    }
+
+    private static int WritePayload(Span<byte> destination, Payload payload)
+    {
+        if (payload.IsNull)
+        {
+            return Varint.Write(destination, -1);
+        }
+        int p = Varint.Write(destination, payload.Bytes.Length);
+        payload.Bytes.CopyTo(destination[p..]);
+        return p + payload.Bytes.Length;
+    }
+
+    private void EnsureCapacity(int extra)
+    {
+        if (_length + extra <= _buffer.Length)
+        {
+            return;
+        }
+        byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + extra));
+        _buffer.AsSpan(0, _length).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = larger;
+    }
+}

@@ -1,0 +1,189 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gateway.Log;
+
+/// <summary>
+/// All topics under one data directory (<c>{DataDirectory}/topics/{topic}/{partition}/</c>), reopened on start.
+/// Creating and deleting topics is serialized; reads and appends on existing topics never wait for it.
+/// Disposing commits everything appended, then closes the logs.
+/// </summary>
+public sealed partial class LogStore : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, TopicLog> _topics = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _admin = new(1, 1);
+    private readonly LogStoreOptions _options;
+    private readonly CommitScheduler _scheduler;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _topicsDirectory;
+    private readonly string _trashDirectory;
+
+    private LogStore(LogStoreOptions options, TimeProvider time, ILogger logger)
+    {
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _topicsDirectory = Path.Combine(options.DataDirectory, "topics");
+        _trashDirectory = Path.Combine(options.DataDirectory, "trash");
+        _scheduler = new CommitScheduler(TimeSpan.FromMilliseconds(options.FlushIntervalMs), logger);
+    }
+
+    public LogStoreOptions Options => _options;
+
+    public IReadOnlyCollection<TopicLog> Topics => [.. _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal)];
+
+    /// <summary>Opens (and recovers) every topic in the data directory. A damaged partition opens failed, never empty.</summary>
+    public static async Task<LogStore> OpenAsync(LogStoreOptions options, TimeProvider? time = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var store = new LogStore(options, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+        await Task.Run(store.LoadTopics, cancellationToken).ConfigureAwait(false);
+        return store;
+    }
+
+    /// <summary>The topic, or <see cref="TopicNotFoundException"/>.</summary>
+    public TopicLog GetTopic(string name) =>
+        _topics.TryGetValue(name, out var topic) ? topic : throw new TopicNotFoundException(name);
+
+    public bool TryGetTopic(string name, out TopicLog topic) => _topics.TryGetValue(name, out topic!);
+
+    /// <summary>Partitions that cannot serve, with the reason: what readiness reports.</summary>
+    public IReadOnlyList<(string Topic, int Partition, string Reason)> Failures =>
+        [.. _topics.Values.SelectMany(t => t.Partitions).Where(p => p.Failure is not null).Select(p => (p.Topic, p.Partition, p.Failure!.Message))];
+
+    public async Task<TopicLog> CreateTopicAsync(string name, int partitions, TopicConfig? config = null, CancellationToken cancellationToken = default)
+    {
+        if (!TopicName.IsValid(name))
+        {
+            throw new ArgumentException($"'{name}' is not a valid topic name.", nameof(name));
+        }
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(partitions);
+        await _admin.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_topics.ContainsKey(name))
+            {
+                throw new TopicExistsException(name);
+            }
+            string directory = Path.Combine(_topicsDirectory, name);
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            EnsureThreadPool(TotalPartitions + partitions);
+            var topic = await Task.Run(
+                () => TopicLog.Create(name, partitions, config ?? _options.TopicDefaults, directory, _options, _scheduler, _logger, _time.GetUtcNow().ToUnixTimeMilliseconds()),
+                cancellationToken).ConfigureAwait(false);
+            _topics[name] = topic;
+            return topic;
+        }
+        finally
+        {
+            _admin.Release();
+        }
+    }
+
+    /// <summary>Changes a topic's settings and/or grows its partitions.</summary>
+    public async Task<TopicLog> UpdateTopicAsync(string name, TopicConfig? config, int? partitions, CancellationToken cancellationToken = default)
+    {
+        await _admin.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var topic = GetTopic(name);
+            if (partitions is int count)
+            {
+                EnsureThreadPool(TotalPartitions + Math.Max(0, count - topic.PartitionCount));
+            }
+            topic.Update(config, partitions);
+            return topic;
+        }
+        finally
+        {
+            _admin.Release();
+        }
+    }
+
+    /// <summary>Deletes a topic and its files. Its waiting readers are released; later requests find no topic.</summary>
+    public async Task DeleteTopicAsync(string name, CancellationToken cancellationToken = default)
+    {
+        await _admin.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_topics.TryRemove(name, out var topic))
+            {
+                throw new TopicNotFoundException(name);
+            }
+            await topic.CloseAsync().ConfigureAwait(false);
+            // A rename is atomic: a crash leaves the topic either whole or in the trash, never half deleted.
+            Directory.CreateDirectory(_trashDirectory);
+            string trash = Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N"));
+            Directory.Move(Path.Combine(_topicsDirectory, name), trash);
+            Directory.Delete(trash, recursive: true);
+        }
+        finally
+        {
+            _admin.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _admin.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            foreach (var topic in _topics.Values)
+            {
+                await topic.CloseAsync().ConfigureAwait(false);
+            }
+            _topics.Clear();
+            await _scheduler.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _admin.Release();
+        }
+    }
+
+    private int TotalPartitions => _topics.Values.Sum(t => t.PartitionCount);
+
+    private void LoadTopics()
+    {
+        Directory.CreateDirectory(_topicsDirectory);
+        if (Directory.Exists(_trashDirectory))
+        {
+            Directory.Delete(_trashDirectory, recursive: true);
+        }
+        foreach (string directory in Directory.EnumerateDirectories(_topicsDirectory))
+        {
+            if (!File.Exists(Path.Combine(directory, TopicLog.MetadataFile)))
+            {
+                // A create that crashed before writing topic.json: it never existed.
+                LogIncompleteTopicRemoved(_logger, directory);
+                Directory.Delete(directory, recursive: true);
+                continue;
+            }
+            var topic = TopicLog.Load(directory, _options, _scheduler, _logger);
+            _topics[topic.Name] = topic;
+        }
+        EnsureThreadPool(TotalPartitions);
+    }
+
+    /// <summary>
+    /// Device writes and commit metadata writes are blocking calls on pool threads; with the default minimum the
+    /// pool injects threads slowly and many partitions committing at once stall (notes/fasterlog.md).
+    /// </summary>
+    private static void EnsureThreadPool(int partitions)
+    {
+        int wanted = Math.Max(64, 2 * partitions);
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        if (workers < wanted)
+        {
+            ThreadPool.SetMinThreads(wanted, Math.Max(io, wanted));
+        }
+    }
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Removed {Directory}: a topic whose creation did not finish")]
+    private static partial void LogIncompleteTopicRemoved(ILogger logger, string directory);
+}

@@ -1,0 +1,530 @@
+using System.Buffers;
+using FASTER.core;
+using Gateway.Log.Batches;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Log;
+
+/// <summary>
+/// One partition: an append-only sequence of records with dense offsets, stored as record batches in one FasterLog.
+/// Guarantees: offsets are assigned in append order and never reused; readers see only records a finished commit
+/// covers (the high watermark, <see cref="EndOffset"/>); an <see cref="Acks.Disk"/> append returns only after such
+/// a commit; a commit failure fails the appends it covered and every append after it.
+/// </summary>
+public sealed partial class PartitionLog : IAsyncDisposable
+{
+    private readonly LogStoreOptions _options;
+    private readonly CommitScheduler _scheduler;
+    private readonly ILogger _logger;
+    private readonly string _directory;
+    private readonly OffsetIndex _index;
+    private readonly Lock _appendLock = new();
+    private readonly SemaphoreSlim _commitGate = new(1, 1);
+    private readonly FasterLog? _log;
+    private readonly IDevice? _device;
+    private readonly DeviceLogCommitCheckpointManager? _commitManager;
+
+    // Guarded by _appendLock.
+    private long _nextOffset;
+    private long _maxTimestamp = long.MinValue;
+    private TaskCompletionSource _pendingCommit = NewSignal();
+
+    private CommitPoint _committed;
+    private long _beginOffset;
+    private TaskCompletionSource _committedSignal = NewSignal();
+    private Exception? _failure;
+    private int _dirty;
+    private volatile bool _closed;
+
+    private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, ILogger logger)
+    {
+        Topic = topic;
+        Partition = partition;
+        _directory = directory;
+        _options = options;
+        _scheduler = scheduler;
+        _logger = logger;
+        _index = new OffsetIndex(options.IndexIntervalBytes);
+        _committed = new CommitPoint(0, 0);
+        Directory.CreateDirectory(directory);
+        try
+        {
+            _device = Devices.CreateLogDevice(Path.Combine(directory, "data.log"));
+            _commitManager = new DeviceLogCommitCheckpointManager(
+                new LocalStorageNamedDeviceFactory(),
+                new DefaultCheckpointNamingScheme(directory),
+                removeOutdated: true);
+            _log = new FasterLog(new FasterLogSettings
+            {
+                LogDevice = _device,
+                LogCommitManager = _commitManager,
+                PageSizeBits = options.PageSizeBits,
+                MemorySizeBits = options.MemorySizeBits,
+                SegmentSizeBits = options.SegmentSizeBits,
+                LogChecksum = LogChecksumType.PerEntry,
+                // Not fast-commit: its recovery silently rolls back to the last intact commit record when data is
+                // damaged. Plain commits write metadata (with our next offset as the cookie) that we can check.
+                FastCommitMode = false,
+                // The constructor's own recovery swallows errors and may start empty; Recover() below does not.
+                TryRecoverLatest = false,
+            });
+            Recover();
+        }
+        catch (Exception ex) when (ex is FasterException or LogCorruptedException or IOException)
+        {
+            _failure = ex as LogCorruptedException ?? new LogCorruptedException($"Partition {topic}/{partition} could not be recovered: {ex.Message}");
+            LogRecoveryFailed(_logger, topic, partition, _failure.Message);
+        }
+    }
+
+    public string Topic { get; }
+
+    public int Partition { get; }
+
+    /// <summary>First offset still kept.</summary>
+    public long BeginOffset => Math.Min(Volatile.Read(ref _beginOffset), EndOffset);
+
+    /// <summary>The high watermark: one past the last committed record. Readers never see offsets at or above it.</summary>
+    public long EndOffset => Volatile.Read(ref _committed).Offset;
+
+    /// <summary>Bytes the partition's log occupies between its begin and tail.</summary>
+    public long SizeBytes => _log is null ? 0 : Math.Max(0, _log.TailAddress - _log.BeginAddress);
+
+    /// <summary>Why the partition cannot serve, or null when it can.</summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    internal static PartitionLog Open(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, ILogger logger) =>
+        new(topic, partition, directory, options, scheduler, logger);
+
+    /// <summary>
+    /// Appends a sealed batch as one entry and returns its base offset. With <paramref name="expectedEndOffset"/>,
+    /// appends only if every earlier append ends there (optimistic concurrency).
+    /// </summary>
+    public async ValueTask<long> AppendAsync(RecordBatchBuilder batch, Acks acks, long? expectedEndOffset = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        batch.Seal();
+        if (batch.SizeInBytes > _options.MaxBatchBytes)
+        {
+            throw new BatchTooLargeException(batch.SizeInBytes, _options.MaxBatchBytes);
+        }
+        long baseOffset;
+        Task committed;
+        lock (_appendLock)
+        {
+            ThrowIfUnavailable();
+            if (expectedEndOffset is long expected && expected != _nextOffset)
+            {
+                throw new OffsetMismatchException(expected, _nextOffset);
+            }
+            baseOffset = _nextOffset;
+            long address;
+            try
+            {
+                address = _log!.Enqueue((ReadOnlySpan<byte>)batch.SealedBatch(baseOffset));
+            }
+            catch (FasterException ex)
+            {
+                throw new StorageFailureException($"Append to {Topic}/{Partition} failed: {ex.Message}", ex);
+            }
+            _index.OnAppend(baseOffset, address, _maxTimestamp);
+            _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
+            _nextOffset = baseOffset + batch.Count;
+            committed = _pendingCommit.Task;
+        }
+        _scheduler.Schedule(this, urgent: acks == Acks.Disk);
+        if (acks == Acks.Disk)
+        {
+            await committed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        return baseOffset;
+    }
+
+    /// <summary>Waits until the records of every append so far are committed.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        Task committed;
+        lock (_appendLock)
+        {
+            ThrowIfUnavailable();
+            if (_nextOffset == EndOffset)
+            {
+                return;
+            }
+            committed = _pendingCommit.Task;
+        }
+        _scheduler.Schedule(this, urgent: true);
+        await committed.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads committed records from <paramref name="offset"/>: at most <paramref name="maxRecords"/>, and no more than
+    /// <paramref name="maxBytes"/> of encoded records unless the first record alone is larger (so a reader always
+    /// progresses). An offset outside [<see cref="BeginOffset"/>, <see cref="EndOffset"/>] throws
+    /// <see cref="OffsetOutOfRangeException"/>; at the end offset the answer is empty.
+    /// </summary>
+    public RecordSet Read(long offset, int maxRecords, int maxBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
+        ThrowIfUnavailable();
+        var committed = Volatile.Read(ref _committed);
+        long begin = BeginOffset;
+        if (offset < begin || offset > committed.Offset)
+        {
+            throw new OffsetOutOfRangeException(offset, begin, committed.Offset);
+        }
+        if (offset == committed.Offset)
+        {
+            return RecordSet.Empty(offset, begin, committed.Offset);
+        }
+
+        var batches = new List<(IMemoryOwner<byte>, RecordBatch)>();
+        long next = offset;
+        int count = 0;
+        long bytes = 0;
+        bool full = false;
+        try
+        {
+            long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
+            using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+            while (!full && next < committed.Offset && iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+            {
+                var batch = ValidatedBatch(owner, length, address);
+                if (batch.NextOffset <= offset)
+                {
+                    owner.Dispose();
+                    continue;
+                }
+                batches.Add((owner, batch));
+                foreach (var record in batch)
+                {
+                    if (record.Offset < next)
+                    {
+                        continue;
+                    }
+                    if (count >= maxRecords || (count > 0 && bytes + record.EncodedSize > maxBytes))
+                    {
+                        full = true;
+                        break;
+                    }
+                    count++;
+                    bytes += record.EncodedSize;
+                    next = record.Offset + 1;
+                }
+            }
+        }
+        catch (FasterException ex)
+        {
+            Dispose(batches);
+            throw Corrupted($"reading at offset {offset} failed: {ex.Message}");
+        }
+        catch
+        {
+            Dispose(batches);
+            throw;
+        }
+        return new RecordSet(batches, offset, next, count, begin, committed.Offset);
+    }
+
+    /// <summary>
+    /// Completes when a record at <paramref name="offset"/> is committed (true), or when the partition closes (false).
+    /// Waiters are woken by the commit that passes them; nothing polls.
+    /// </summary>
+    public async ValueTask<bool> WaitForRecordAsync(long offset, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var signal = Volatile.Read(ref _committedSignal);
+            if (EndOffset > offset)
+            {
+                return true;
+            }
+            if (_closed || Failure is not null)
+            {
+                return false;
+            }
+            await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The first offset whose record has a timestamp ≥ <paramref name="timestamp"/>, or <see cref="EndOffset"/> if none has.</summary>
+    public long OffsetForTimestamp(long timestamp)
+    {
+        ThrowIfUnavailable();
+        var committed = Volatile.Read(ref _committed);
+        long begin = BeginOffset;
+        try
+        {
+            long startAddress = _index.TimestampFloorAddress(timestamp, _log!.BeginAddress);
+            using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+            while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+            {
+                using (owner)
+                {
+                    var batch = ValidatedBatch(owner, length, address);
+                    if (batch.NextOffset <= begin || batch.MaxTimestamp < timestamp)
+                    {
+                        continue;
+                    }
+                    foreach (var record in batch)
+                    {
+                        if (record.Offset >= begin && record.Offset < committed.Offset && record.Timestamp >= timestamp)
+                        {
+                            return record.Offset;
+                        }
+                    }
+                }
+            }
+        }
+        catch (FasterException ex)
+        {
+            throw Corrupted($"timestamp lookup failed: {ex.Message}");
+        }
+        return committed.Offset;
+    }
+
+    /// <summary>
+    /// Advances the begin offset to <paramref name="offset"/> (Kafka's delete-records) and persists it; whole
+    /// segments below are freed by the commit. Returns the new begin offset.
+    /// </summary>
+    public async Task<long> DeleteRecordsBeforeAsync(long offset, CancellationToken cancellationToken = default)
+    {
+        ThrowIfUnavailable();
+        var committed = Volatile.Read(ref _committed);
+        long begin = BeginOffset;
+        if (offset < 0 || offset > committed.Offset)
+        {
+            throw new OffsetOutOfRangeException(offset, begin, committed.Offset);
+        }
+        if (offset <= begin)
+        {
+            return begin;
+        }
+        long cutAddress = offset == committed.Offset ? committed.Address : FindBatchAddress(offset, committed);
+        await _commitGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            new PartitionState(offset).Save(_directory);
+            Volatile.Write(ref _beginOffset, offset);
+        }
+        finally
+        {
+            _commitGate.Release();
+        }
+        _log!.TruncateUntil(cutAddress);
+        _index.TruncateBefore(cutAddress);
+        // The truncation is persisted (and segments below it deleted) by the next commit.
+        await CommitAsync(force: true).ConfigureAwait(false);
+        return offset;
+    }
+
+    /// <summary>Commits, then closes the log. Appends after this fail.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_closed)
+        {
+            return;
+        }
+        try
+        {
+            await CommitAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StorageFailureException or FasterException)
+        {
+            LogCloseCommitFailed(_logger, Topic, Partition, ex.Message);
+        }
+        await _commitGate.WaitAsync().ConfigureAwait(false);
+        lock (_appendLock)
+        {
+            _closed = true;
+            _pendingCommit.TrySetException(new StorageFailureException($"Partition {Topic}/{Partition} is closed."));
+        }
+        _log?.Dispose();
+        _device?.Dispose();
+        _commitManager?.Dispose();
+        Volatile.Read(ref _committedSignal).TrySetResult();
+        _commitGate.Release();
+    }
+
+    internal bool TryMarkDirty() => Interlocked.CompareExchange(ref _dirty, 1, 0) == 0;
+
+    /// <summary>
+    /// Commits everything appended so far and then publishes it to readers. Called by the commit scheduler (one
+    /// commit per partition at a time) and on close.
+    /// </summary>
+    internal async Task CommitAsync(bool force = false)
+    {
+        Volatile.Write(ref _dirty, 0);
+        await _commitGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_closed || _log is null || Failure is not null)
+            {
+                return;
+            }
+            TaskCompletionSource completes;
+            long offset;
+            ValueTask<(bool Success, long CommitTail, long CommitNum)> commit;
+            lock (_appendLock)
+            {
+                offset = _nextOffset;
+                if (offset == Volatile.Read(ref _committed).Offset && !force)
+                {
+                    return;
+                }
+                completes = _pendingCommit;
+                _pendingCommit = NewSignal();
+                // Issued under the append lock so that the commit's tail and the cookie (our next offset) agree.
+                commit = _log.CommitStronglyAsync(BitConverter.GetBytes(offset));
+            }
+            try
+            {
+                var (success, tail, _) = await commit.ConfigureAwait(false);
+                if (!success)
+                {
+                    // Nothing new to commit: an earlier commit already covers the tail.
+                    tail = _log.CommittedUntilAddress;
+                }
+                Volatile.Write(ref _committed, new CommitPoint(offset, tail));
+                completes.TrySetResult();
+                Interlocked.Exchange(ref _committedSignal, NewSignal()).TrySetResult();
+            }
+            catch (Exception ex) when (ex is FasterException or IOException or ObjectDisposedException)
+            {
+                var failure = new StorageFailureException($"Commit of {Topic}/{Partition} failed: {ex.Message}", ex);
+                Volatile.Write(ref _failure, failure);
+                completes.TrySetException(failure);
+                Interlocked.Exchange(ref _committedSignal, NewSignal()).TrySetResult();
+                LogCommitFailed(_logger, Topic, Partition, ex.Message);
+            }
+        }
+        finally
+        {
+            _commitGate.Release();
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static void Dispose(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches)
+    {
+        foreach (var (owner, _) in batches)
+        {
+            owner.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds offsets and the index from the committed range, checking every batch: CRC, dense offsets, and that
+    /// the range ends at the offset the last commit recorded. Anything else is corruption, never an empty log.
+    /// </summary>
+    private void Recover()
+    {
+        _log!.Recover();
+        var state = PartitionState.Load(_directory);
+        long? committedNext = _log.RecoveredCookie is { Length: 8 } cookie ? BitConverter.ToInt64(cookie) : null;
+        long committedAddress = _log.CommittedUntilAddress;
+
+        long? firstBase = null;
+        long next = state.BeginOffset;
+        int batches = 0;
+        using (var iterator = _log.Scan(_log.BeginAddress, committedAddress, name: null, recover: false, ScanBufferingMode.DoublePageBuffering))
+        {
+            while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+            {
+                using (owner)
+                {
+                    var batch = ValidatedBatch(owner, length, address);
+                    if (firstBase is null)
+                    {
+                        firstBase = batch.BaseOffset;
+                        next = batch.BaseOffset;
+                    }
+                    if (batch.BaseOffset != next)
+                    {
+                        throw Corrupted($"batch at address {address} starts at offset {batch.BaseOffset}, expected {next}");
+                    }
+                    _index.OnAppend(batch.BaseOffset, address, _maxTimestamp);
+                    _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
+                    next = batch.NextOffset;
+                    batches++;
+                }
+            }
+        }
+        if (firstBase is null && committedNext is long recorded)
+        {
+            // Everything was deleted: no batch is left to tell the next offset, the last commit does.
+            next = Math.Max(next, recorded);
+        }
+        if (committedNext is long expectedNext && next != expectedNext)
+        {
+            throw Corrupted($"the committed range ends at offset {next}, but the last commit recorded {expectedNext}");
+        }
+        _nextOffset = next;
+        _beginOffset = Math.Max(state.BeginOffset, firstBase ?? next);
+        _committed = new CommitPoint(next, committedAddress);
+        LogRecovered(_logger, Topic, Partition, _beginOffset, next, batches);
+    }
+
+    private RecordBatch ValidatedBatch(IMemoryOwner<byte> owner, int length, long address)
+    {
+        var memory = owner.Memory[..length];
+        if (!RecordBatch.TryValidate(memory.Span, out string error))
+        {
+            owner.Dispose();
+            throw Corrupted($"entry at address {address}: {error}");
+        }
+        return new RecordBatch(memory);
+    }
+
+    private long FindBatchAddress(long offset, CommitPoint committed)
+    {
+        long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
+        using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+        while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        {
+            using (owner)
+            {
+                if (ValidatedBatch(owner, length, address).NextOffset > offset)
+                {
+                    return address;
+                }
+            }
+        }
+        return committed.Address;
+    }
+
+    private LogCorruptedException Corrupted(string detail)
+    {
+        var failure = new LogCorruptedException($"Partition {Topic}/{Partition} is damaged: {detail}.");
+        Interlocked.CompareExchange(ref _failure, failure, null);
+        return failure;
+    }
+
+    private void ThrowIfUnavailable()
+    {
+        if (Failure is { } failure)
+        {
+            throw failure is LogCorruptedException corrupted ? corrupted : new StorageFailureException(failure.Message, failure);
+        }
+        if (_closed)
+        {
+            throw new TopicNotFoundException(Topic);
+        }
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Recovered {Topic}/{Partition}: offsets [{BeginOffset}, {EndOffset}) in {Batches} batches")]
+    private static partial void LogRecovered(ILogger logger, string topic, int partition, long beginOffset, long endOffset, int batches);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Critical, Message = "Partition {Topic}/{Partition} cannot serve: {Reason}")]
+    private static partial void LogRecoveryFailed(ILogger logger, string topic, int partition, string reason);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Critical, Message = "Commit of {Topic}/{Partition} failed; the partition refuses appends until restart: {Reason}")]
+    private static partial void LogCommitFailed(ILogger logger, string topic, int partition, string reason);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "Final commit of {Topic}/{Partition} failed on close: {Reason}")]
+    private static partial void LogCloseCommitFailed(ILogger logger, string topic, int partition, string reason);
+
+    /// <summary>The high watermark and the log address that holds exactly the records below it.</summary>
+    private sealed record CommitPoint(long Offset, long Address);
+}

@@ -1,0 +1,98 @@
+using System.Buffers;
+using Gateway.Log.Batches;
+
+namespace Gateway.Log;
+
+/// <summary>
+/// The records a fetch returns: whole stored batches, of which only offsets in [<see cref="StartOffset"/>,
+/// <see cref="NextOffset"/>) are part of the answer. Owns pooled buffers: dispose it after use.
+/// </summary>
+public sealed class RecordSet : IDisposable
+{
+    private readonly List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> _batches;
+
+    internal RecordSet(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches, long startOffset, long nextOffset, int count, long beginOffset, long endOffset)
+    {
+        _batches = batches;
+        StartOffset = startOffset;
+        NextOffset = nextOffset;
+        Count = count;
+        BeginOffset = beginOffset;
+        EndOffset = endOffset;
+    }
+
+    /// <summary>First offset of the answer.</summary>
+    public long StartOffset { get; }
+
+    /// <summary>The offset to fetch next: one past the last record returned, or the start offset if none was.</summary>
+    public long NextOffset { get; }
+
+    /// <summary>Records in the answer.</summary>
+    public int Count { get; }
+
+    /// <summary>The partition's begin offset when the read happened.</summary>
+    public long BeginOffset { get; }
+
+    /// <summary>The partition's end offset (high watermark) when the read happened.</summary>
+    public long EndOffset { get; }
+
+    internal static RecordSet Empty(long offset, long beginOffset, long endOffset) => new([], offset, offset, 0, beginOffset, endOffset);
+
+    public Enumerator GetEnumerator() => new(this);
+
+    public void Dispose()
+    {
+        foreach (var (owner, _) in _batches)
+        {
+            owner.Dispose();
+        }
+        _batches.Clear();
+    }
+
+    /// <summary>Walks the records of the answer in offset order.</summary>
+    public ref struct Enumerator
+    {
+        private readonly RecordSet _set;
+        private int _batchIndex;
+        private RecordBatch.Enumerator _records;
+        private bool _inBatch;
+
+        internal Enumerator(RecordSet set)
+        {
+            _set = set;
+            _batchIndex = -1;
+        }
+
+        public LogRecord Current { get; private set; }
+
+        public bool MoveNext()
+        {
+            while (true)
+            {
+                if (_inBatch)
+                {
+                    while (_records.MoveNext())
+                    {
+                        var record = _records.Current;
+                        if (record.Offset >= _set.NextOffset)
+                        {
+                            return false;
+                        }
+                        if (record.Offset >= _set.StartOffset)
+                        {
+                            Current = record;
+                            return true;
+                        }
+                    }
+                    _inBatch = false;
+                }
+                if (++_batchIndex >= _set._batches.Count)
+                {
+                    return false;
+                }
+                _records = _set._batches[_batchIndex].Batch.GetEnumerator();
+                _inBatch = true;
+            }
+        }
+    }
+}

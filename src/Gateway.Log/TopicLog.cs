@@ -1,0 +1,124 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Log;
+
+/// <summary>
+/// A topic: its settings (persisted atomically in <c>topic.json</c>) and its partitions, which can grow but never
+/// shrink. Partition numbers are dense from 0.
+/// </summary>
+public sealed class TopicLog
+{
+    private readonly string _directory;
+    private readonly LogStoreOptions _options;
+    private readonly CommitScheduler _scheduler;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private PartitionLog[] _partitions;
+    private TopicMetadata _metadata;
+    private uint _stickyCounter;
+
+    private TopicLog(TopicMetadata metadata, string directory, LogStoreOptions options, CommitScheduler scheduler, ILogger logger)
+    {
+        _metadata = metadata;
+        _directory = directory;
+        _options = options;
+        _scheduler = scheduler;
+        _logger = logger;
+        _partitions = new PartitionLog[metadata.Partitions];
+        for (int p = 0; p < metadata.Partitions; p++)
+        {
+            _partitions[p] = OpenPartition(p);
+        }
+    }
+
+    public string Name => _metadata.Name;
+
+    public TopicConfig Config => Volatile.Read(ref _metadata).Config;
+
+    /// <summary>Creation time, epoch milliseconds.</summary>
+    public long CreatedAt => _metadata.CreatedAt;
+
+    public int PartitionCount => Volatile.Read(ref _partitions).Length;
+
+    public IReadOnlyList<PartitionLog> Partitions => Volatile.Read(ref _partitions);
+
+    /// <summary>The partition, or <see cref="PartitionNotFoundException"/>.</summary>
+    public PartitionLog GetPartition(int partition)
+    {
+        var partitions = Volatile.Read(ref _partitions);
+        if ((uint)partition >= (uint)partitions.Length)
+        {
+            throw new PartitionNotFoundException(Name, partition, partitions.Length);
+        }
+        return partitions[partition];
+    }
+
+    /// <summary>
+    /// Partition for records without a key: each request's keyless records go to one partition (one batch, like
+    /// Kafka's sticky partitioner), and successive requests take the partitions in turn, so load spreads evenly.
+    /// </summary>
+    public int NextStickyPartition() => (int)(Interlocked.Increment(ref _stickyCounter) % (uint)PartitionCount);
+
+    internal static TopicLog Create(string name, int partitions, TopicConfig config, string directory, LogStoreOptions options, CommitScheduler scheduler, ILogger logger, long now)
+    {
+        Directory.CreateDirectory(directory);
+        var metadata = new TopicMetadata(name, partitions, config, now);
+        // Partitions first, topic.json last: a crash in between leaves a folder without topic.json, which start-up removes.
+        var topic = new TopicLog(metadata, directory, options, scheduler, logger);
+        topic.SaveMetadata(metadata);
+        return topic;
+    }
+
+    internal static TopicLog Load(string directory, LogStoreOptions options, CommitScheduler scheduler, ILogger logger)
+    {
+        var metadata = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(directory, MetadataFile)), LogJsonContext.Default.TopicMetadata)
+            ?? throw new LogCorruptedException($"{directory}/{MetadataFile} is empty.");
+        return new TopicLog(metadata, directory, options, scheduler, logger);
+    }
+
+    internal const string MetadataFile = "topic.json";
+
+    /// <summary>Changes settings and/or grows the partition count; never shrinks it.</summary>
+    internal void Update(TopicConfig? config, int? partitions)
+    {
+        lock (_lock)
+        {
+            var current = _metadata;
+            int count = partitions ?? current.Partitions;
+            if (count < current.Partitions)
+            {
+                throw new ArgumentOutOfRangeException(nameof(partitions), $"Topic '{Name}' has {current.Partitions} partitions; partitions can be added, never removed.");
+            }
+            var grown = _partitions;
+            if (count > current.Partitions)
+            {
+                grown = new PartitionLog[count];
+                _partitions.CopyTo(grown, 0);
+                for (int p = current.Partitions; p < count; p++)
+                {
+                    grown[p] = OpenPartition(p);
+                }
+            }
+            var updated = current with { Partitions = count, Config = config ?? current.Config };
+            SaveMetadata(updated);
+            Volatile.Write(ref _metadata, updated);
+            Volatile.Write(ref _partitions, grown);
+        }
+    }
+
+    internal async ValueTask CloseAsync()
+    {
+        foreach (var partition in Volatile.Read(ref _partitions))
+        {
+            await partition.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private PartitionLog OpenPartition(int partition) =>
+        PartitionLog.Open(Name, partition, Path.Combine(_directory, partition.ToString(CultureInfo.InvariantCulture)), _options, _scheduler, _logger);
+
+    private void SaveMetadata(TopicMetadata metadata) =>
+        AtomicFile.Write(Path.Combine(_directory, MetadataFile), JsonSerializer.SerializeToUtf8Bytes(metadata, LogJsonContext.Default.TopicMetadata));
+}
