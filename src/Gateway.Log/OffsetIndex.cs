@@ -9,7 +9,7 @@ internal sealed class OffsetIndex(int intervalBytes)
 {
     private readonly Lock _lock = new();
     private readonly List<Entry> _entries = [];
-    private long _lastIndexedAddress = long.MinValue;
+    private long _lastIndexedAddress;
 
     public int Count
     {
@@ -30,7 +30,7 @@ internal sealed class OffsetIndex(int intervalBytes)
     {
         lock (_lock)
         {
-            if (address - _lastIndexedAddress < intervalBytes)
+            if (_entries.Count > 0 && address - _lastIndexedAddress < intervalBytes)
             {
                 return;
             }

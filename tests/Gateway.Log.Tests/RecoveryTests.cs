@@ -1,0 +1,78 @@
+using System.Text;
+
+namespace Gateway.Log.Tests;
+
+/// <summary>What a reopened log does with damage: a torn tail is cut, anything else is reported and never served as empty.</summary>
+public sealed class RecoveryTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string DataFile => Path.Combine(_dir.Path, "topics", "t", "0", "data.log.0");
+
+    private async Task WriteAsync(int count, string prefix = "value")
+    {
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var topic = store.TryGetTopic("t", out var existing) ? existing : await store.CreateTopicAsync("t", 1);
+        for (int i = 0; i < count; i++)
+        {
+            await LogFixture.AppendAsync(topic.GetPartition(0), Acks.Disk, $"{prefix}-{i:D4}");
+        }
+    }
+
+    [Fact]
+    public async Task A_flipped_byte_in_the_committed_range_fails_the_partition_instead_of_hiding_records()
+    {
+        await WriteAsync(50);
+        byte[] data = await File.ReadAllBytesAsync(DataFile);
+        int at = IndexOf(data, "value-0020"u8);
+        Assert.True(at > 0);
+        data[at + 3] ^= 0x01;
+        await File.WriteAllBytesAsync(DataFile, data);
+
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var partition = store.GetTopic("t").GetPartition(0);
+        Assert.NotNull(partition.Failure);
+        Assert.Single(store.Failures);
+        Assert.ThrowsAny<Exception>(() => partition.Read(0, 10, 1000));
+        await Assert.ThrowsAsync<LogCorruptedException>(async () => await LogFixture.AppendAsync(partition, Acks.Disk, "x"));
+    }
+
+    [Fact]
+    public async Task A_data_file_cut_short_inside_the_committed_range_is_reported()
+    {
+        await WriteAsync(50);
+        byte[] data = await File.ReadAllBytesAsync(DataFile);
+        int at = IndexOf(data, "value-0030"u8);
+        await File.WriteAllBytesAsync(DataFile, data[..at]);
+
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        Assert.NotNull(store.GetTopic("t").GetPartition(0).Failure);
+        Assert.NotEmpty(store.Failures);
+    }
+
+    [Fact]
+    public async Task A_torn_tail_past_the_last_commit_is_cut_and_offsets_continue_densely()
+    {
+        await WriteAsync(20);
+        // A write the crash interrupted: bytes past the committed tail that no commit covers.
+        await using (var file = new FileStream(DataFile, FileMode.Open, FileAccess.Write))
+        {
+            file.Seek(0, SeekOrigin.End);
+            file.Write(Encoding.UTF8.GetBytes(new string('\u0007', 700)));
+        }
+        await WriteAsync(5, "after");
+
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var partition = store.GetTopic("t").GetPartition(0);
+        Assert.Null(partition.Failure);
+        var records = LogFixture.ReadAll(partition, 0);
+        Assert.Equal(25, records.Count);
+        Assert.Equal(Enumerable.Range(0, 25).Select(i => (long)i), records.Select(r => r.Offset));
+        Assert.Equal("value-0019", records[19].Value);
+        Assert.Equal("after-0000", records[20].Value);
+    }
+
+    private static int IndexOf(byte[] haystack, ReadOnlySpan<byte> needle) => haystack.AsSpan().IndexOf(needle);
+}
