@@ -19,6 +19,7 @@ public sealed partial class LogStore : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly string _topicsDirectory;
     private readonly string _trashDirectory;
+    private bool _disposed;
 
     private LogStore(LogStoreOptions options, TimeProvider time, ILogger logger)
     {
@@ -133,6 +134,11 @@ public sealed partial class LogStore : IAsyncDisposable
         await _admin.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
             foreach (var topic in _topics.Values)
             {
                 await topic.CloseAsync().ConfigureAwait(false);

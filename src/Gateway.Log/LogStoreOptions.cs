@@ -26,4 +26,34 @@ public sealed class LogStoreOptions
 
     /// <summary>Largest batch one append may write: half a page.</summary>
     public int MaxBatchBytes => (1 << PageSizeBits) / 2;
+
+    /// <summary>What is wrong with these settings, or null when they can be used.</summary>
+    public string? ValidationError()
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            return "DataDirectory must name a folder.";
+        }
+        if (PageSizeBits is < 12 or > 30)
+        {
+            return "PageSizeBits must be between 12 (4 KiB) and 30 (1 GiB).";
+        }
+        if (MemorySizeBits <= PageSizeBits || MemorySizeBits > 40)
+        {
+            return "MemorySizeBits must be larger than PageSizeBits (at least two pages) and at most 40.";
+        }
+        if (SegmentSizeBits < PageSizeBits || SegmentSizeBits > 40)
+        {
+            return "SegmentSizeBits must be at least PageSizeBits and at most 40.";
+        }
+        if (FlushIntervalMs is < 0 or > 60_000)
+        {
+            return "FlushIntervalMs must be between 0 and 60000.";
+        }
+        if (IndexIntervalBytes < 1)
+        {
+            return "IndexIntervalBytes must be positive.";
+        }
+        return null;
+    }
 }

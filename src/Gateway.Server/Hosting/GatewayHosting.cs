@@ -1,0 +1,86 @@
+using Gateway.Log;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
+using Serilog;
+using Serilog.Events;
+
+namespace Gateway.Server.Hosting;
+
+/// <summary>Composition of the host: logging, options, storage, errors, OpenAPI, health.</summary>
+public static class GatewayHosting
+{
+    /// <summary>
+    /// The folder holding <c>appsettings.json</c>: the working directory when it has one (the repository root under
+    /// <c>dotnet run</c>), else the application's own folder, where the build copies the root file.
+    /// </summary>
+    public static string? ContentRoot() =>
+        File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json")) ? null : AppContext.BaseDirectory;
+
+    public static WebApplicationBuilder AddGatewayHosting(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSerilog((services, logger) => logger
+            .ReadFrom.Configuration(builder.Configuration)
+            .ReadFrom.Services(services));
+
+        builder.Services.AddOptions<ApiLimits>().BindConfiguration("Limits").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage")
+            .Validate(o => o.ValidationError() is null, "Storage settings are invalid: see the start-up error.")
+            .ValidateOnStart();
+
+        builder.Services.AddSingleton<StorageLifetime>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
+        // Resolved on first use, after the hosted service opened it. (Not transient: the request scope would dispose it.)
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageLifetime>().Store);
+
+        builder.WebHost.ConfigureKestrel((context, kestrel) =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = context.Configuration.GetSection("Limits").Get<ApiLimits>()?.MaxRequestBytes ?? new ApiLimits().MaxRequestBytes;
+        });
+        builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow);
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+        {
+            if (!context.ProblemDetails.Extensions.ContainsKey("code"))
+            {
+                context.ProblemDetails.Extensions["code"] = context.ProblemDetails.Status switch
+                {
+                    404 => "not_found",
+                    405 => "method_not_allowed",
+                    415 => "unsupported_media_type",
+                    _ => "error",
+                };
+            }
+        });
+        builder.Services.AddExceptionHandler<ProblemMapping>();
+        builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+        builder.Services.AddOpenApi();
+        return builder;
+    }
+
+    public static WebApplication UseGatewayHosting(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            SuppressDiagnosticsCallback = context => ProblemMapping.IsExpected(context.Exception),
+        });
+        app.UseStatusCodePages();
+        app.UseSerilogRequestLogging(o => o.GetLevel = (context, elapsedMs, exception) =>
+            exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
+            : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 ? LogEventLevel.Warning
+            : LogEventLevel.Debug);
+
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseSwaggerUI(o =>
+        {
+            o.RoutePrefix = "swagger";
+            o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
+        });
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        return app;
+    }
+}

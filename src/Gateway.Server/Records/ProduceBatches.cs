@@ -1,0 +1,140 @@
+using Gateway.Log;
+using Gateway.Log.Batches;
+using Gateway.Server.Hosting;
+
+namespace Gateway.Server.Records;
+
+/// <summary>
+/// The records of one produce request, encoded into one batch per partition as they are parsed. Nothing is
+/// appended until every record has been validated; then each partition's records go in as one batch (all or
+/// nothing per partition) and the answer lists each record's offset in request order.
+/// </summary>
+internal sealed class ProduceBatches : IDisposable
+{
+    private readonly TopicLog _topic;
+    private readonly int? _partition;
+    private readonly bool _partitionFromPath;
+    private readonly long _now;
+    private readonly int _maxRecordBytes;
+    private readonly int _maxBatchBytes;
+    private readonly RecordBatchBuilder?[] _builders;
+    private readonly List<(int Partition, int Index)> _placement = [];
+    private int _stickyPartition = -1;
+
+    /// <param name="topic">the topic produced to</param>
+    /// <param name="partition">the partition every record goes to unless it names its own, if the request names one</param>
+    /// <param name="partitionFromPath">true when the URL names the partition: records may not name another</param>
+    /// <param name="now">append time (epoch ms) for records without a timestamp</param>
+    /// <param name="maxBatchBytes">largest batch one append may write</param>
+    public ProduceBatches(TopicLog topic, int? partition, bool partitionFromPath, long now, int maxBatchBytes)
+    {
+        _topic = topic;
+        _partition = partition;
+        _partitionFromPath = partitionFromPath;
+        _now = now;
+        _maxRecordBytes = topic.Config.MaxRecordBytes;
+        _maxBatchBytes = maxBatchBytes;
+        _builders = new RecordBatchBuilder?[topic.PartitionCount];
+        if (partition is int p)
+        {
+            ValidatePartition(p);
+        }
+    }
+
+    public int Count => _placement.Count;
+
+    /// <summary>Encodes one record into its partition's batch; the partition is the record's own, the request's, the key's, or the request's sticky one.</summary>
+    public void Add(int? partition, long? timestamp, Payload key, Payload value, IReadOnlyList<RecordHeader>? headers)
+    {
+        int index = _placement.Count;
+        if (_partitionFromPath && partition is int own && own != _partition)
+        {
+            throw ApiException.BadRequest("partition_conflict", $"records[{index}] names partition {own}, but the request is for partition {_partition}.");
+        }
+        int target;
+        if ((partition ?? _partition) is int chosen)
+        {
+            target = chosen;
+            ValidatePartition(target);
+        }
+        else if (!key.IsNull)
+        {
+            target = Partitioner.ForKey(key.Bytes, _builders.Length);
+        }
+        else
+        {
+            if (_stickyPartition < 0)
+            {
+                _stickyPartition = _topic.NextStickyPartition() % _builders.Length;
+            }
+            target = _stickyPartition;
+        }
+        if (timestamp is < 0)
+        {
+            throw ApiException.BadRequest("invalid_timestamp", $"records[{index}]: timestamp is epoch milliseconds, not negative.");
+        }
+        var builder = _builders[target] ??= new RecordBatchBuilder();
+        builder.Add(timestamp ?? _now, key, value, headers);
+        if (builder.LastRecordSize > _maxRecordBytes)
+        {
+            throw new ApiException(
+                StatusCodes.Status413PayloadTooLarge,
+                "record_too_large",
+                $"records[{index}] encodes to {builder.LastRecordSize} bytes; topic '{_topic.Name}' accepts at most {_maxRecordBytes} (maxRecordBytes).");
+        }
+        if (builder.SizeInBytes > _maxBatchBytes)
+        {
+            throw new ApiException(
+                StatusCodes.Status413PayloadTooLarge,
+                "batch_too_large",
+                $"The records for partition {target} exceed {_maxBatchBytes} bytes, the most one append holds; split the request.");
+        }
+        _placement.Add((target, builder.Count - 1));
+    }
+
+    /// <summary>Appends every partition's batch (concurrently, so durable appends share commits) and answers with the offsets.</summary>
+    public async Task<ProduceResponse> AppendAsync(Acks acks, long? expectedOffset, CancellationToken cancellationToken)
+    {
+        if (_placement.Count == 0)
+        {
+            throw ApiException.BadRequest("no_records", "The request holds no records.");
+        }
+        var baseOffsets = new long[_builders.Length];
+        var appends = new List<Task>();
+        for (int p = 0; p < _builders.Length; p++)
+        {
+            if (_builders[p] is { } builder)
+            {
+                int partition = p;
+                appends.Add(AppendOneAsync(partition, builder));
+            }
+        }
+        await Task.WhenAll(appends);
+        var offsets = new RecordPosition[_placement.Count];
+        for (int i = 0; i < offsets.Length; i++)
+        {
+            var (partition, index) = _placement[i];
+            offsets[i] = new RecordPosition(partition, baseOffsets[partition] + index);
+        }
+        return new ProduceResponse(offsets);
+
+        async Task AppendOneAsync(int partition, RecordBatchBuilder builder) =>
+            baseOffsets[partition] = await _topic.GetPartition(partition).AppendAsync(builder, acks, expectedOffset, cancellationToken);
+    }
+
+    public void Dispose()
+    {
+        foreach (var builder in _builders)
+        {
+            builder?.Dispose();
+        }
+    }
+
+    private void ValidatePartition(int partition)
+    {
+        if ((uint)partition >= (uint)_builders.Length)
+        {
+            throw new PartitionNotFoundException(_topic.Name, partition, _builders.Length);
+        }
+    }
+}

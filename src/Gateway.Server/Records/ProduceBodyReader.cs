@@ -1,0 +1,417 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.IO.Pipelines;
+using System.Text.Json;
+using System.Text.Unicode;
+using Gateway.Log.Batches;
+using Gateway.Server.Hosting;
+using Microsoft.Net.Http.Headers;
+
+namespace Gateway.Server.Records;
+
+/// <summary>
+/// Reads a produce body into <see cref="ProduceBatches"/>: <c>application/json</c> (<c>{"records":[...]}</c>),
+/// <c>application/x-ndjson</c> (one record object per line, read as it streams in), or any other type as one
+/// record's value. Every record is checked (JSON, base64, UTF-8, sizes, partitions) before anything is appended.
+/// </summary>
+internal static class ProduceBodyReader
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
+    public enum BodyKind
+    {
+        Envelope,
+        NdJson,
+        Text,
+        Json,
+        Binary,
+    }
+
+    public static BodyKind Classify(string? contentType)
+    {
+        if (contentType is null || !MediaTypeHeaderValue.TryParse(contentType, out var media) || media.MediaType.Value is not { } type)
+        {
+            return BodyKind.Binary;
+        }
+        if (type.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return BodyKind.Envelope;
+        }
+        if (type.Equals("application/x-ndjson", StringComparison.OrdinalIgnoreCase) || type.Equals("application/jsonl", StringComparison.OrdinalIgnoreCase))
+        {
+            return BodyKind.NdJson;
+        }
+        if (type.StartsWith("text/", StringComparison.OrdinalIgnoreCase) || type.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase))
+        {
+            // curl -d sends form-urlencoded: take it as the text it almost always is.
+            return BodyKind.Text;
+        }
+        return type.EndsWith("+json", StringComparison.OrdinalIgnoreCase) ? BodyKind.Json : BodyKind.Binary;
+    }
+
+    /// <summary>Reads the whole body as one record's value; <paramref name="key"/> (text) and the partition come from the query.</summary>
+    public static async Task ReadSingleAsync(PipeReader body, BodyKind kind, string? key, long? timestamp, int maxBytes, ProduceBatches batches, CancellationToken cancellationToken)
+    {
+        byte[] value = await ReadAllAsync(body, maxBytes, "record_too_large", cancellationToken);
+        var format = kind switch
+        {
+            BodyKind.Text => PayloadFormat.Text,
+            BodyKind.Json => PayloadFormat.Json,
+            _ => PayloadFormat.Binary,
+        };
+        if (format != PayloadFormat.Binary && !Utf8.IsValid(value))
+        {
+            throw ApiException.BadRequest("invalid_utf8", "The body is declared as text or JSON but is not valid UTF-8.");
+        }
+        if (format == PayloadFormat.Json)
+        {
+            ValidateJson(value);
+        }
+        byte[]? keyBytes = key is null ? null : System.Text.Encoding.UTF8.GetBytes(key);
+        batches.Add(null, timestamp, keyBytes is null ? Payload.Null : new Payload(keyBytes, PayloadFormat.Text), new Payload(value, format), null);
+    }
+
+    /// <summary>Reads <c>{"records":[...]}</c>.</summary>
+    public static async Task ReadEnvelopeAsync(PipeReader body, int maxBytes, ProduceBatches batches, CancellationToken cancellationToken)
+    {
+        byte[] json = await ReadAllAsync(body, maxBytes, "request_too_large", cancellationToken);
+        ParseEnvelope(json, batches);
+    }
+
+    /// <summary>Reads one record object per line as the body streams in; blank lines are skipped.</summary>
+    public static async Task ReadNdJsonAsync(PipeReader body, int maxLineBytes, ProduceBatches batches, CancellationToken cancellationToken)
+    {
+        int line = 0;
+        while (true)
+        {
+            var result = await body.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            while (buffer.PositionOf((byte)'\n') is SequencePosition newline)
+            {
+                ParseLine(buffer.Slice(0, newline), ++line, batches);
+                buffer = buffer.Slice(buffer.GetPosition(1, newline));
+            }
+            if (buffer.Length > maxLineBytes)
+            {
+                throw new ApiException(StatusCodes.Status413PayloadTooLarge, "record_too_large", $"Line {line + 1} is longer than {maxLineBytes} bytes.");
+            }
+            if (result.IsCompleted)
+            {
+                if (!buffer.IsEmpty)
+                {
+                    ParseLine(buffer, ++line, batches);
+                }
+                body.AdvanceTo(buffer.End);
+                return;
+            }
+            body.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    private static void ParseLine(ReadOnlySequence<byte> line, int number, ProduceBatches batches)
+    {
+        byte[]? rented = null;
+        ReadOnlySpan<byte> span;
+        if (line.IsSingleSegment)
+        {
+            span = line.FirstSpan;
+        }
+        else
+        {
+            rented = ArrayPool<byte>.Shared.Rent((int)line.Length);
+            line.CopyTo(rented);
+            span = rented.AsSpan(0, (int)line.Length);
+        }
+        try
+        {
+            span = span.TrimEnd((byte)'\r');
+            if (span.Trim(" \t"u8).IsEmpty)
+            {
+                return;
+            }
+            var reader = new Utf8JsonReader(span, ReaderOptions);
+            try
+            {
+                if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+                {
+                    throw ApiException.BadRequest("invalid_record", $"Line {number} is not a JSON object.");
+                }
+                ParseRecord(ref reader, span, batches);
+                if (reader.Read())
+                {
+                    throw ApiException.BadRequest("invalid_json", $"Line {number} holds more than one JSON value.");
+                }
+            }
+            catch (JsonException ex)
+            {
+                throw ApiException.BadRequest("invalid_json", $"Line {number}: {ex.Message}");
+            }
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    private static void ParseEnvelope(ReadOnlySpan<byte> json, ProduceBatches batches)
+    {
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw ApiException.BadRequest("invalid_request", "The body is a JSON object: {\"records\":[...]}.");
+            }
+            bool sawRecords = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (!reader.ValueTextEquals("records"u8))
+                {
+                    throw ApiException.BadRequest("invalid_request", $"Unknown field '{reader.GetString()}'; the body is {{\"records\":[...]}}.");
+                }
+                if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+                {
+                    throw ApiException.BadRequest("invalid_request", "\"records\" is an array of record objects.");
+                }
+                sawRecords = true;
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        throw ApiException.BadRequest("invalid_record", $"records[{batches.Count}] is not a JSON object.");
+                    }
+                    ParseRecord(ref reader, json, batches);
+                }
+            }
+            if (!sawRecords)
+            {
+                throw ApiException.BadRequest("invalid_request", "The body is {\"records\":[...]}; \"records\" is missing.");
+            }
+            if (reader.Read())
+            {
+                throw ApiException.BadRequest("invalid_json", "Unexpected data after the JSON object.");
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw ApiException.BadRequest("invalid_json", ex.Message);
+        }
+    }
+
+    /// <summary>Parses one record object; the reader stands on its StartObject and ends on its EndObject.</summary>
+    private static void ParseRecord(ref Utf8JsonReader reader, ReadOnlySpan<byte> source, ProduceBatches batches)
+    {
+        int index = batches.Count;
+        var key = Payload.Null;
+        var value = Payload.Null;
+        bool hasKey = false, hasValue = false;
+        int? partition = null;
+        long? timestamp = null;
+        List<RecordHeader>? headers = null;
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("key"u8) || reader.ValueTextEquals("value"u8))
+            {
+                bool isKey = reader.ValueTextEquals("key"u8);
+                CheckOnce(ref isKey ? ref hasKey : ref hasValue, isKey ? "key" : "value", index);
+                reader.Read();
+                var payload = ReadJsonPayload(ref reader, source, index);
+                if (isKey)
+                {
+                    key = payload;
+                }
+                else
+                {
+                    value = payload;
+                }
+            }
+            else if (reader.ValueTextEquals("keyBase64"u8) || reader.ValueTextEquals("valueBase64"u8))
+            {
+                bool isKey = reader.ValueTextEquals("keyBase64"u8);
+                CheckOnce(ref isKey ? ref hasKey : ref hasValue, isKey ? "key" : "value", index);
+                reader.Read();
+                var payload = reader.TokenType == JsonTokenType.Null ? Payload.Null : new Payload(ReadBase64(ref reader, index), PayloadFormat.Binary);
+                if (isKey)
+                {
+                    key = payload;
+                }
+                else
+                {
+                    value = payload;
+                }
+            }
+            else if (reader.ValueTextEquals("headers"u8))
+            {
+                reader.Read();
+                headers = ReadHeaders(ref reader, index);
+            }
+            else if (reader.ValueTextEquals("partition"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    continue;
+                }
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out int p) || p < 0)
+                {
+                    throw ApiException.BadRequest("invalid_partition", $"records[{index}]: partition is a non-negative integer.");
+                }
+                partition = p;
+            }
+            else if (reader.ValueTextEquals("timestamp"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    continue;
+                }
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out long t) || t < 0)
+                {
+                    throw ApiException.BadRequest("invalid_timestamp", $"records[{index}]: timestamp is a non-negative integer (epoch milliseconds).");
+                }
+                timestamp = t;
+            }
+            else
+            {
+                throw ApiException.BadRequest("invalid_record", $"records[{index}]: unknown field '{reader.GetString()}'. Fields: key, keyBase64, value, valueBase64, headers, partition, timestamp.");
+            }
+        }
+        batches.Add(partition, timestamp, key, value, headers);
+    }
+
+    private static void CheckOnce(ref bool seen, string what, int index)
+    {
+        if (seen)
+        {
+            throw ApiException.BadRequest("invalid_record", $"records[{index}]: give the {what} once, as {what} or {what}Base64.");
+        }
+        seen = true;
+    }
+
+    /// <summary>A JSON string is text (its unescaped UTF-8); null is null; anything else is kept as its JSON text.</summary>
+    private static Payload ReadJsonPayload(scoped ref Utf8JsonReader reader, ReadOnlySpan<byte> source, int index)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return Payload.Null;
+            case JsonTokenType.String:
+                return new Payload(ReadUtf8String(ref reader, index), PayloadFormat.Text);
+            case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                int start = (int)reader.TokenStartIndex;
+                reader.Skip();
+                var raw = source[start..(int)reader.BytesConsumed];
+                if (!Utf8.IsValid(raw))
+                {
+                    throw ApiException.BadRequest("invalid_utf8", $"records[{index}]: the JSON holds invalid UTF-8.");
+                }
+                return new Payload(raw, PayloadFormat.Json);
+            default:
+                return new Payload(source.Slice((int)reader.TokenStartIndex, reader.ValueSpan.Length), PayloadFormat.Json);
+        }
+    }
+
+    private static ReadOnlySpan<byte> ReadUtf8String(scoped ref Utf8JsonReader reader, int index)
+    {
+        ReadOnlySpan<byte> bytes;
+        if (reader.ValueIsEscaped)
+        {
+            byte[] unescaped = new byte[reader.ValueSpan.Length];
+            bytes = unescaped.AsSpan(0, reader.CopyString(unescaped));
+        }
+        else
+        {
+            bytes = reader.ValueSpan;
+        }
+        if (!Utf8.IsValid(bytes))
+        {
+            throw ApiException.BadRequest("invalid_utf8", $"records[{index}]: a string is not valid UTF-8.");
+        }
+        return bytes;
+    }
+
+    private static byte[] ReadBase64(scoped ref Utf8JsonReader reader, int index)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            throw ApiException.BadRequest("invalid_base64", $"records[{index}]: keyBase64 and valueBase64 are base64 strings.");
+        }
+        var encoded = reader.ValueIsEscaped ? ReadUtf8String(ref reader, index) : reader.ValueSpan;
+        byte[] decoded = new byte[Base64.GetMaxDecodedFromUtf8Length(encoded.Length)];
+        if (Base64.DecodeFromUtf8(encoded, decoded, out _, out int written) != OperationStatus.Done)
+        {
+            throw ApiException.BadRequest("invalid_base64", $"records[{index}]: not valid base64.");
+        }
+        return decoded.AsSpan(0, written).ToArray();
+    }
+
+    private static List<RecordHeader>? ReadHeaders(ref Utf8JsonReader reader, int index)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw ApiException.BadRequest("invalid_headers", $"records[{index}]: headers is an object of string values.");
+        }
+        var headers = new List<RecordHeader>();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string name = reader.GetString()!;
+            reader.Read();
+            byte[]? value = reader.TokenType switch
+            {
+                JsonTokenType.Null => null,
+                JsonTokenType.String => ReadUtf8String(ref reader, index).ToArray(),
+                _ => throw ApiException.BadRequest("invalid_headers", $"records[{index}]: header '{name}' is a string or null."),
+            };
+            headers.Add(new RecordHeader(name, value));
+        }
+        return headers;
+    }
+
+    private static void ValidateJson(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        try
+        {
+            if (!reader.Read())
+            {
+                throw ApiException.BadRequest("invalid_json", "The body is empty, not JSON.");
+            }
+            reader.Skip();
+            if (reader.Read())
+            {
+                throw ApiException.BadRequest("invalid_json", "The body holds more than one JSON value.");
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw ApiException.BadRequest("invalid_json", ex.Message);
+        }
+    }
+
+    private static async Task<byte[]> ReadAllAsync(PipeReader body, int maxBytes, string code, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await body.ReadAsync(cancellationToken);
+            if (result.Buffer.Length > maxBytes)
+            {
+                throw new ApiException(StatusCodes.Status413PayloadTooLarge, code, $"The body is larger than {maxBytes} bytes.");
+            }
+            if (result.IsCompleted)
+            {
+                byte[] all = result.Buffer.ToArray();
+                body.AdvanceTo(result.Buffer.End);
+                return all;
+            }
+            body.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using Gateway.Log;
+using Gateway.Server.Hosting;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Records;
+
+/// <summary>Produce records (JSON, NDJSON or a raw body) and fetch them by offset, with long-poll.</summary>
+public static class RecordsApi
+{
+    private const string ProduceDescription =
+        "Body formats: `application/json` `{\"records\":[...]}`; `application/x-ndjson`, one record object per line, streamed; " +
+        "any other type is one record's value (`text/*` and form bodies as text, `*/*+json` as JSON, the rest as bytes) with `?key=`. " +
+        "Records are partitioned by their own `partition`, else `?partition=`, else murmur2 of the key (Kafka's default partitioner), " +
+        "else all keyless records of a request go to one partition, taken in turn across requests. Every record is validated before " +
+        "anything is appended; each partition's records are appended as one batch, all or nothing. `acks=disk` (the topic's default " +
+        "unless configured) answers after the records reached the disk; `acks=memory` after the append, persisted within the flush interval.";
+
+    public static IEndpointRouteBuilder MapRecords(this IEndpointRouteBuilder app)
+    {
+        var topics = app.MapGroup("/v1/topics/{topic}").WithTags("Records");
+
+        topics.MapPost("/records", ProduceAsync).WithName("Produce")
+            .WithSummary("Produce records to a topic")
+            .WithDescription(ProduceDescription)
+            .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(503);
+        topics.MapPost("/partitions/{partition}/records", ProduceToPartitionAsync).WithName("ProduceToPartition")
+            .WithSummary("Produce records to one partition")
+            .WithDescription(ProduceDescription + " With `expectedOffset=N` the append happens only if the partition ends at N, else 412 `offset_mismatch` (optimistic concurrency).")
+            .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(413).ProducesProblem(503);
+        topics.MapGet("/partitions/{partition}/records", FetchAsync).WithName("Fetch")
+            .WithSummary("Fetch records from a partition by offset")
+            .WithDescription(
+                "Starts at `offset`, or at the first record with timestamp ≥ `timestamp`, or at the begin offset. Returns at most `limit` records " +
+                "and about `maxBytes` of them (always at least one). With `waitMs` and no record at the start offset yet, the answer comes as soon as " +
+                "one is committed, or empty after `waitMs`. Only committed records are returned. An offset outside [beginOffset, endOffset] is 416.")
+            .Produces<FetchResponse>(200)
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416);
+        return app;
+    }
+
+    private static Task<Ok<ProduceResponse>> ProduceAsync(
+        string topic, HttpRequest request, LogStore store, IOptions<ApiLimits> limits,
+        string? acks, int? partition, string? key, long? timestamp, CancellationToken cancellationToken) =>
+        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: false, request, store, limits.Value, acks, key, timestamp, expectedOffset: null, cancellationToken);
+
+    private static Task<Ok<ProduceResponse>> ProduceToPartitionAsync(
+        string topic, int partition, HttpRequest request, LogStore store, IOptions<ApiLimits> limits,
+        string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken) =>
+        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
+
+    private static async Task<Ok<ProduceResponse>> ProduceCoreAsync(
+        TopicLog topic, int? partition, bool partitionFromPath, HttpRequest request, LogStore store, ApiLimits limits,
+        string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken)
+    {
+        var ackMode = ParseAcks(acks, topic.Config.Acks);
+        var kind = ProduceBodyReader.Classify(request.ContentType);
+        if (kind is ProduceBodyReader.BodyKind.Envelope or ProduceBodyReader.BodyKind.NdJson && (key is not null || timestamp is not null))
+        {
+            throw ApiException.BadRequest("invalid_parameter", "?key= and ?timestamp= apply to a raw body; in JSON and NDJSON give them per record.");
+        }
+        using var batches = new ProduceBatches(topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Options.MaxBatchBytes);
+        int bodyLimit = (int)Math.Min(int.MaxValue, limits.MaxRequestBytes);
+        switch (kind)
+        {
+            case ProduceBodyReader.BodyKind.Envelope:
+                await ProduceBodyReader.ReadEnvelopeAsync(request.BodyReader, bodyLimit, batches, cancellationToken);
+                break;
+            case ProduceBodyReader.BodyKind.NdJson:
+                // A line holds one record: its value may be base64 (4/3 larger) plus JSON around it.
+                int maxLine = (int)Math.Min(bodyLimit, ((long)topic.Config.MaxRecordBytes * 4 / 3) + 64 * 1024);
+                await ProduceBodyReader.ReadNdJsonAsync(request.BodyReader, maxLine, batches, cancellationToken);
+                break;
+            default:
+                await ProduceBodyReader.ReadSingleAsync(request.BodyReader, kind, key, timestamp, topic.Config.MaxRecordBytes, batches, cancellationToken);
+                break;
+        }
+        return TypedResults.Ok(await batches.AppendAsync(ackMode, expectedOffset, cancellationToken));
+    }
+
+    private static async Task<FetchResult> FetchAsync(
+        string topic, int partition, long? offset, long? timestamp, int? limit, int? maxBytes, int? waitMs,
+        LogStore store, IOptions<ApiLimits> options, HttpContext context)
+    {
+        var limits = options.Value;
+        int records = CheckRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
+        int bytes = CheckRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
+        int wait = CheckRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
+        if (offset is not null && timestamp is not null)
+        {
+            throw ApiException.BadRequest("invalid_parameter", "Give offset or timestamp, not both.");
+        }
+        var log = store.GetTopic(topic).GetPartition(partition);
+        long start = offset ?? (timestamp is long t ? log.OffsetForTimestamp(t) : log.BeginOffset);
+        if (start < log.BeginOffset || start > log.EndOffset)
+        {
+            throw new OffsetOutOfRangeException(start, log.BeginOffset, log.EndOffset);
+        }
+        if (wait > 0 && start == log.EndOffset)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(wait);
+            try
+            {
+                if (!await log.WaitForRecordAsync(start, timeout.Token))
+                {
+                    // The partition closed under us: the topic was deleted (or the server is stopping).
+                    store.GetTopic(topic);
+                }
+            }
+            catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+            {
+                // waitMs passed with nothing new: an empty answer.
+            }
+        }
+        return new FetchResult(topic, partition, log.Read(start, records, bytes));
+    }
+
+    private static Acks ParseAcks(string? acks, Acks topicDefault) => acks switch
+    {
+        null => topicDefault,
+        "disk" => Acks.Disk,
+        "memory" => Acks.Memory,
+        _ => throw ApiException.BadRequest("invalid_acks", "acks is 'disk' or 'memory'."),
+    };
+
+    private static int CheckRange(int value, int min, int max, string name) =>
+        value >= min && value <= max ? value : throw ApiException.BadRequest("invalid_parameter", $"{name} is between {min} and {max}.");
+
+    /// <summary>Writes a fetch answer straight from the stored batches into the response.</summary>
+    private sealed class FetchResult(string topic, int partition, RecordSet records) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            using (records)
+            {
+                httpContext.Response.StatusCode = StatusCodes.Status200OK;
+                httpContext.Response.ContentType = "application/json; charset=utf-8";
+                Write(httpContext.Response.BodyWriter);
+                await httpContext.Response.BodyWriter.FlushAsync(httpContext.RequestAborted);
+            }
+        }
+
+        private void Write(System.IO.Pipelines.PipeWriter body)
+        {
+            using var writer = new Utf8JsonWriter(body, RecordJson.WriterOptions);
+            var topicName = JsonEncodedText.Encode(topic);
+            writer.WriteStartObject();
+            writer.WriteStartArray("records");
+            foreach (var record in records)
+            {
+                RecordJson.Write(writer, topicName, partition, record);
+            }
+            writer.WriteEndArray();
+            writer.WriteNumber("nextOffset", records.NextOffset);
+            writer.WriteNumber("beginOffset", records.BeginOffset);
+            writer.WriteNumber("endOffset", records.EndOffset);
+            writer.WriteEndObject();
+            writer.Flush();
+        }
+    }
+}

@@ -1,0 +1,142 @@
+using Gateway.Log;
+using Gateway.Server.Hosting;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Topics;
+
+/// <summary>Topic administration: create, list, describe, change, delete; partition offsets and record deletion.</summary>
+public static class TopicsApi
+{
+    public static IEndpointRouteBuilder MapTopics(this IEndpointRouteBuilder app)
+    {
+        var topics = app.MapGroup("/v1/topics").WithTags("Topics");
+
+        topics.MapPost("/", CreateAsync).WithName("CreateTopic")
+            .WithSummary("Create a topic")
+            .WithDescription("Creates a topic with `partitions` partitions (default 1). Names follow Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.")
+            .ProducesProblem(400).ProducesProblem(409);
+        topics.MapGet("/", List).WithName("ListTopics").WithSummary("List topics");
+        topics.MapGet("/{topic}", Describe).WithName("DescribeTopic")
+            .WithSummary("Describe a topic")
+            .WithDescription("Settings, and per partition the begin offset, end offset (high watermark) and bytes held.")
+            .ProducesProblem(404);
+        topics.MapPatch("/{topic}", UpdateAsync).WithName("UpdateTopic")
+            .WithSummary("Change a topic's settings or grow its partitions")
+            .WithDescription("Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka.")
+            .ProducesProblem(400).ProducesProblem(404);
+        topics.MapDelete("/{topic}", DeleteAsync).WithName("DeleteTopic")
+            .WithSummary("Delete a topic and its data")
+            .ProducesProblem(404);
+        topics.MapGet("/{topic}/partitions/{partition}/offsets", Offsets).WithName("GetPartitionOffsets")
+            .WithSummary("A partition's offsets, or the offset for a timestamp")
+            .WithDescription("Without `timestamp`: begin and end offsets. With `timestamp` (epoch ms): also the first offset whose record timestamp is ≥ it, or the end offset if no record is that recent.")
+            .ProducesProblem(404);
+        topics.MapDelete("/{topic}/partitions/{partition}/records", DeleteRecordsAsync).WithName("DeleteRecords")
+            .WithSummary("Delete records before an offset")
+            .WithDescription("Advances the partition's begin offset to `before` (Kafka's delete-records). Offsets are never reused.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416);
+        return app;
+    }
+
+    private static async Task<Created<TopicDescription>> CreateAsync(CreateTopicRequest request, LogStore store, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
+    {
+        if (!TopicName.IsValid(request.Name))
+        {
+            throw ApiException.BadRequest("invalid_topic_name", "A topic name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'.");
+        }
+        int partitions = request.Partitions ?? 1;
+        ValidatePartitionCount(partitions, limits.Value);
+        var config = Merge(store.Options.TopicDefaults, request.Config, store.Options);
+        var topic = await store.CreateTopicAsync(request.Name!, partitions, config, cancellationToken);
+        return TypedResults.Created($"/v1/topics/{topic.Name}", DescriptionOf(topic));
+    }
+
+    private static Ok<TopicList> List(LogStore store) =>
+        TypedResults.Ok(new TopicList([.. store.Topics.Select(t => new TopicSummary(t.Name, t.PartitionCount, t.Config, t.CreatedAt))]));
+
+    private static Ok<TopicDescription> Describe(string topic, LogStore store) => TypedResults.Ok(DescriptionOf(store.GetTopic(topic)));
+
+    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, LogStore store, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
+    {
+        var current = store.GetTopic(topic);
+        if (request.Partitions is int partitions)
+        {
+            ValidatePartitionCount(partitions, limits.Value);
+            if (partitions < current.PartitionCount)
+            {
+                throw ApiException.BadRequest("partition_count_decrease", $"Topic '{topic}' has {current.PartitionCount} partitions; partitions can be added, never removed.");
+            }
+        }
+        var config = request.Config is null ? null : Merge(current.Config, request.Config, store.Options);
+        var updated = await store.UpdateTopicAsync(topic, config, request.Partitions, cancellationToken);
+        return TypedResults.Ok(DescriptionOf(updated));
+    }
+
+    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, CancellationToken cancellationToken)
+    {
+        await store.DeleteTopicAsync(topic, cancellationToken);
+        return TypedResults.NoContent();
+    }
+
+    private static Ok<PartitionOffsets> Offsets(string topic, int partition, long? timestamp, LogStore store)
+    {
+        var log = store.GetTopic(topic).GetPartition(partition);
+        long? offset = timestamp is long t ? log.OffsetForTimestamp(t) : null;
+        return TypedResults.Ok(new PartitionOffsets(partition, log.BeginOffset, log.EndOffset, timestamp, offset));
+    }
+
+    private static async Task<Ok<DeleteRecordsResponse>> DeleteRecordsAsync(string topic, int partition, long? before, LogStore store, CancellationToken cancellationToken)
+    {
+        if (before is not long offset)
+        {
+            throw ApiException.BadRequest("missing_parameter", "Give the offset to delete before: ?before=N.");
+        }
+        var log = store.GetTopic(topic).GetPartition(partition);
+        long begin = await log.DeleteRecordsBeforeAsync(offset, cancellationToken);
+        return TypedResults.Ok(new DeleteRecordsResponse(partition, begin, log.EndOffset));
+    }
+
+    private static TopicDescription DescriptionOf(TopicLog topic) => new(
+        topic.Name,
+        topic.Config,
+        topic.CreatedAt,
+        [.. topic.Partitions.Select(p => new PartitionDescription(p.Partition, p.BeginOffset, p.EndOffset, p.SizeBytes))]);
+
+    private static void ValidatePartitionCount(int partitions, ApiLimits limits)
+    {
+        if (partitions < 1 || partitions > limits.MaxPartitions)
+        {
+            throw ApiException.BadRequest("invalid_partition_count", $"A topic has between 1 and {limits.MaxPartitions} partitions.");
+        }
+    }
+
+    private static TopicConfig Merge(TopicConfig current, TopicConfigPatch? patch, LogStoreOptions options)
+    {
+        if (patch is null)
+        {
+            return current;
+        }
+        var merged = current with
+        {
+            RetentionMs = patch.RetentionMs ?? current.RetentionMs,
+            RetentionBytes = patch.RetentionBytes ?? current.RetentionBytes,
+            MaxRecordBytes = patch.MaxRecordBytes ?? current.MaxRecordBytes,
+            Acks = patch.Acks ?? current.Acks,
+        };
+        if (merged.RetentionMs is 0 or < -1)
+        {
+            throw ApiException.BadRequest("invalid_config", "retentionMs is a positive number of milliseconds, or -1 to keep records forever.");
+        }
+        if (merged.RetentionBytes is 0 or < -1)
+        {
+            throw ApiException.BadRequest("invalid_config", "retentionBytes is a positive number of bytes per partition, or -1 for no limit.");
+        }
+        int largest = options.MaxBatchBytes - 1024;
+        if (merged.MaxRecordBytes < 1 || merged.MaxRecordBytes > largest)
+        {
+            throw ApiException.BadRequest("invalid_config", $"maxRecordBytes is between 1 and {largest} (half a log page, less the batch header).");
+        }
+        return merged;
+    }
+}
