@@ -27,6 +27,9 @@ public sealed class LogStoreOptions
     /// <summary>Largest batch one append may write: half a page.</summary>
     public int MaxBatchBytes => (1 << PageSizeBits) / 2;
 
+    /// <summary>Largest record a topic may accept: a batch holding it alone, with room for the batch header.</summary>
+    public int MaxRecordBytesLimit => MaxBatchBytes - 1024;
+
     /// <summary>What is wrong with these settings, or null when they can be used.</summary>
     public string? ValidationError()
     {
@@ -49,6 +52,10 @@ public sealed class LogStoreOptions
         if (FlushIntervalMs is < 0 or > 60_000)
         {
             return "FlushIntervalMs must be between 0 and 60000.";
+        }
+        if (TopicDefaults.MaxRecordBytes < 1 || TopicDefaults.MaxRecordBytes > MaxRecordBytesLimit)
+        {
+            return $"TopicDefaults:MaxRecordBytes must be between 1 and {MaxRecordBytesLimit} (half a page of 2^PageSizeBits bytes, less 1 KiB).";
         }
         if (IndexIntervalBytes < 1)
         {

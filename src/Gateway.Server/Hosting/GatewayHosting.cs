@@ -25,9 +25,8 @@ public static class GatewayHosting
             .ReadFrom.Services(services));
 
         builder.Services.AddOptions<ApiLimits>().BindConfiguration("Limits").ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage")
-            .Validate(o => o.ValidationError() is null, "Storage settings are invalid: see the start-up error.")
-            .ValidateOnStart();
+        builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage").ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<LogStoreOptions>, StorageOptionsValidation>();
 
         builder.Services.AddSingleton<StorageLifetime>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());

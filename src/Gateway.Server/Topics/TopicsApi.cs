@@ -132,7 +132,7 @@ public static class TopicsApi
         {
             throw ApiException.BadRequest("invalid_config", "retentionBytes is a positive number of bytes per partition, or -1 for no limit.");
         }
-        int largest = options.MaxBatchBytes - 1024;
+        int largest = options.MaxRecordBytesLimit;
         if (merged.MaxRecordBytes < 1 || merged.MaxRecordBytes > largest)
         {
             throw ApiException.BadRequest("invalid_config", $"maxRecordBytes is between 1 and {largest} (half a log page, less the batch header).");

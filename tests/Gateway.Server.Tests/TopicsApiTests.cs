@@ -1,0 +1,157 @@
+using System.Net;
+using System.Text.Json.Nodes;
+
+namespace Gateway.Server.Tests;
+
+public sealed class TopicsApiTests : IAsyncLifetime
+{
+    private readonly GatewayFactory _factory = new();
+    private HttpClient _client = null!;
+
+    public Task InitializeAsync()
+    {
+        _client = _factory.CreateClient();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync() => await _factory.DisposeAsync();
+
+    [Fact]
+    public async Task Create_describe_list_and_delete_a_topic()
+    {
+        using var created = await _client.PostAsync("/v1/topics", Http.Json("""{"name":"orders","partitions":3,"config":{"retentionMs":3600000,"acks":"memory"}}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.EndsWith("/v1/topics/orders", created.Headers.Location!.ToString(), StringComparison.Ordinal);
+
+        var described = await Http.GetJsonAsync(_client, "/v1/topics/orders");
+        Assert.Equal("orders", (string?)described["name"]);
+        Assert.Equal(3600000, (long?)described["config"]!["retentionMs"]);
+        Assert.Equal(-1, (long?)described["config"]!["retentionBytes"]);
+        Assert.Equal("memory", (string?)described["config"]!["acks"]);
+        var partitions = described["partitions"]!.AsArray();
+        Assert.Equal(3, partitions.Count);
+        Assert.All(partitions, p =>
+        {
+            Assert.Equal(0, (long?)p!["beginOffset"]);
+            Assert.Equal(0, (long?)p["endOffset"]);
+        });
+
+        var list = await Http.GetJsonAsync(_client, "/v1/topics");
+        Assert.Equal(["orders"], list["topics"]!.AsArray().Select(t => (string?)t!["name"]));
+
+        using var deleted = await _client.DeleteAsync("/v1/topics/orders");
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        await Http.GetProblemAsync(_client, "/v1/topics/orders", HttpStatusCode.NotFound, "topic_not_found");
+        Assert.False(Directory.Exists(Path.Combine(_factory.DataDirectory, "topics", "orders")));
+        using var again = await _client.DeleteAsync("/v1/topics/orders");
+        await Http.AssertProblemAsync(again, HttpStatusCode.NotFound, "topic_not_found");
+    }
+
+    [Fact]
+    public async Task Creating_an_existing_topic_is_a_conflict()
+    {
+        await Http.CreateTopicAsync(_client, "dup");
+        await Http.PostProblemAsync(_client, "/v1/topics", Http.Json("""{"name":"dup"}"""), HttpStatusCode.Conflict, "topic_exists");
+    }
+
+    [Theory]
+    [InlineData("\".\"")]
+    [InlineData("\"..\"")]
+    [InlineData("\"../x\"")]
+    [InlineData("\"a b\"")]
+    [InlineData("\"\"")]
+    [InlineData("null")]
+    [InlineData("\"na\\u00efve\"")]
+    [InlineData("\"nul\\u0000\"")]
+    public async Task Bad_topic_names_are_refused(string name)
+    {
+        await Http.PostProblemAsync(_client, "/v1/topics", Http.Json($$"""{"name":{{name}}}"""), HttpStatusCode.BadRequest, "invalid_topic_name");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_factory.DataDirectory, "topics")));
+    }
+
+    [Fact]
+    public async Task A_name_of_250_characters_is_refused_and_249_accepted()
+    {
+        await Http.PostProblemAsync(_client, "/v1/topics", Http.Json($$"""{"name":"{{new string('a', 250)}}"}"""), HttpStatusCode.BadRequest, "invalid_topic_name");
+        await Http.CreateTopicAsync(_client, new string('a', 249));
+    }
+
+    [Theory]
+    [InlineData("""{"name":"t","partitions":0}""", "invalid_partition_count")]
+    [InlineData("""{"name":"t","partitions":100000}""", "invalid_partition_count")]
+    [InlineData("""{"name":"t","config":{"retentionMs":0}}""", "invalid_config")]
+    [InlineData("""{"name":"t","config":{"retentionBytes":-2}}""", "invalid_config")]
+    [InlineData("""{"name":"t","config":{"maxRecordBytes":0}}""", "invalid_config")]
+    [InlineData("""{"name":"t","config":{"maxRecordBytes":1000000000}}""", "invalid_config")]
+    [InlineData("""{"name":"t","config":{"acks":"sometimes"}}""", "invalid_json")]
+    [InlineData("""{"name":"t","colour":"blue"}""", "invalid_json")]
+    [InlineData("""{"name":"t",""", "invalid_json")]
+    [InlineData("""[1,2]""", "invalid_json")]
+    public async Task Bad_create_requests_get_a_clear_code(string body, string code)
+    {
+        await Http.PostProblemAsync(_client, "/v1/topics", Http.Json(body), HttpStatusCode.BadRequest, code);
+    }
+
+    [Fact]
+    public async Task Patch_changes_settings_and_grows_partitions_but_never_shrinks()
+    {
+        await Http.CreateTopicAsync(_client, "grow", 2);
+        using (var patched = await Http.PatchAsync(_client, "/v1/topics/grow", """{"partitions":4,"config":{"maxRecordBytes":2048}}"""))
+        {
+            Assert.Equal(HttpStatusCode.OK, patched.StatusCode);
+            var body = JsonNode.Parse(await patched.Content.ReadAsStringAsync())!;
+            Assert.Equal(4, body["partitions"]!.AsArray().Count);
+            Assert.Equal(2048, (int?)body["config"]!["maxRecordBytes"]);
+            Assert.Equal("disk", (string?)body["config"]!["acks"]);
+        }
+        await Http.ProduceAsync(_client, "grow", """[{"partition":3,"value":"on the new partition"}]""");
+        using var shrink = await Http.PatchAsync(_client, "/v1/topics/grow", """{"partitions":1}""");
+        await Http.AssertProblemAsync(shrink, HttpStatusCode.BadRequest, "partition_count_decrease");
+        using var missing = await Http.PatchAsync(_client, "/v1/topics/nope", """{"partitions":1}""");
+        await Http.AssertProblemAsync(missing, HttpStatusCode.NotFound, "topic_not_found");
+    }
+
+    [Fact]
+    public async Task Offsets_for_a_timestamp_and_deleting_records_before_an_offset()
+    {
+        await Http.CreateTopicAsync(_client, "times");
+        await Http.ProduceAsync(_client, "times", """[{"value":"a","timestamp":1000},{"value":"b","timestamp":2000},{"value":"c","timestamp":3000}]""");
+
+        var offsets = await Http.GetJsonAsync(_client, "/v1/topics/times/partitions/0/offsets?timestamp=1500");
+        Assert.Equal(1, (long?)offsets["offset"]);
+        Assert.Equal(0, (long?)offsets["beginOffset"]);
+        Assert.Equal(3, (long?)offsets["endOffset"]);
+        var late = await Http.GetJsonAsync(_client, "/v1/topics/times/partitions/0/offsets?timestamp=9000");
+        Assert.Equal(3, (long?)late["offset"]);
+
+        using (var deleted = await _client.DeleteAsync("/v1/topics/times/partitions/0/records?before=2"))
+        {
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+            Assert.Equal(2, (long?)JsonNode.Parse(await deleted.Content.ReadAsStringAsync())!["beginOffset"]);
+        }
+        var problem = await Http.GetProblemAsync(_client, "/v1/topics/times/partitions/0/records?offset=1", HttpStatusCode.RequestedRangeNotSatisfiable, "offset_out_of_range");
+        Assert.Equal(2, (long?)problem["beginOffset"]);
+        Assert.Equal(3, (long?)problem["endOffset"]);
+        var rest = await Http.GetJsonAsync(_client, "/v1/topics/times/partitions/0/records");
+        Assert.Equal(["c"], Http.Records(rest).Select(r => (string?)r!["value"]));
+
+        using var tooFar = await _client.DeleteAsync("/v1/topics/times/partitions/0/records?before=99");
+        await Http.AssertProblemAsync(tooFar, HttpStatusCode.RequestedRangeNotSatisfiable, "offset_out_of_range");
+        using var noBefore = await _client.DeleteAsync("/v1/topics/times/partitions/0/records");
+        await Http.AssertProblemAsync(noBefore, HttpStatusCode.BadRequest, "missing_parameter");
+        using var badPartition = await _client.DeleteAsync("/v1/topics/times/partitions/7/records?before=1");
+        await Http.AssertProblemAsync(badPartition, HttpStatusCode.NotFound, "partition_not_found");
+    }
+
+    [Fact]
+    public async Task Operations_answer_health_and_unknown_routes_as_problems()
+    {
+        using var ready = await _client.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        using var live = await _client.GetAsync("/health/live");
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        await Http.GetProblemAsync(_client, "/v1/nothing-here", HttpStatusCode.NotFound, "not_found");
+        using var openapi = await _client.GetAsync("/openapi/v1.json");
+        Assert.Equal(HttpStatusCode.OK, openapi.StatusCode);
+    }
+}
