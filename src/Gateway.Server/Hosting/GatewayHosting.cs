@@ -38,7 +38,12 @@ public static class GatewayHosting
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = context.Configuration.GetSection("Limits").Get<ApiLimits>()?.MaxRequestBytes ?? new ApiLimits().MaxRequestBytes;
         });
-        builder.Services.Configure<JsonOptions>(o => o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow);
+        builder.Services.Configure<JsonOptions>(o =>
+        {
+            // Strict bodies: a misspelt field or a number sent as a string is a 400, not silently ignored.
+            o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
@@ -56,7 +61,15 @@ public static class GatewayHosting
         });
         builder.Services.AddExceptionHandler<ProblemMapping>();
         builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Gateway";
+            document.Info.Version = "v1";
+            document.Info.Description = "Kafka's model - topics, partitions, offsets, retention - over plain HTTP. Errors are RFC 9457 problem+json with a stable `code`.";
+            // The document must not depend on the host that asked for it: it is committed and drift-checked.
+            document.Servers?.Clear();
+            return Task.CompletedTask;
+        }));
         return builder;
     }
 

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Gateway.Server.Tests;
+
+/// <summary>The committed OpenAPI document is the one the code serves; regenerate with UPDATE_OPENAPI=1.</summary>
+public sealed class OpenApiDocumentTests : IAsyncLifetime
+{
+    private readonly GatewayFactory _factory = new();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _factory.DisposeAsync();
+
+    [Fact]
+    public async Task The_committed_document_matches_the_code()
+    {
+        using var client = _factory.CreateClient();
+        string served = await client.GetStringAsync("/openapi/v1.json");
+        string normalized = JsonNode.Parse(served)!.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n";
+        string path = Path.Combine(RepositoryRoot(), "api-specs", "openapi.json");
+        if (Environment.GetEnvironmentVariable("UPDATE_OPENAPI") == "1")
+        {
+            await File.WriteAllTextAsync(path, normalized);
+        }
+        Assert.True(File.Exists(path), "api-specs/openapi.json is missing: run UPDATE_OPENAPI=1 dotnet test --filter OpenApiDocumentTests");
+        Assert.True(
+            (await File.ReadAllTextAsync(path)).ReplaceLineEndings("\n") == normalized,
+            "api-specs/openapi.json differs from the document the code serves: run UPDATE_OPENAPI=1 dotnet test --filter OpenApiDocumentTests and commit it");
+    }
+
+    [Fact]
+    public async Task Every_operation_has_an_id_and_a_summary()
+    {
+        using var client = _factory.CreateClient();
+        var document = JsonNode.Parse(await client.GetStringAsync("/openapi/v1.json"))!;
+        foreach (var (path, item) in document["paths"]!.AsObject())
+        {
+            foreach (var (method, operation) in item!.AsObject())
+            {
+                Assert.False(string.IsNullOrEmpty((string?)operation!["operationId"]), $"{method} {path} has no operationId");
+                Assert.False(string.IsNullOrEmpty((string?)operation["summary"]), $"{method} {path} has no summary");
+            }
+        }
+    }
+
+    internal static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Gateway.sln")))
+        {
+            directory = directory.Parent;
+        }
+        return directory?.FullName ?? throw new InvalidOperationException("Gateway.sln not found above the test folder.");
+    }
+}
