@@ -90,6 +90,9 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// <summary>Bytes the partition's log occupies between its begin and tail.</summary>
     public long SizeBytes => _log is null ? 0 : Math.Max(0, _log.TailAddress - _log.BeginAddress);
 
+    /// <summary>Entries in the sparse offset index (for tests of the index).</summary>
+    internal int IndexEntries => _index.Count;
+
     /// <summary>Why the partition cannot serve, or null when it can.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
 

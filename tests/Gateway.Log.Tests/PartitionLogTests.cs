@@ -56,6 +56,30 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task The_offset_index_is_kept_sparse_and_rebuilt_on_restart()
+    {
+        int entries;
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path, indexIntervalBytes: 1024)))
+        {
+            var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+            for (int i = 0; i < 500; i++)
+            {
+                await LogFixture.AppendAsync(partition, Acks.Memory, new string('x', 100));
+            }
+            await partition.FlushAsync();
+            entries = partition.IndexEntries;
+            // ~180 bytes per batch entry: one index entry per five or six batches, not one per batch.
+            Assert.InRange(entries, 500 / 10, 500 / 4);
+        }
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path, indexIntervalBytes: 1024)))
+        {
+            var partition = store.GetTopic("t").GetPartition(0);
+            Assert.Equal(entries, partition.IndexEntries);
+            Assert.Equal((499L, new string('x', 100)), LogFixture.ReadAll(partition, 499).Single());
+        }
+    }
+
+    [Fact]
     public async Task Max_bytes_limits_an_answer_but_never_below_one_record()
     {
         await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));

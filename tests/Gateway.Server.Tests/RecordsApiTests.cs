@@ -213,6 +213,19 @@ public sealed class RecordsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_body_over_the_request_limit_is_refused()
+    {
+        await using var factory = new GatewayFactory(new() { ["Limits:MaxRequestBytes"] = "4096" });
+        using var client = factory.CreateClient();
+        await Http.CreateTopicAsync(client, "limited");
+        string big = $$"""{"records":[{"value":"{{new string('x', 10_000)}}"}]}""";
+        await Http.PostProblemAsync(client, "/v1/topics/limited/records", Http.Json(big), HttpStatusCode.RequestEntityTooLarge, "request_too_large");
+        var ndjson = new StringContent(string.Concat(Enumerable.Repeat("{\"value\":\"0123456789\"}\n", 400)), Encoding.UTF8, "application/x-ndjson");
+        await Http.PostProblemAsync(client, "/v1/topics/limited/records", ndjson, HttpStatusCode.RequestEntityTooLarge, "request_too_large");
+        Assert.Equal(0, (long)(await Http.GetJsonAsync(client, "/v1/topics/limited/partitions/0/offsets"))["endOffset"]!);
+    }
+
+    [Fact]
     public async Task Other_bad_parameters_get_clear_codes()
     {
         await Http.PostProblemAsync(_client, "/v1/topics/nope/records", Http.Json("""{"records":[{"value":1}]}"""), HttpStatusCode.NotFound, "topic_not_found");

@@ -79,13 +79,18 @@ internal static class ProduceBodyReader
     }
 
     /// <summary>Reads one record object per line as the body streams in; blank lines are skipped.</summary>
-    public static async Task ReadNdJsonAsync(PipeReader body, int maxLineBytes, ProduceBatches batches, CancellationToken cancellationToken)
+    public static async Task ReadNdJsonAsync(PipeReader body, int maxLineBytes, long maxBodyBytes, ProduceBatches batches, CancellationToken cancellationToken)
     {
         int line = 0;
+        long consumed = 0;
         while (true)
         {
             var result = await body.ReadAsync(cancellationToken);
             var buffer = result.Buffer;
+            if (consumed + buffer.Length > maxBodyBytes)
+            {
+                throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"The body is larger than {maxBodyBytes} bytes.");
+            }
             while (buffer.PositionOf((byte)'\n') is SequencePosition newline)
             {
                 ParseLine(buffer.Slice(0, newline), ++line, batches);
@@ -104,6 +109,7 @@ internal static class ProduceBodyReader
                 body.AdvanceTo(buffer.End);
                 return;
             }
+            consumed += result.Buffer.Slice(0, buffer.Start).Length;
             body.AdvanceTo(buffer.Start, buffer.End);
         }
     }

@@ -72,7 +72,7 @@ public static class RecordsApi
             case ProduceBodyReader.BodyKind.NdJson:
                 // A line holds one record: its value may be base64 (4/3 larger) plus JSON around it.
                 int maxLine = (int)Math.Min(bodyLimit, ((long)topic.Config.MaxRecordBytes * 4 / 3) + 64 * 1024);
-                await ProduceBodyReader.ReadNdJsonAsync(request.BodyReader, maxLine, batches, cancellationToken);
+                await ProduceBodyReader.ReadNdJsonAsync(request.BodyReader, maxLine, limits.MaxRequestBytes, batches, cancellationToken);
                 break;
             default:
                 await ProduceBodyReader.ReadSingleAsync(request.BodyReader, kind, key, timestamp, topic.Config.MaxRecordBytes, batches, cancellationToken);

@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# Gateway throughput benchmark: the gateway's produce paths against a trivial Kestrel app (B1/B2) and the
+# disk's fsync rate (B3), measured in the same run, interleaved, pinned. See bench/README.md for the method.
+#
+#   bench/run.sh [--quick] [--runs N] [--duration S] [--warmup S] [--connections N]
+#                [--no-build] [--skip-fio] [--keep]
+#
+# Environment overrides: RUNS, DURATION, WARMUP, CONNECTIONS, BASELINE_PORT, GATEWAY_PORT, BENCH_TMP,
+# SERVER_CPU, LOAD_CPU, MAX_DATA_MB, MIN_FREE_MB, FIO_SECONDS.
+set -euo pipefail
+
+# ---------------------------------------------------------------------------------------------- settings
+RUNS=${RUNS:-5}
+DURATION=${DURATION:-10}          # seconds per measured run
+WARMUP=${WARMUP:-15}              # seconds of warm-up per scenario, once, before the measured runs
+CONNECTIONS=${CONNECTIONS:-64}
+BASELINE_PORT=${BASELINE_PORT:-18181}
+GATEWAY_PORT=${GATEWAY_PORT:-18182}
+SERVER_CPU=${SERVER_CPU:-1}       # the servers run here...
+LOAD_CPU=${LOAD_CPU:-0}           # ...and wrk (and fio) here
+MAX_DATA_MB=${MAX_DATA_MB:-4096}  # the bench topic is deleted and re-created when its data grows past this
+MIN_FREE_MB=${MIN_FREE_MB:-2048}  # stop rather than fill the disk
+FIO_SECONDS=${FIO_SECONDS:-5}
+SETTLE=1                          # seconds of quiet between two runs (lets background commits finish)
+DO_BUILD=1
+DO_FIO=1
+KEEP=0
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while (($#)); do
+    case "$1" in
+        --quick) RUNS=1; WARMUP=3; DURATION=5; FIO_SECONDS=5 ;;
+        --runs) RUNS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --warmup) WARMUP=$2; shift ;;
+        --connections) CONNECTIONS=$2; shift ;;
+        --no-build) DO_BUILD=0 ;;
+        --skip-fio) DO_FIO=0 ;;
+        --keep) KEEP=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+for n in RUNS DURATION WARMUP CONNECTIONS BASELINE_PORT GATEWAY_PORT FIO_SECONDS; do
+    [[ ${!n} =~ ^[0-9]+$ ]] || { echo "$n must be a whole number (got '${!n}')" >&2; exit 2; }
+done
+((RUNS >= 1 && RUNS <= 100)) || { echo "RUNS must be 1..100" >&2; exit 2; }
+((DURATION >= 1 && DURATION <= 600 && WARMUP <= 600)) || { echo "DURATION 1..600 s, WARMUP 0..600 s" >&2; exit 2; }
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GATEWAY_PROJECT=$REPO/src/Gateway.Server/Gateway.Server.csproj
+BASELINE_PROJECT=$REPO/bench/Baseline/Baseline.csproj
+GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
+BASELINE_DLL=$REPO/bench/Baseline/bin/Release/net10.0/Baseline.dll
+BASELINE_URL=http://127.0.0.1:$BASELINE_PORT
+GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------------------------- cleanup
+WORK=""
+PIDS=()
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pid i
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for ((i = 0; i < 100; i++)); do        # at most 10 s for a graceful stop
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n $WORK && -d $WORK ]]; then
+        if ((KEEP)); then
+            log "kept $WORK (logs, wrk outputs, Lua scripts; gateway data removed)"
+            rm -rf "$WORK/data" "$WORK/fio"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------- tools
+as_root() { if ((EUID == 0)); then "$@"; else sudo "$@"; fi; }
+APT_UPDATED=0
+ensure_tool() {   # ensure_tool <command> <debian package>
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "installing $2"
+    if ((!APT_UPDATED)); then
+        as_root apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$2" >/dev/null
+    command -v "$1" >/dev/null 2>&1 || die "could not install $2"
+}
+ensure_tool wrk wrk
+ensure_tool taskset util-linux
+ensure_tool curl curl
+((DO_FIO)) && ensure_tool fio fio
+((DO_FIO)) && ensure_tool jq jq
+command -v dotnet >/dev/null 2>&1 || die "dotnet is not on PATH"
+(($(nproc) > SERVER_CPU && $(nproc) > LOAD_CPU)) || die "needs CPUs $SERVER_CPU and $LOAD_CPU (have $(nproc))"
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy "$BASELINE_PORT" && die "port $BASELINE_PORT is in use (set BASELINE_PORT)"
+port_busy "$GATEWAY_PORT" && die "port $GATEWAY_PORT is in use (set GATEWAY_PORT)"
+
+# ---------------------------------------------------------------------------------------------- build
+if ((DO_BUILD)); then
+    log "building Gateway.Server and Baseline (Release)"
+    dotnet build -c Release -nologo -v q "$GATEWAY_PROJECT" >/dev/null || die "build of Gateway.Server failed (run: dotnet build -c Release $GATEWAY_PROJECT)"
+    dotnet build -c Release -nologo -v q "$BASELINE_PROJECT" >/dev/null || die "build of Baseline failed (run: dotnet build -c Release $BASELINE_PROJECT)"
+fi
+[[ -f $GATEWAY_DLL ]] || die "missing $GATEWAY_DLL"
+[[ -f $BASELINE_DLL ]] || die "missing $BASELINE_DLL"
+
+WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/gateway-bench.XXXXXX")
+mkdir -p "$WORK/data" "$WORK/lua" "$WORK/wrk" "$WORK/fio"
+RESULTS=$WORK/results.tsv   # scenario  round  req/s  non-2xx  socket-errors
+: >"$RESULTS"
+
+# ---------------------------------------------------------------------------------------------- bodies + Lua
+# Printable, JSON-safe characters (base64 alphabet), so the same bytes serve raw, JSON and NDJSON bodies.
+chars() { head -c $(($1 * 2)) /dev/urandom | base64 -w0 | head -c "$1"; }
+
+chars 1024 >"$WORK/body-1k.bin"
+chars 102400 >"$WORK/body-100k.bin"
+{
+    printf '{"records":['
+    for ((i = 0; i < 100; i++)); do
+        ((i)) && printf ','
+        printf '{"value":"%s"}' "$(chars 1000)"
+    done
+    printf ']}'
+} >"$WORK/body-100-json.bin"
+{
+    for ((i = 0; i < 100; i++)); do
+        printf '{"value":"%s"}\n' "$(chars 1000)"
+    done
+} >"$WORK/body-100-ndjson.bin"
+
+# lua <name> <body file> <content type>: a wrk script that POSTs the file's bytes.
+lua() {
+    cat >"$WORK/lua/$1.lua" <<EOF
+local f = assert(io.open("$2", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "$3"
+EOF
+}
+lua post-1k "$WORK/body-1k.bin" application/octet-stream
+lua post-100k "$WORK/body-100k.bin" application/octet-stream
+lua produce-1k "$WORK/body-1k.bin" application/octet-stream
+lua produce-100-json "$WORK/body-100-json.bin" application/json
+lua produce-100-ndjson "$WORK/body-100-ndjson.bin" application/x-ndjson
+
+# ---------------------------------------------------------------------------------------------- scenarios
+# id | target | path | lua script (- for GET) | body bytes (for MB/s; response bytes for GET) | records per request | baseline id | label
+SCENARIOS=(
+    "B1-1k|baseline|/post|post-1k|$(stat -c %s "$WORK/body-1k.bin")|0|-|baseline POST 1 KB"
+    "G-1k-mem|gateway|/v1/topics/bench/records?acks=memory|produce-1k|$(stat -c %s "$WORK/body-1k.bin")|1|B1-1k|gw 1 rec x 1 KB, acks=memory"
+    "G-1k-disk|gateway|/v1/topics/bench/records?acks=disk|produce-1k|$(stat -c %s "$WORK/body-1k.bin")|1|B1-1k|gw 1 rec x 1 KB, acks=disk"
+    "B1-100k|baseline|/post|post-100k|$(stat -c %s "$WORK/body-100k.bin")|0|-|baseline POST 100 KB"
+    "G-100-json|gateway|/v1/topics/bench/records?acks=disk|produce-100-json|$(stat -c %s "$WORK/body-100-json.bin")|100|B1-100k|gw 100 x 1 KB JSON, acks=disk"
+    "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|produce-100-ndjson|$(stat -c %s "$WORK/body-100-ndjson.bin")|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk"
+    "B2-1m|baseline|/blob|-|1048576|0|-|baseline GET 1 MiB (B2)"
+)
+field() { local IFS='|'; local -a f; read -ra f <<<"$1"; printf '%s' "${f[$2]}"; }
+
+# ---------------------------------------------------------------------------------------------- B3: fio
+FSYNC_IOPS=""
+if ((DO_FIO)); then
+    log "B3: fio 4 KB write + fdatasync for ${FIO_SECONDS}s in $WORK/fio ($(df -T "$WORK" | awk 'NR==2{print $2}'))"
+    if taskset -c "$LOAD_CPU" fio --name=fsync --directory="$WORK/fio" --rw=write --bs=4k --size=64m \
+        --ioengine=sync --fdatasync=1 --time_based --runtime="$FIO_SECONDS" --output-format=json \
+        >"$WORK/fio.json" 2>"$WORK/fio.err"; then
+        FSYNC_IOPS=$(jq -r '.jobs[0].write.iops | floor' "$WORK/fio.json")
+        log "B3: $FSYNC_IOPS fdatasync/s"
+    else
+        log "fio failed: $(head -c 500 "$WORK/fio.err")"
+    fi
+    rm -rf "$WORK/fio"
+fi
+
+# ---------------------------------------------------------------------------------------------- servers
+export ASPNETCORE_ENVIRONMENT=Production DOTNET_ENVIRONMENT=Production
+BASELINE_PID=""
+GATEWAY_PID=""
+start_server() {   # start_server <dir> <dll> <log> <args...>; sets STARTED_PID
+    local dir=$1 dll=$2 out=$3
+    shift 3
+    (cd "$dir" && exec taskset -c "$SERVER_CPU" dotnet "$dll" "$@") >"$out" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+wait_ready() {   # wait_ready <url> <pid> <log>: at most 60 s
+    local i
+    for ((i = 0; i < 120; i++)); do
+        kill -0 "$2" 2>/dev/null || { tail -n 30 "$3" >&2; die "server exited while starting ($1)"; }
+        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" || true) == 200 ]] && return 0
+        sleep 0.5
+    done
+    tail -n 30 "$3" >&2
+    die "not ready after 60 s: $1"
+}
+
+log "starting baseline on $BASELINE_URL and gateway on $GATEWAY_URL (CPU $SERVER_CPU); wrk on CPU $LOAD_CPU"
+start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL"
+BASELINE_PID=$STARTED_PID
+start_server "$(dirname "$GATEWAY_DLL")" "$GATEWAY_DLL" "$WORK/gateway.log" --urls="$GATEWAY_URL" \
+    --Storage:DataDirectory="$WORK/data" --Serilog:MinimumLevel:Default=Warning
+GATEWAY_PID=$STARTED_PID
+wait_ready "$BASELINE_URL/health" "$BASELINE_PID" "$WORK/baseline.log"
+wait_ready "$GATEWAY_URL/health/ready" "$GATEWAY_PID" "$WORK/gateway.log"
+
+create_topic() {
+    local code
+    code=$(curl -s -o "$WORK/topic.out" -w '%{http_code}' --max-time 10 -X POST "$GATEWAY_URL/v1/topics" \
+        -H 'Content-Type: application/json' -d '{"name":"bench","partitions":1}')
+    [[ $code == 2* ]] || die "creating topic bench: HTTP $code $(head -c 500 "$WORK/topic.out")"
+}
+create_topic
+
+# Keeps the data directory bounded (retention is not enforced by the server yet) and the disk from filling.
+check_disk() {
+    local used free code
+    used=$(du -sm "$WORK/data" | awk '{print $1}')
+    if ((used > MAX_DATA_MB)); then
+        log "data is ${used} MB > ${MAX_DATA_MB} MB: re-creating topic bench"
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X DELETE "$GATEWAY_URL/v1/topics/bench" || true)
+        [[ $code == 2* ]] || die "deleting topic bench: HTTP $code"
+        create_topic
+    fi
+    free=$(df -Pm "$WORK" | awk 'NR==2{print $4}')
+    ((free >= MIN_FREE_MB)) || die "only ${free} MB free under $WORK (MIN_FREE_MB=$MIN_FREE_MB)"
+}
+
+# One request per scenario with curl: a wrong body shows up here as a clear error, not as a table of 4xx.
+for s in "${SCENARIOS[@]}"; do
+    target=$(field "$s" 1) path=$(field "$s" 2) script=$(field "$s" 3)
+    url=$([[ $target == gateway ]] && echo "$GATEWAY_URL" || echo "$BASELINE_URL")$path
+    if [[ $script == - ]]; then
+        code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 "$url" || true)
+    else
+        ctype=$(sed -n 's/.*"Content-Type"\] = "\(.*\)"/\1/p' "$WORK/lua/$script.lua")
+        body=$(sed -n 's/.*io.open("\(.*\)", "rb").*/\1/p' "$WORK/lua/$script.lua")
+        code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 -X POST -H "Content-Type: $ctype" --data-binary "@$body" "$url" || true)
+    fi
+    [[ $code == 2* ]] || die "probe $(field "$s" 0): POST $url -> HTTP $code: $(head -c 500 "$WORK/probe.out")"
+done
+log "probes OK"
+
+# ---------------------------------------------------------------------------------------------- wrk
+# run_wrk <scenario> <seconds> <output file>
+run_wrk() {
+    local s=$1 secs=$2 out=$3 target path script url
+    target=$(field "$s" 1) path=$(field "$s" 2) script=$(field "$s" 3)
+    url=$([[ $target == gateway ]] && echo "$GATEWAY_URL" || echo "$BASELINE_URL")$path
+    local -a args=(-t1 "-c$CONNECTIONS" "-d${secs}s" --timeout 10s)
+    [[ $script != - ]] && args+=(-s "$WORK/lua/$script.lua")
+    [[ $target == gateway ]] && check_disk
+    kill -0 "$BASELINE_PID" 2>/dev/null || die "baseline server died (log: $WORK/baseline.log)"
+    kill -0 "$GATEWAY_PID" 2>/dev/null || die "gateway died: $(tail -n 20 "$WORK/gateway.log")"
+    taskset -c "$LOAD_CPU" wrk "${args[@]}" "$url" >"$out" 2>&1 || log "wrk exited non-zero for $(field "$s" 0): $(tail -n 3 "$out")"
+    sleep "$SETTLE"
+}
+# parse_wrk <file>: "req/s non2xx socket_errors"
+parse_wrk() {
+    awk '
+        /^Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { non2xx = $NF }
+        /Socket errors:/ { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
+        END { printf "%s %d %d\n", (rps == "" ? "0" : rps), non2xx, errs }' "$1"
+}
+
+n=${#SCENARIOS[@]}
+total=$(((WARMUP > 0 ? n * WARMUP : 0) + RUNS * n * (DURATION + SETTLE)))
+log "${#SCENARIOS[@]} scenarios; warm-up ${WARMUP}s each, then $RUNS round(s) of ${DURATION}s runs, c=$CONNECTIONS: about $((total / 60)) min $((total % 60)) s"
+
+if ((WARMUP > 0)); then
+    for s in "${SCENARIOS[@]}"; do
+        log "warm-up $(field "$s" 0) (${WARMUP}s)"
+        run_wrk "$s" "$WARMUP" "$WORK/wrk/warmup-$(field "$s" 0).txt"
+    done
+fi
+
+# Interleaved: every round runs each baseline next to the gateway scenarios compared with it (A B B A B B ...).
+for ((r = 1; r <= RUNS; r++)); do
+    for s in "${SCENARIOS[@]}"; do
+        id=$(field "$s" 0)
+        out=$WORK/wrk/run$r-$id.txt
+        run_wrk "$s" "$DURATION" "$out"
+        read -r rps non2xx errs < <(parse_wrk "$out")
+        printf '%s\t%d\t%s\t%d\t%d\n' "$id" "$r" "$rps" "$non2xx" "$errs" >>"$RESULTS"
+        log "round $r/$RUNS $id: $rps req/s$( ((non2xx + errs > 0)) && printf ' (!! %d non-2xx, %d socket errors)' "$non2xx" "$errs")"
+    done
+done
+
+# ---------------------------------------------------------------------------------------------- table
+# stats <id>: "median min max non2xx errors"
+stats() {
+    awk -F'\t' -v id="$1" '$1 == id { print $3 }' "$RESULTS" | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "0 0 0"; exit }
+            med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.0f %.0f %.0f\n", med, v[1], v[NR]
+        }'
+}
+errors() { awk -F'\t' -v id="$1" '$1 == id { n += $4; e += $5 } END { printf "%d %d\n", n, e }' "$RESULTS"; }
+# paired <gateway id> <baseline id>: min and max over rounds of gateway/baseline in the same round
+paired() {
+    awk -F'\t' -v g="$1" -v b="$2" '
+        $1 == g { gw[$2] = $3 } $1 == b { bl[$2] = $3 }
+        END {
+            for (r in gw) if (bl[r] > 0) { x = gw[r] / bl[r]; if (min == "" || x < min) min = x; if (max == "" || x > max) max = x }
+            if (min == "") print "-"; else printf "%.3f..%.3f\n", min, max
+        }' "$RESULTS"
+}
+median_of() { stats "$1" | awk '{print $1}'; }
+
+echo
+echo "Gateway benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
+echo "wrk -t1 -c$CONNECTIONS, ${DURATION}s x $RUNS run(s) after ${WARMUP}s warm-up; servers on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU; $(nproc) CPUs; data on $(df -T "$WORK" | awk 'NR==2{print $2}')"
+echo
+fmt='%-13s %-32s %9s %9s %9s %9s %10s %8s %10s %7s %13s %s\n'
+printf "$fmt" id scenario "body B" "req/s" min max "rec/s" "MB/s" "base req/s" ratio "paired" errors
+printf "$fmt" ------------- -------------------------------- --------- --------- --------- --------- ---------- -------- ---------- ------- ------------- ------
+ANY_ERRORS=0
+for s in "${SCENARIOS[@]}"; do
+    id=$(field "$s" 0) bytes=$(field "$s" 4) recs=$(field "$s" 5) base=$(field "$s" 6) label=$(field "$s" 7)
+    read -r med min max < <(stats "$id")
+    read -r non2xx errs < <(errors "$id")
+    mbs=$(awk -v r="$med" -v b="$bytes" 'BEGIN { printf "%.1f", r * b / 1e6 }')
+    recps=-
+    ((recs > 0)) && recps=$((med * recs))
+    basecol=- ratio=- pair=-
+    if [[ $base != - ]]; then
+        basecol=$(median_of "$base")
+        ratio=$(awk -v g="$med" -v b="$basecol" 'BEGIN { if (b > 0) printf "%.3f", g / b; else print "-" }')
+        pair=$(paired "$id" "$base")
+    fi
+    flag=0
+    if ((non2xx + errs > 0)); then
+        flag="!! ${non2xx} non-2xx, ${errs} sock"
+        ANY_ERRORS=1
+    fi
+    printf "$fmt" "$id" "$label" "$bytes" "$med" "$min" "$max" "$recps" "$mbs" "$basecol" "$ratio" "$pair" "$flag"
+done
+if [[ -n $FSYNC_IOPS ]]; then
+    printf "$fmt" B3 "fio 4 KB write+fdatasync (/s)" 4096 "$FSYNC_IOPS" - - - "$(awk -v r="$FSYNC_IOPS" 'BEGIN { printf "%.1f", r * 4096 / 1e6 }')" - - - -
+    echo
+    for id in G-1k-disk G-100-json G-100-ndjson; do
+        med=$(median_of "$id")
+        awk -v id="$id" -v r="$med" -v f="$FSYNC_IOPS" \
+            'BEGIN { if (f > 0) printf "%-13s acks=disk requests/s / fsync/s = %.2f\n", id, r / f }'
+    done
+fi
+echo
+echo "ratio = median gateway req/s / median baseline req/s; paired = min..max of gateway/baseline within the same round."
+echo "MB/s = request body bytes x req/s / 1e6 (response bytes for B2). rec/s = req/s x records per request."
+GW_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GATEWAY_PID/status" 2>/dev/null || echo 0)
+BL_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$BASELINE_PID/status" 2>/dev/null || echo 0)
+echo "peak RSS: gateway $((GW_RSS / 1024)) MB, baseline $((BL_RSS / 1024)) MB; gateway data $(du -sm "$WORK/data" | awk '{print $1}') MB"
+if ((ANY_ERRORS)); then
+    echo
+    echo "!! some runs had non-2xx responses or socket errors; wrk outputs: $WORK/wrk (use --keep to keep them)"
+fi
+if grep -qE '\[[0-9:]+ (WRN|ERR|FTL)\]' "$WORK/gateway.log"; then
+    echo
+    echo "gateway log warnings/errors (first 20 lines):"
+    grep -E '\[[0-9:]+ (WRN|ERR|FTL)\]' "$WORK/gateway.log" | head -n 20
+fi
