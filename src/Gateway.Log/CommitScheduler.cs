@@ -12,6 +12,7 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
 {
     private readonly ConcurrentQueue<PartitionLog> _dirty = new();
     private readonly SemaphoreSlim _wake = new(0);
+    private readonly SemaphoreSlim _urgentWake = new(0);
     private readonly TimeSpan _flushInterval;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
@@ -35,6 +36,10 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
         if (urgent)
         {
             Volatile.Write(ref _urgent, 1);
+            if (_urgentWake.CurrentCount == 0)
+            {
+                _urgentWake.Release();
+            }
         }
         if (_wake.CurrentCount == 0)
         {
@@ -54,6 +59,7 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
         }
         _stop.Dispose();
         _wake.Dispose();
+        _urgentWake.Dispose();
     }
 
     private async Task RunAsync()
@@ -65,9 +71,12 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
             if (Volatile.Read(ref _urgent) == 0)
             {
                 // Only memory-acknowledged appends are waiting: let more gather, unless a durable one arrives.
-                await _wake.WaitAsync(_flushInterval, _stop.Token).ConfigureAwait(false);
+                await _urgentWake.WaitAsync(_flushInterval, _stop.Token).ConfigureAwait(false);
             }
             Volatile.Write(ref _urgent, 0);
+            while (_urgentWake.CurrentCount > 0 && _urgentWake.Wait(0))
+            {
+            }
             while (_dirty.TryDequeue(out var partition))
             {
                 round.Add(partition.CommitAsync());
