@@ -1,0 +1,498 @@
+using Gateway.Groups.Storage;
+using LiteDB;
+using Microsoft.Extensions.Logging;
+
+namespace Gateway.Groups;
+
+/// <summary>
+/// Consumer groups: members with leases, generations, assignments and committed offsets, kept in one LiteDB file.
+/// Guarantees: a partition is held by at most one member at a time (a partition moving from A to B is granted to
+/// B only after A has seen the new generation or A's lease has expired); commits from unknown members, old
+/// generations or for partitions the member does not hold are rejected and change nothing; every start raises
+/// each group's generation, so nothing granted before a crash can commit after it; leases expire on schedule
+/// even when no request arrives. Topics are known only by name and partition count.
+/// </summary>
+public sealed partial class GroupCoordinator : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
+    private readonly LiteDatabase _database;
+    private readonly ILiteCollection<GroupRecord> _groupRecords;
+    private readonly ILiteCollection<OffsetRecord> _offsetRecords;
+    private readonly GroupOptions _options;
+    private readonly Func<string, int> _partitionCount;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ITimer _sweep;
+
+    /// <param name="databasePath">the LiteDB file</param>
+    /// <param name="options">lease bounds and sweep interval</param>
+    /// <param name="partitionCount">partitions of a topic, 0 when it does not exist</param>
+    /// <param name="time">the clock leases run on</param>
+    /// <param name="logger">where membership changes are logged</param>
+    public GroupCoordinator(string databasePath, GroupOptions options, Func<string, int> partitionCount, TimeProvider time, ILogger logger)
+    {
+        _options = options;
+        _partitionCount = partitionCount;
+        _time = time;
+        _logger = logger;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
+        _database = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
+        _groupRecords = _database.GetCollection<GroupRecord>("groups");
+        _offsetRecords = _database.GetCollection<OffsetRecord>("offsets");
+        _offsetRecords.EnsureIndex(o => o.Group);
+        Load();
+        _sweep = time.CreateTimer(_ => ExpireLeases(), null, TimeSpan.FromMilliseconds(options.SweepIntervalMs), TimeSpan.FromMilliseconds(options.SweepIntervalMs));
+    }
+
+    /// <summary>
+    /// Joins a member. With the <paramref name="memberId"/> of a member whose lease still runs, it takes that
+    /// member's place without a rebalance (static membership) unless its topics changed.
+    /// </summary>
+    public MemberAssignment Join(string group, string? memberId, IReadOnlyCollection<string> topics, int? sessionTimeoutMs, OffsetReset autoOffsetReset)
+    {
+        int timeout = sessionTimeoutMs ?? _options.DefaultSessionTimeoutMs;
+        if (timeout < _options.MinSessionTimeoutMs || timeout > _options.MaxSessionTimeoutMs)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sessionTimeoutMs), $"sessionTimeoutMs is between {_options.MinSessionTimeoutMs} and {_options.MaxSessionTimeoutMs}.");
+        }
+        if (topics.Count == 0)
+        {
+            throw new ArgumentException("A member reads at least one topic.", nameof(topics));
+        }
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            if (!_groups.TryGetValue(group, out var g))
+            {
+                g = new Group(group);
+                _groups[group] = g;
+            }
+            Expire(g, now);
+            var wanted = new HashSet<string>(topics, StringComparer.Ordinal);
+            bool rebalance;
+            if (memberId is not null && g.Members.TryGetValue(memberId, out var member))
+            {
+                rebalance = !member.Topics.SetEquals(wanted);
+            }
+            else
+            {
+                member = new Member(memberId ?? $"m-{Guid.NewGuid():N}");
+                g.Members[member.Id] = member;
+                rebalance = true;
+                LogJoined(_logger, group, member.Id);
+            }
+            member.Topics = wanted;
+            member.SessionTimeoutMs = timeout;
+            member.AutoOffsetReset = autoOffsetReset;
+            if (rebalance)
+            {
+                Rebalance(g);
+            }
+            var assignment = Touch(g, member, now);
+            Save(g);
+            return assignment;
+        }
+    }
+
+    /// <summary>Renews the lease and tells the member its generation and what it holds now.</summary>
+    public MemberAssignment Heartbeat(string group, string memberId)
+    {
+        lock (_lock)
+        {
+            var (g, member, now) = Find(group, memberId);
+            return Touch(g, member, now);
+        }
+    }
+
+    /// <summary>Removes the member at once; its partitions go to the others.</summary>
+    public void Leave(string group, string memberId)
+    {
+        lock (_lock)
+        {
+            var (g, member, _) = Find(group, memberId);
+            g.Members.Remove(member.Id);
+            LogLeft(_logger, group, member.Id, "left");
+            Rebalance(g);
+            Save(g);
+        }
+    }
+
+    /// <summary>
+    /// Starts a member fetch: renews the lease and returns what the member holds with the offset to read from in
+    /// each partition (its session position, else the committed offset, else null: apply <c>autoOffsetReset</c>),
+    /// and a task that completes when the group's assignments change.
+    /// </summary>
+    public MemberFetchPlan BeginFetch(string group, string memberId)
+    {
+        lock (_lock)
+        {
+            var (g, member, now) = Find(group, memberId);
+            var assignment = Touch(g, member, now);
+            var positions = new Dictionary<TopicPartition, long?>();
+            foreach (var tp in assignment.Assignments)
+            {
+                positions[tp] = member.Positions.TryGetValue(tp, out long position) ? position
+                    : g.Committed.TryGetValue(tp, out long committed) ? committed
+                    : null;
+            }
+            return new MemberFetchPlan(assignment, positions, g.Changed.Task);
+        }
+    }
+
+    /// <summary>Records how far a member has fetched, for partitions it still holds.</summary>
+    public void AdvancePositions(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(group, out var g) || !g.Members.TryGetValue(memberId, out var member))
+            {
+                return;
+            }
+            foreach (var (tp, offset) in nextOffsets)
+            {
+                if (member.Owned.Contains(tp))
+                {
+                    member.Positions[tp] = offset;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Commits offsets (the next offset to read, Kafka's convention) for partitions the member holds in the
+    /// current generation; with no offsets, commits everything fetched so far. All or nothing.
+    /// </summary>
+    public IReadOnlyDictionary<TopicPartition, long> Commit(string group, string memberId, long generation, IReadOnlyDictionary<TopicPartition, long>? offsets)
+    {
+        lock (_lock)
+        {
+            var (g, member, now) = Find(group, memberId);
+            if (generation != g.Generation)
+            {
+                throw new StaleGenerationException(generation, g.Generation);
+            }
+            member.LeaseExpiresAt = now.AddMilliseconds(member.SessionTimeoutMs);
+            offsets ??= member.Positions.Where(p => member.Owned.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value);
+            var notHeld = offsets.Keys.Where(tp => !member.Owned.Contains(tp)).Order().ToList();
+            if (notHeld.Count > 0)
+            {
+                throw new PartitionNotAssignedException(notHeld);
+            }
+            foreach (var (tp, offset) in offsets)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(offset, nameof(offsets));
+            }
+            SaveOffsets(g, offsets);
+            return offsets;
+        }
+    }
+
+    /// <summary>Sets committed offsets (reprocessing); members reading those partitions restart from them.</summary>
+    public void ResetOffsets(string group, IReadOnlyDictionary<TopicPartition, long> offsets)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(group, out var g))
+            {
+                g = new Group(group);
+                _groups[group] = g;
+                Save(g);
+            }
+            SaveOffsets(g, offsets);
+            foreach (var member in g.Members.Values)
+            {
+                foreach (var tp in offsets.Keys)
+                {
+                    member.Positions.Remove(tp);
+                }
+            }
+            g.SignalChange();
+        }
+    }
+
+    public GroupDescription Describe(string group)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(group, out var g))
+            {
+                throw new GroupNotFoundException(group);
+            }
+            Expire(g, _time.GetUtcNow());
+            return DescriptionOf(g);
+        }
+    }
+
+    public IReadOnlyList<GroupDescription> List()
+    {
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            return [.. _groups.Values.OrderBy(g => g.Name, StringComparer.Ordinal).Select(g =>
+            {
+                Expire(g, now);
+                return DescriptionOf(g);
+            })];
+        }
+    }
+
+    /// <summary>Deletes a group without members, committed offsets included.</summary>
+    public void Delete(string group)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(group, out var g))
+            {
+                throw new GroupNotFoundException(group);
+            }
+            Expire(g, _time.GetUtcNow());
+            if (g.Members.Count > 0)
+            {
+                throw new GroupNotEmptyException(group, g.Members.Count);
+            }
+            _groups.Remove(group);
+            _groupRecords.Delete(group);
+            _offsetRecords.DeleteMany(o => o.Group == group);
+        }
+    }
+
+    /// <summary>A topic's partition count changed: groups reading it rebalance.</summary>
+    public void OnTopicChanged(string topic)
+    {
+        lock (_lock)
+        {
+            foreach (var g in _groups.Values.Where(g => g.Members.Values.Any(m => m.Topics.Contains(topic))))
+            {
+                Rebalance(g);
+                Save(g);
+            }
+        }
+    }
+
+    /// <summary>A topic was deleted: its committed offsets go, and groups reading it rebalance.</summary>
+    public void OnTopicDeleted(string topic)
+    {
+        lock (_lock)
+        {
+            foreach (var g in _groups.Values)
+            {
+                foreach (var tp in g.Committed.Keys.Where(tp => tp.Topic == topic).ToList())
+                {
+                    g.Committed.Remove(tp);
+                }
+                foreach (var member in g.Members.Values)
+                {
+                    member.Owned.RemoveWhere(tp => tp.Topic == topic);
+                    foreach (var tp in member.Positions.Keys.Where(tp => tp.Topic == topic).ToList())
+                    {
+                        member.Positions.Remove(tp);
+                    }
+                }
+                if (g.Members.Values.Any(m => m.Topics.Contains(topic)))
+                {
+                    Rebalance(g);
+                }
+                Save(g);
+            }
+            _offsetRecords.DeleteMany(o => o.Topic == topic);
+        }
+    }
+
+    /// <summary>Expires every lease that has run out (also run by the background sweep).</summary>
+    public void ExpireLeases()
+    {
+        lock (_lock)
+        {
+            var now = _time.GetUtcNow();
+            foreach (var g in _groups.Values)
+            {
+                Expire(g, now);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _sweep.Dispose();
+        lock (_lock)
+        {
+            _database.Dispose();
+        }
+    }
+
+    private (Group Group, Member Member, DateTimeOffset Now) Find(string group, string memberId)
+    {
+        var now = _time.GetUtcNow();
+        if (!_groups.TryGetValue(group, out var g))
+        {
+            throw new UnknownMemberException(group, memberId);
+        }
+        Expire(g, now);
+        return g.Members.TryGetValue(memberId, out var member) ? (g, member, now) : throw new UnknownMemberException(group, memberId);
+    }
+
+    /// <summary>The member sees the current generation: it releases what it lost and takes what is free for it.</summary>
+    private MemberAssignment Touch(Group g, Member member, DateTimeOffset now)
+    {
+        member.LeaseExpiresAt = now.AddMilliseconds(member.SessionTimeoutMs);
+        var granted = g.Grantable(member);
+        if (!member.Owned.SetEquals(granted))
+        {
+            bool released = member.Owned.Any(tp => !granted.Contains(tp));
+            member.Owned = [.. granted];
+            foreach (var tp in member.Positions.Keys.Where(tp => !member.Owned.Contains(tp)).ToList())
+            {
+                member.Positions.Remove(tp);
+            }
+            Save(g);
+            if (released)
+            {
+                g.SignalChange();
+            }
+        }
+        return new MemberAssignment(
+            member.Id,
+            g.Generation,
+            granted,
+            [.. member.Topics.Order(StringComparer.Ordinal)],
+            member.AutoOffsetReset,
+            member.LeaseExpiresAt,
+            Math.Max(1, member.SessionTimeoutMs / 3));
+    }
+
+    private void Expire(Group g, DateTimeOffset now)
+    {
+        var expired = g.Members.Values.Where(m => m.LeaseExpiresAt <= now).ToList();
+        if (expired.Count == 0)
+        {
+            return;
+        }
+        foreach (var member in expired)
+        {
+            g.Members.Remove(member.Id);
+            LogLeft(_logger, g.Name, member.Id, "lease expired");
+        }
+        Rebalance(g);
+        Save(g);
+    }
+
+    /// <summary>A new generation and new targets; members keep holding what they held until they see it.</summary>
+    private void Rebalance(Group g)
+    {
+        g.Generation++;
+        var subscriptions = g.Members.ToDictionary(m => m.Key, m => (IReadOnlySet<string>)m.Value.Topics, StringComparer.Ordinal);
+        var counts = g.Members.Values.SelectMany(m => m.Topics).Distinct().ToDictionary(t => t, _partitionCount);
+        var previous = g.Members.ToDictionary(m => m.Key, m => (IReadOnlyCollection<TopicPartition>)m.Value.Target, StringComparer.Ordinal);
+        var targets = PartitionAssignor.Assign(subscriptions, counts, previous);
+        foreach (var (id, member) in g.Members)
+        {
+            member.Target = [.. targets[id]];
+            // A partition that no longer exists cannot be held.
+            member.Owned.RemoveWhere(tp => tp.Partition >= counts.GetValueOrDefault(tp.Topic));
+        }
+        LogRebalanced(_logger, g.Name, g.Generation, g.Members.Count);
+        g.SignalChange();
+    }
+
+    private static GroupDescription DescriptionOf(Group g) => new(
+        g.Name,
+        g.Generation,
+        [.. g.Members.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => new MemberDescription(
+            m.Id,
+            [.. m.Topics.Order(StringComparer.Ordinal)],
+            [.. m.Owned.Order()],
+            [.. m.Target.Where(tp => !m.Owned.Contains(tp)).Order()],
+            m.LeaseExpiresAt,
+            m.SessionTimeoutMs))],
+        new Dictionary<TopicPartition, long>(g.Committed));
+
+    private void Load()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var record in _groupRecords.FindAll())
+        {
+            // Fence everything granted before this start: old generations can no longer commit.
+            var g = new Group(record.Id) { Generation = record.Generation + 1 };
+            foreach (var m in record.Members)
+            {
+                g.Members[m.Id] = new Member(m.Id)
+                {
+                    Topics = new HashSet<string>(m.Topics, StringComparer.Ordinal),
+                    SessionTimeoutMs = m.SessionTimeoutMs,
+                    AutoOffsetReset = m.AutoOffsetReset,
+                    // Leases are not persisted: a restart gives every member one session timeout to come back.
+                    LeaseExpiresAt = now.AddMilliseconds(m.SessionTimeoutMs),
+                    Target = [.. m.Target.Select(Parse)],
+                    Owned = [.. m.Owned.Select(Parse)],
+                };
+            }
+            _groups[g.Name] = g;
+        }
+        foreach (var offset in _offsetRecords.FindAll())
+        {
+            if (!_groups.TryGetValue(offset.Group, out var g))
+            {
+                g = new Group(offset.Group);
+                _groups[g.Name] = g;
+            }
+            g.Committed[new TopicPartition(offset.Topic, offset.Partition)] = offset.Offset;
+        }
+        foreach (var g in _groups.Values)
+        {
+            Save(g);
+        }
+    }
+
+    private void Save(Group g) => _groupRecords.Upsert(new GroupRecord
+    {
+        Id = g.Name,
+        Generation = g.Generation,
+        Members = [.. g.Members.Values.Select(m => new MemberRecord
+        {
+            Id = m.Id,
+            Topics = [.. m.Topics],
+            SessionTimeoutMs = m.SessionTimeoutMs,
+            AutoOffsetReset = m.AutoOffsetReset,
+            Target = [.. m.Target.Select(Format)],
+            Owned = [.. m.Owned.Select(Format)],
+        })],
+    });
+
+    private void SaveOffsets(Group g, IReadOnlyDictionary<TopicPartition, long> offsets)
+    {
+        if (offsets.Count == 0)
+        {
+            return;
+        }
+        _offsetRecords.Upsert(offsets.Select(o => new OffsetRecord
+        {
+            Id = OffsetRecord.KeyOf(g.Name, o.Key),
+            Group = g.Name,
+            Topic = o.Key.Topic,
+            Partition = o.Key.Partition,
+            Offset = o.Value,
+        }));
+        foreach (var (tp, offset) in offsets)
+        {
+            g.Committed[tp] = offset;
+        }
+    }
+
+    private static string Format(TopicPartition tp) => $"{tp.Partition}:{tp.Topic}";
+
+    private static TopicPartition Parse(string text)
+    {
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        return new TopicPartition(text[(colon + 1)..], int.Parse(text.AsSpan(0, colon), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Group {Group}: member {Member} joined")]
+    private static partial void LogJoined(ILogger logger, string group, string member);
+
+    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Group {Group}: member {Member} removed ({Reason})")]
+    private static partial void LogLeft(ILogger logger, string group, string member, string reason);
+
+    [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Group {Group}: generation {Generation} with {Members} member(s)")]
+    private static partial void LogRebalanced(ILogger logger, string group, long generation, int members);
+}
