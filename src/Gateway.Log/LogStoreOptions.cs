@@ -9,8 +9,8 @@ public sealed class LogStoreOptions
     /// <summary>log2 of the FasterLog page size. One append (one request's records for one partition) must fit in half a page.</summary>
     public int PageSizeBits { get; set; } = 22;
 
-    /// <summary>log2 of the memory each partition's log keeps (at least two pages).</summary>
-    public int MemorySizeBits { get; set; } = 23;
+    /// <summary>log2 of the memory each partition's log keeps (at least two pages; four let appends continue while pages flush).</summary>
+    public int MemorySizeBits { get; set; } = 24;
 
     /// <summary>log2 of the segment file size; retention frees disk a whole segment at a time.</summary>
     public int SegmentSizeBits { get; set; } = 28;

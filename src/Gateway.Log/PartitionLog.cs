@@ -111,29 +111,42 @@ public sealed partial class PartitionLog : IAsyncDisposable
         {
             throw new BatchTooLargeException(batch.SizeInBytes, _options.MaxBatchBytes);
         }
-        long baseOffset;
-        Task committed;
-        lock (_appendLock)
+        long baseOffset = 0;
+        Task? committed = null;
+        while (committed is null)
         {
-            ThrowIfUnavailable();
-            if (expectedEndOffset is long expected && expected != _nextOffset)
+            lock (_appendLock)
             {
-                throw new OffsetMismatchException(expected, _nextOffset);
+                ThrowIfUnavailable();
+                if (expectedEndOffset is long expected && expected != _nextOffset)
+                {
+                    throw new OffsetMismatchException(expected, _nextOffset);
+                }
+                baseOffset = _nextOffset;
+                long address;
+                bool appended;
+                try
+                {
+                    appended = _log!.TryEnqueue((ReadOnlySpan<byte>)batch.SealedBatch(baseOffset), out address);
+                }
+                catch (FasterException ex)
+                {
+                    throw new StorageFailureException($"Append to {Topic}/{Partition} failed: {ex.Message}", ex);
+                }
+                if (appended)
+                {
+                    _index.OnAppend(baseOffset, address, _maxTimestamp);
+                    _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
+                    _nextOffset = baseOffset + batch.Count;
+                    committed = _pendingCommit.Task;
+                }
             }
-            baseOffset = _nextOffset;
-            long address;
-            try
+            if (committed is null)
             {
-                address = _log!.Enqueue((ReadOnlySpan<byte>)batch.SealedBatch(baseOffset));
+                // The log's memory is full until earlier pages reach the disk. Wait without holding the lock or a
+                // thread: FasterLog's own Enqueue spins here, which starves the pool that completes those writes.
+                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
             }
-            catch (FasterException ex)
-            {
-                throw new StorageFailureException($"Append to {Topic}/{Partition} failed: {ex.Message}", ex);
-            }
-            _index.OnAppend(baseOffset, address, _maxTimestamp);
-            _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
-            _nextOffset = baseOffset + batch.Count;
-            committed = _pendingCommit.Task;
         }
         _scheduler.Schedule(this, urgent: acks == Acks.Disk);
         if (acks == Acks.Disk)
@@ -226,7 +239,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
             Dispose(batches);
             throw;
         }
-        return new RecordSet(batches, offset, next, count, begin, committed.Offset);
+        return new RecordSet(batches, offset, next, count, bytes, begin, committed.Offset);
     }
 
     /// <summary>

@@ -11,12 +11,13 @@ public sealed class RecordSet : IDisposable
 {
     private readonly List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> _batches;
 
-    internal RecordSet(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches, long startOffset, long nextOffset, int count, long beginOffset, long endOffset)
+    internal RecordSet(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches, long startOffset, long nextOffset, int count, long bytes, long beginOffset, long endOffset)
     {
         _batches = batches;
         StartOffset = startOffset;
         NextOffset = nextOffset;
         Count = count;
+        Bytes = bytes;
         BeginOffset = beginOffset;
         EndOffset = endOffset;
     }
@@ -30,13 +31,16 @@ public sealed class RecordSet : IDisposable
     /// <summary>Records in the answer.</summary>
     public int Count { get; }
 
+    /// <summary>Encoded bytes of the records in the answer, as <c>maxBytes</c> counts them.</summary>
+    public long Bytes { get; }
+
     /// <summary>The partition's begin offset when the read happened.</summary>
     public long BeginOffset { get; }
 
     /// <summary>The partition's end offset (high watermark) when the read happened.</summary>
     public long EndOffset { get; }
 
-    internal static RecordSet Empty(long offset, long beginOffset, long endOffset) => new([], offset, offset, 0, beginOffset, endOffset);
+    internal static RecordSet Empty(long offset, long beginOffset, long endOffset) => new([], offset, offset, 0, 0, beginOffset, endOffset);
 
     public Enumerator GetEnumerator() => new(this);
 

@@ -87,30 +87,37 @@ internal static class ProduceBodyReader
         {
             var result = await body.ReadAsync(cancellationToken);
             var buffer = result.Buffer;
-            if (consumed + buffer.Length > maxBodyBytes)
+            try
             {
-                throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"The body is larger than {maxBodyBytes} bytes.");
+                if (consumed + buffer.Length > maxBodyBytes)
+                {
+                    throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"The body is larger than {maxBodyBytes} bytes.");
+                }
+                while (buffer.PositionOf((byte)'\n') is SequencePosition newline)
+                {
+                    ParseLine(buffer.Slice(0, newline), ++line, batches);
+                    buffer = buffer.Slice(buffer.GetPosition(1, newline));
+                }
+                if (buffer.Length > maxLineBytes)
+                {
+                    throw new ApiException(StatusCodes.Status413PayloadTooLarge, "record_too_large", $"Line {line + 1} is longer than {maxLineBytes} bytes.");
+                }
+                if (result.IsCompleted && !buffer.IsEmpty)
+                {
+                    ParseLine(buffer, ++line, batches);
+                    buffer = buffer.Slice(buffer.End);
+                }
             }
-            while (buffer.PositionOf((byte)'\n') is SequencePosition newline)
+            finally
             {
-                ParseLine(buffer.Slice(0, newline), ++line, batches);
-                buffer = buffer.Slice(buffer.GetPosition(1, newline));
-            }
-            if (buffer.Length > maxLineBytes)
-            {
-                throw new ApiException(StatusCodes.Status413PayloadTooLarge, "record_too_large", $"Line {line + 1} is longer than {maxLineBytes} bytes.");
+                // Hand the buffer back on every path, errors included, so the server can drain or close the body.
+                consumed += result.Buffer.Slice(0, buffer.Start).Length;
+                body.AdvanceTo(buffer.Start, result.Buffer.End);
             }
             if (result.IsCompleted)
             {
-                if (!buffer.IsEmpty)
-                {
-                    ParseLine(buffer, ++line, batches);
-                }
-                body.AdvanceTo(buffer.End);
                 return;
             }
-            consumed += result.Buffer.Slice(0, buffer.Start).Length;
-            body.AdvanceTo(buffer.Start, buffer.End);
         }
     }
 
@@ -409,6 +416,7 @@ internal static class ProduceBodyReader
             var result = await body.ReadAsync(cancellationToken);
             if (result.Buffer.Length > maxBytes)
             {
+                body.AdvanceTo(result.Buffer.Start, result.Buffer.End);
                 throw new ApiException(StatusCodes.Status413PayloadTooLarge, code, $"The body is larger than {maxBytes} bytes.");
             }
             if (result.IsCompleted)
