@@ -6,8 +6,8 @@
 #                [--no-build] [--skip-fio] [--keep]
 #
 # Environment overrides: RUNS, DURATION, WARMUP, CONNECTIONS, BASELINE_PORT, GATEWAY_PORT, BENCH_TMP,
-# SERVER_CPU, LOAD_CPU, MAX_DATA_MB, MIN_FREE_MB, FIO_SECONDS.
-set -euo pipefail
+# SERVER_CPU, LOAD_CPU, MAX_DATA_MB, MIN_FREE_MB, FIO_SECONDS, STALL_WAIT.
+set -Eeuo pipefail
 
 # ---------------------------------------------------------------------------------------------- settings
 RUNS=${RUNS:-5}
@@ -25,6 +25,8 @@ SETTLE=1                          # seconds of quiet between two runs (lets back
 DO_BUILD=1
 DO_FIO=1
 KEEP=0
+PROBLEMS=0                        # set when something looks wrong: the temp dir (logs, wrk outputs) is then kept
+STALL_WAIT=${STALL_WAIT:-120}     # seconds to wait for an unresponsive gateway before the next run
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -43,7 +45,7 @@ while (($#)); do
     esac
     shift
 done
-for n in RUNS DURATION WARMUP CONNECTIONS BASELINE_PORT GATEWAY_PORT FIO_SECONDS; do
+for n in RUNS DURATION WARMUP CONNECTIONS BASELINE_PORT GATEWAY_PORT FIO_SECONDS STALL_WAIT MAX_DATA_MB MIN_FREE_MB; do
     [[ ${!n} =~ ^[0-9]+$ ]] || { echo "$n must be a whole number (got '${!n}')" >&2; exit 2; }
 done
 ((RUNS >= 1 && RUNS <= 100)) || { echo "RUNS must be 1..100" >&2; exit 2; }
@@ -79,7 +81,7 @@ cleanup() {
         wait "$pid" 2>/dev/null || true
     done
     if [[ -n $WORK && -d $WORK ]]; then
-        if ((KEEP)); then
+        if ((KEEP || PROBLEMS)); then
             log "kept $WORK (logs, wrk outputs, Lua scripts; gateway data removed)"
             rm -rf "$WORK/data" "$WORK/fio"
         else
@@ -89,6 +91,7 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -133,7 +136,7 @@ RESULTS=$WORK/results.tsv   # scenario  round  req/s  non-2xx  socket-errors
 
 # ---------------------------------------------------------------------------------------------- bodies + Lua
 # Printable, JSON-safe characters (base64 alphabet), so the same bytes serve raw, JSON and NDJSON bodies.
-chars() { head -c $(($1 * 2)) /dev/urandom | base64 -w0 | head -c "$1"; }
+chars() { local s; s=$(head -c "$1" /dev/urandom | base64 -w0); printf '%s' "${s:0:$1}"; }
 
 chars 1024 >"$WORK/body-1k.bin"
 chars 102400 >"$WORK/body-100k.bin"
@@ -151,34 +154,37 @@ chars 102400 >"$WORK/body-100k.bin"
     done
 } >"$WORK/body-100-ndjson.bin"
 
-# lua <name> <body file> <content type>: a wrk script that POSTs the file's bytes.
-lua() {
-    cat >"$WORK/lua/$1.lua" <<EOF
-local f = assert(io.open("$2", "rb"))
+# ---------------------------------------------------------------------------------------------- scenarios
+# id | target | path | body file (- for a GET) | content type | bytes (the request body; for a GET the response) |
+#   records per request (0: a baseline) | the baseline it is compared with (-: none) | label
+SCENARIOS=(
+    "B1-1k|baseline|/post|$WORK/body-1k.bin|application/octet-stream|-|0|-|baseline POST 1 KB"
+    "G-1k-mem|gateway|/v1/topics/bench/records?acks=memory|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=memory"
+    "G-1k-disk|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=disk"
+    "B1-100k|baseline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|baseline POST 100 KB"
+    "G-100-json|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-json.bin|application/json|-|100|B1-100k|gw 100 x 1 KB JSON, acks=disk"
+    "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-ndjson.bin|application/x-ndjson|-|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk"
+    "B2-1m|baseline|/blob|-|-|1048576|0|-|baseline GET 1 MiB (B2)"
+)
+field() { local IFS='|'; local -a f; read -ra f <<<"$1"; printf '%s' "${f[$2]}"; }
+url_of() {
+    if [[ $(field "$1" 1) == gateway ]]; then printf '%s' "$GATEWAY_URL$(field "$1" 2)"; else printf '%s' "$BASELINE_URL$(field "$1" 2)"; fi
+}
+bytes_of() {
+    if [[ $(field "$1" 3) == - ]]; then field "$1" 5; else stat -c %s "$(field "$1" 3)"; fi
+}
+
+# A wrk script per POST scenario: method, body (read once from the file) and content type.
+for s in "${SCENARIOS[@]}"; do
+    [[ $(field "$s" 3) == - ]] && continue
+    cat >"$WORK/lua/$(field "$s" 0).lua" <<EOF
+local f = assert(io.open("$(field "$s" 3)", "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
-wrk.headers["Content-Type"] = "$3"
+wrk.headers["Content-Type"] = "$(field "$s" 4)"
 EOF
-}
-lua post-1k "$WORK/body-1k.bin" application/octet-stream
-lua post-100k "$WORK/body-100k.bin" application/octet-stream
-lua produce-1k "$WORK/body-1k.bin" application/octet-stream
-lua produce-100-json "$WORK/body-100-json.bin" application/json
-lua produce-100-ndjson "$WORK/body-100-ndjson.bin" application/x-ndjson
-
-# ---------------------------------------------------------------------------------------------- scenarios
-# id | target | path | lua script (- for GET) | body bytes (for MB/s; response bytes for GET) | records per request | baseline id | label
-SCENARIOS=(
-    "B1-1k|baseline|/post|post-1k|$(stat -c %s "$WORK/body-1k.bin")|0|-|baseline POST 1 KB"
-    "G-1k-mem|gateway|/v1/topics/bench/records?acks=memory|produce-1k|$(stat -c %s "$WORK/body-1k.bin")|1|B1-1k|gw 1 rec x 1 KB, acks=memory"
-    "G-1k-disk|gateway|/v1/topics/bench/records?acks=disk|produce-1k|$(stat -c %s "$WORK/body-1k.bin")|1|B1-1k|gw 1 rec x 1 KB, acks=disk"
-    "B1-100k|baseline|/post|post-100k|$(stat -c %s "$WORK/body-100k.bin")|0|-|baseline POST 100 KB"
-    "G-100-json|gateway|/v1/topics/bench/records?acks=disk|produce-100-json|$(stat -c %s "$WORK/body-100-json.bin")|100|B1-100k|gw 100 x 1 KB JSON, acks=disk"
-    "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|produce-100-ndjson|$(stat -c %s "$WORK/body-100-ndjson.bin")|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk"
-    "B2-1m|baseline|/blob|-|1048576|0|-|baseline GET 1 MiB (B2)"
-)
-field() { local IFS='|'; local -a f; read -ra f <<<"$1"; printf '%s' "${f[$2]}"; }
+done
 
 # ---------------------------------------------------------------------------------------------- B3: fio
 FSYNC_IOPS=""
@@ -250,34 +256,52 @@ check_disk() {
 
 # One request per scenario with curl: a wrong body shows up here as a clear error, not as a table of 4xx.
 for s in "${SCENARIOS[@]}"; do
-    target=$(field "$s" 1) path=$(field "$s" 2) script=$(field "$s" 3)
-    url=$([[ $target == gateway ]] && echo "$GATEWAY_URL" || echo "$BASELINE_URL")$path
-    if [[ $script == - ]]; then
+    url=$(url_of "$s") body=$(field "$s" 3)
+    if [[ $body == - ]]; then
         code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 "$url" || true)
     else
-        ctype=$(sed -n 's/.*"Content-Type"\] = "\(.*\)"/\1/p' "$WORK/lua/$script.lua")
-        body=$(sed -n 's/.*io.open("\(.*\)", "rb").*/\1/p' "$WORK/lua/$script.lua")
-        code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 -X POST -H "Content-Type: $ctype" --data-binary "@$body" "$url" || true)
+        code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 -X POST -H "Content-Type: $(field "$s" 4)" \
+            --data-binary "@$body" "$url" || true)
     fi
-    [[ $code == 2* ]] || die "probe $(field "$s" 0): POST $url -> HTTP $code: $(head -c 500 "$WORK/probe.out")"
+    [[ $code == 2* ]] || die "probe $(field "$s" 0): $url -> HTTP $code: $(head -c 500 "$WORK/probe.out")"
 done
 log "probes OK"
 
 # ---------------------------------------------------------------------------------------------- wrk
 # run_wrk <scenario> <seconds> <output file>
 run_wrk() {
-    local s=$1 secs=$2 out=$3 target path script url
-    target=$(field "$s" 1) path=$(field "$s" 2) script=$(field "$s" 3)
-    url=$([[ $target == gateway ]] && echo "$GATEWAY_URL" || echo "$BASELINE_URL")$path
+    local s=$1 secs=$2 out=$3
     local -a args=(-t1 "-c$CONNECTIONS" "-d${secs}s" --timeout 10s)
-    [[ $script != - ]] && args+=(-s "$WORK/lua/$script.lua")
-    [[ $target == gateway ]] && check_disk
-    kill -0 "$BASELINE_PID" 2>/dev/null || die "baseline server died (log: $WORK/baseline.log)"
+    if [[ $(field "$s" 3) != - ]]; then args+=(-s "$WORK/lua/$(field "$s" 0).lua"); fi
+    if [[ $(field "$s" 1) == gateway ]]; then check_disk; fi
+    kill -0 "$BASELINE_PID" 2>/dev/null || die "baseline server died: $(tail -n 20 "$WORK/baseline.log")"
     kill -0 "$GATEWAY_PID" 2>/dev/null || die "gateway died: $(tail -n 20 "$WORK/gateway.log")"
-    taskset -c "$LOAD_CPU" wrk "${args[@]}" "$url" >"$out" 2>&1 || log "wrk exited non-zero for $(field "$s" 0): $(tail -n 3 "$out")"
+    taskset -c "$LOAD_CPU" wrk "${args[@]}" "$(url_of "$s")" >"$out" 2>&1 || log "wrk exited non-zero for $(field "$s" 0): $(tail -n 3 "$out")"
     sleep "$SETTLE"
+    if [[ $(field "$s" 1) == gateway ]]; then wait_responsive "$(field "$s" 0)"; fi
 }
-# parse_wrk <file>: "req/s non2xx socket_errors"
+# After a gateway run the gateway must answer /health/ready within 2 s; if it does not, note the stall and wait
+# (at most STALL_WAIT s) so that it does not silently eat the next scenario.
+STALLS=$WORK/stalls.txt
+: >"$STALLS"
+wait_responsive() {
+    local start=$SECONDS
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$GATEWAY_URL/health/ready" || true) == 200 ]] && return 0
+    log "!! gateway does not answer /health/ready after $1; waiting up to ${STALL_WAIT}s"
+    PROBLEMS=1
+    while ((SECONDS - start < STALL_WAIT)); do
+        kill -0 "$GATEWAY_PID" 2>/dev/null || die "gateway died: $(tail -n 20 "$WORK/gateway.log")"
+        if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$GATEWAY_URL/health/ready" || true) == 200 ]]; then
+            echo "after $1: gateway unresponsive for ~$((SECONDS - start + 2))s" >>"$STALLS"
+            log "gateway answers again after ~$((SECONDS - start + 2))s"
+            return 0
+        fi
+        sleep 1
+    done
+    echo "after $1: gateway unresponsive for more than ${STALL_WAIT}s" >>"$STALLS"
+    die "gateway unresponsive for more than ${STALL_WAIT}s after $1 (log: $WORK/gateway.log; process $GATEWAY_PID)"
+}
+# parse_wrk <file>: "req/s non2xx socket_errors" (a run with no responses at all is 0 req/s)
 parse_wrk() {
     awk '
         /^Requests\/sec:/ { rps = $2 }
@@ -305,12 +329,15 @@ for ((r = 1; r <= RUNS; r++)); do
         run_wrk "$s" "$DURATION" "$out"
         read -r rps non2xx errs < <(parse_wrk "$out")
         printf '%s\t%d\t%s\t%d\t%d\n' "$id" "$r" "$rps" "$non2xx" "$errs" >>"$RESULTS"
-        log "round $r/$RUNS $id: $rps req/s$( ((non2xx + errs > 0)) && printf ' (!! %d non-2xx, %d socket errors)' "$non2xx" "$errs")"
+        note=""
+        if ((non2xx + errs > 0)); then note=" (!! $non2xx non-2xx, $errs socket errors)"; fi
+        if [[ $rps == 0 || $rps == 0.00 ]]; then note+=" (!! no responses)"; fi
+        log "round $r/$RUNS $id: $rps req/s$note"
     done
 done
 
 # ---------------------------------------------------------------------------------------------- table
-# stats <id>: "median min max non2xx errors"
+# stats <id>: "median min max" of req/s over the rounds
 stats() {
     awk -F'\t' -v id="$1" '$1 == id { print $3 }' "$RESULTS" | sort -g | awk '
         { v[NR] = $1 }
@@ -320,7 +347,7 @@ stats() {
             printf "%.0f %.0f %.0f\n", med, v[1], v[NR]
         }'
 }
-errors() { awk -F'\t' -v id="$1" '$1 == id { n += $4; e += $5 } END { printf "%d %d\n", n, e }' "$RESULTS"; }
+errors() { awk -F'\t' -v id="$1" '$1 == id { n += $4; e += $5; if ($3 + 0 == 0) z++ } END { printf "%d %d %d\n", n, e, z }' "$RESULTS"; }
 # paired <gateway id> <baseline id>: min and max over rounds of gateway/baseline in the same round
 paired() {
     awk -F'\t' -v g="$1" -v b="$2" '
@@ -341,9 +368,9 @@ printf "$fmt" id scenario "body B" "req/s" min max "rec/s" "MB/s" "base req/s" r
 printf "$fmt" ------------- -------------------------------- --------- --------- --------- --------- ---------- -------- ---------- ------- ------------- ------
 ANY_ERRORS=0
 for s in "${SCENARIOS[@]}"; do
-    id=$(field "$s" 0) bytes=$(field "$s" 4) recs=$(field "$s" 5) base=$(field "$s" 6) label=$(field "$s" 7)
+    id=$(field "$s" 0) bytes=$(bytes_of "$s") recs=$(field "$s" 6) base=$(field "$s" 7) label=$(field "$s" 8)
     read -r med min max < <(stats "$id")
-    read -r non2xx errs < <(errors "$id")
+    read -r non2xx errs zero < <(errors "$id")
     mbs=$(awk -v r="$med" -v b="$bytes" 'BEGIN { printf "%.1f", r * b / 1e6 }')
     recps=-
     ((recs > 0)) && recps=$((med * recs))
@@ -353,10 +380,14 @@ for s in "${SCENARIOS[@]}"; do
         ratio=$(awk -v g="$med" -v b="$basecol" 'BEGIN { if (b > 0) printf "%.3f", g / b; else print "-" }')
         pair=$(paired "$id" "$base")
     fi
-    flag=0
-    if ((non2xx + errs > 0)); then
-        flag="!! ${non2xx} non-2xx, ${errs} sock"
+    flag=-
+    if ((non2xx + errs + zero > 0)); then
+        flag="!!"
+        ((non2xx)) && flag+=" ${non2xx} non-2xx"
+        ((errs)) && flag+=" ${errs} sock"
+        ((zero)) && flag+=" ${zero} run(s) with 0 responses"
         ANY_ERRORS=1
+        PROBLEMS=1
     fi
     printf "$fmt" "$id" "$label" "$bytes" "$med" "$min" "$max" "$recps" "$mbs" "$basecol" "$ratio" "$pair" "$flag"
 done
@@ -375,12 +406,56 @@ echo "MB/s = request body bytes x req/s / 1e6 (response bytes for B2). rec/s = r
 GW_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GATEWAY_PID/status" 2>/dev/null || echo 0)
 BL_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$BASELINE_PID/status" 2>/dev/null || echo 0)
 echo "peak RSS: gateway $((GW_RSS / 1024)) MB, baseline $((BL_RSS / 1024)) MB; gateway data $(du -sm "$WORK/data" | awk '{print $1}') MB"
+if [[ -s $STALLS ]]; then
+    echo
+    echo "!! gateway stalls (no answer to /health/ready within 2 s after a run):"
+    sed 's/^/   /' "$STALLS"
+fi
 if ((ANY_ERRORS)); then
     echo
-    echo "!! some runs had non-2xx responses or socket errors; wrk outputs: $WORK/wrk (use --keep to keep them)"
+    echo "!! some runs had non-2xx responses, socket errors or no responses at all (wrk outputs in $WORK/wrk)"
 fi
-if grep -qE '\[[0-9:]+ (WRN|ERR|FTL)\]' "$WORK/gateway.log"; then
+# The gateway log at Warning: requests cut off when wrk stops (client aborts) are logged as errors too; count them
+# apart from everything else.
+GWLOG=$WORK/gateway.log
+LOG_NOISE='TaskCanceledException|OperationCanceledException|Unexpected end of request content|ConnectionResetException|ConnectionAbortedException'
+if grep -qE '^\[[0-9:]+ (WRN|ERR|FTL)\]' "$GWLOG"; then
     echo
-    echo "gateway log warnings/errors (first 20 lines):"
-    grep -E '\[[0-9:]+ (WRN|ERR|FTL)\]' "$WORK/gateway.log" | head -n 20
+    echo "gateway log (Warning and above):"
+    awk '
+        /^\[[0-9:]+ (WRN|ERR|FTL)\]/ {
+            lvl = $2; sub(/\]/, "", lvl)
+            if ($0 ~ /RequestLoggingMiddleware/) {
+                ms = $(NF - 1) + 0; code = $(NF - 3)
+                key = sprintf("%s request log: responded %s", lvl, code)
+                count[key]++; if (ms > slow[key]) slow[key] = ms
+            } else {
+                line = $0; sub(/^\[[^]]*\] /, "", line); count[lvl " " substr(line, 1, 160)]++
+            }
+            next
+        }
+        /^[A-Za-z_.]+(Exception|Error)[:]/ { ex = $0; sub(/:.*/, "", ex); msg = $0; sub(/^[^:]*: /, "", msg); count["exception " ex ": " substr(msg, 1, 100)]++ }
+        END { for (k in count) printf "   %6d x %s%s\n", count[k], k, (k in slow ? sprintf(" (slowest %.0f ms)", slow[k]) : "") }
+    ' "$GWLOG" | sort -k3
+    echo "   (OperationCanceled/TaskCanceled and \"Unexpected end of request content\" come from wrk closing its connections"
+    echo "    at the end of each run with requests in flight; the server then logs them as 500s nobody receives.)"
+    # Any other exception: show the first stack of each kind, and keep the temp dir.
+    awk -v noise="$LOG_NOISE" '
+        /^\[[0-9:]+ [A-Z]+\]/ { header = $0; showing = 0; next }
+        /^[A-Za-z_.]+(Exception|Error)[:]/ {
+            showing = 0
+            if ($0 ~ noise) next
+            kind = $0; sub(/:.*/, "", kind)
+            if (kind in seen) next
+            seen[kind] = 1; showing = 16
+            printf "\n   first %s, logged under: %s\n   %s\n", kind, substr(header, 1, 160), $0
+            next
+        }
+        showing > 0 && /^ +at / { print "   " $0; showing--; next }
+        showing > 0 && /^--- End/ { print "   " $0; next }
+    ' "$GWLOG"
+    if awk -v noise="$LOG_NOISE" '/^[A-Za-z_.]+(Exception|Error)[:]/ && $0 !~ noise { found = 1 } END { exit !found }' "$GWLOG"; then
+        PROBLEMS=1
+    fi
 fi
+exit 0
