@@ -24,6 +24,7 @@ public sealed partial class GroupCoordinator : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ITimer _sweep;
+    private bool _disposed;
 
     /// <param name="databasePath">the LiteDB file</param>
     /// <param name="options">lease bounds and sweep interval</param>
@@ -317,7 +318,11 @@ public sealed partial class GroupCoordinator : IDisposable
         _sweep.Dispose();
         lock (_lock)
         {
-            _database.Dispose();
+            if (!_disposed)
+            {
+                _disposed = true;
+                _database.Dispose();
+            }
         }
     }
 

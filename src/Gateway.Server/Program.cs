@@ -1,3 +1,4 @@
+using Gateway.Server.Groups;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
 using Gateway.Server.Topics;
@@ -9,6 +10,7 @@ var app = builder.Build();
 app.UseGatewayHosting();
 app.MapTopics();
 app.MapRecords();
+app.MapGroups();
 app.Run();
 
 /// <summary>The entry point, visible to integration tests.</summary>

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Server.Tests;
 
@@ -7,11 +9,18 @@ namespace Gateway.Server.Tests;
 public sealed class GatewayFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
+    private readonly TimeProvider? _time;
+    private readonly bool _ownsData;
 
-    public GatewayFactory(Dictionary<string, string?>? settings = null)
+    /// <param name="settings">configuration to set</param>
+    /// <param name="time">the clock, when the test controls it</param>
+    /// <param name="dataDirectory">an existing data folder to reopen (kept afterwards), else a new one (removed)</param>
+    public GatewayFactory(Dictionary<string, string?>? settings = null, TimeProvider? time = null, string? dataDirectory = null)
     {
-        DataDirectory = Path.Combine(Path.GetTempPath(), "gateway-server-tests", Guid.NewGuid().ToString("N"));
+        _ownsData = dataDirectory is null;
+        DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "gateway-server-tests", Guid.NewGuid().ToString("N"));
         _settings = settings ?? [];
+        _time = time;
     }
 
     public string DataDirectory { get; }
@@ -26,12 +35,16 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
         {
             builder.UseSetting(key, value);
         }
+        if (_time is not null)
+        {
+            builder.ConfigureTestServices(services => services.AddSingleton(_time));
+        }
     }
 
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
-        if (Directory.Exists(DataDirectory))
+        if (_ownsData && Directory.Exists(DataDirectory))
         {
             Directory.Delete(DataDirectory, recursive: true);
         }

@@ -1,7 +1,9 @@
+using Gateway.Groups;
 using Gateway.Log;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Serilog;
 using Serilog.Events;
@@ -28,10 +30,13 @@ public static class GatewayHosting
         builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage").ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<LogStoreOptions>, StorageOptionsValidation>();
 
+        builder.Services.AddOptions<GroupOptions>().BindConfiguration("Groups").ValidateOnStart();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<StorageLifetime>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         // Resolved on first use, after the hosted service opened it. (Not transient: the request scope would dispose it.)
         builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageLifetime>().Store);
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageLifetime>().Groups);
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
@@ -75,15 +80,16 @@ public static class GatewayHosting
 
     public static WebApplication UseGatewayHosting(this WebApplication app)
     {
-        app.UseExceptionHandler(new ExceptionHandlerOptions
-        {
-            SuppressDiagnosticsCallback = context => ProblemMapping.IsExpected(context.Exception),
-        });
-        app.UseStatusCodePages();
+        // Outermost, so it logs the status the client got, after errors became problem answers.
         app.UseSerilogRequestLogging(o => o.GetLevel = (context, elapsedMs, exception) =>
             exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
             : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 ? LogEventLevel.Warning
             : LogEventLevel.Debug);
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            SuppressDiagnosticsCallback = context => ProblemMapping.IsExpected(context.Exception) || context.HttpContext.RequestAborted.IsCancellationRequested,
+        });
+        app.UseStatusCodePages();
 
         app.MapOpenApi("/openapi/{documentName}.json");
         app.UseSwaggerUI(o =>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Gateway.Groups;
 using Gateway.Log;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
@@ -15,7 +16,8 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
     {
         if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
         {
-            // The client left; there is no one to answer.
+            // The client left; there is no one to answer. 499 (nginx's "client closed request") keeps it out of the 5xx figures.
+            httpContext.Response.StatusCode = 499;
             return true;
         }
         var (status, code, title, extensions) = Map(exception);
@@ -60,6 +62,14 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
             ["endOffset"] = m.EndOffset,
         }),
         BatchTooLargeException b => (413, "batch_too_large", "Batch too large", new Dictionary<string, object?> { ["sizeBytes"] = b.Size, ["maxBatchBytes"] = b.Limit }),
+        UnknownMemberException => (404, "unknown_member", "Unknown member", Empty),
+        GroupNotFoundException => (404, "group_not_found", "Group not found", Empty),
+        StaleGenerationException s => (409, "stale_generation", "Stale generation", new Dictionary<string, object?> { ["generation"] = s.Given, ["currentGeneration"] = s.Current }),
+        PartitionNotAssignedException p => (409, "partition_not_assigned", "Partition not assigned", new Dictionary<string, object?>
+        {
+            ["partitions"] = p.Partitions.Select(tp => new Dictionary<string, object> { ["topic"] = tp.Topic, ["partition"] = tp.Partition }).ToList(),
+        }),
+        GroupNotEmptyException => (409, "group_not_empty", "Group not empty", Empty),
         LogCorruptedException => (500, "log_corrupted", "Stored data is damaged", Empty),
         StorageFailureException => (503, "storage_unavailable", "Storage unavailable", Empty),
         BadHttpRequestException { StatusCode: 413 } => (413, "request_too_large", "Request too large", Empty),

@@ -1,29 +1,48 @@
+using Gateway.Groups;
 using Gateway.Log;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Hosting;
 
 /// <summary>
-/// Opens the log store when the host starts (before requests are served) and, on shutdown, commits everything
-/// appended and closes it after the server has stopped taking requests.
+/// Opens the log store and then the group coordinator when the host starts (before requests are served); on
+/// shutdown, after the server has stopped taking requests, closes the coordinator and commits and closes the log.
 /// </summary>
-internal sealed class StorageLifetime(IOptions<LogStoreOptions> options, IHostEnvironment environment, ILoggerFactory loggers) : IHostedService
+internal sealed class StorageLifetime(
+    IOptions<LogStoreOptions> logOptions,
+    IOptions<GroupOptions> groupOptions,
+    IHostEnvironment environment,
+    TimeProvider time,
+    ILoggerFactory loggers) : IHostedService, IDisposable
 {
     private LogStore? _store;
+    private GroupCoordinator? _groups;
 
     public LogStore Store => _store ?? throw new InvalidOperationException("The log store is not open yet.");
 
-    public bool IsOpen => _store is not null;
+    public GroupCoordinator Groups => _groups ?? throw new InvalidOperationException("The group coordinator is not open yet.");
+
+    public bool IsOpen => _store is not null && _groups is not null;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var configured = options.Value;
+        var configured = logOptions.Value;
         configured.DataDirectory = Path.GetFullPath(configured.DataDirectory, environment.ContentRootPath);
-        _store = await LogStore.OpenAsync(configured, TimeProvider.System, loggers.CreateLogger("Gateway.Log"), cancellationToken);
+        _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), cancellationToken);
+        var store = _store;
+        _groups = new GroupCoordinator(
+            Path.Combine(configured.DataDirectory, "groups", "groups.db"),
+            groupOptions.Value,
+            topic => store.TryGetTopic(topic, out var t) ? t.PartitionCount : 0,
+            time,
+            loggers.CreateLogger("Gateway.Groups"));
     }
+
+    public void Dispose() => _groups?.Dispose();
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _groups?.Dispose();
         if (_store is not null)
         {
             await _store.DisposeAsync();

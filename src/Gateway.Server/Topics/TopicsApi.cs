@@ -1,3 +1,4 @@
+using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -57,7 +58,7 @@ public static class TopicsApi
 
     private static Ok<TopicDescription> Describe(string topic, LogStore store) => TypedResults.Ok(DescriptionOf(store.GetTopic(topic)));
 
-    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, LogStore store, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
+    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, LogStore store, GroupCoordinator groups, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
     {
         var current = store.GetTopic(topic);
         if (request.Partitions is int partitions)
@@ -69,13 +70,19 @@ public static class TopicsApi
             }
         }
         var config = request.Config is null ? null : Merge(current.Config, request.Config, store.Options);
+        int before = current.PartitionCount;
         var updated = await store.UpdateTopicAsync(topic, config, request.Partitions, cancellationToken);
+        if (updated.PartitionCount != before)
+        {
+            groups.OnTopicChanged(topic);
+        }
         return TypedResults.Ok(DescriptionOf(updated));
     }
 
-    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, GroupCoordinator groups, CancellationToken cancellationToken)
     {
         await store.DeleteTopicAsync(topic, cancellationToken);
+        groups.OnTopicDeleted(topic);
         return TypedResults.NoContent();
     }
 

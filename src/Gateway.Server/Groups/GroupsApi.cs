@@ -1,0 +1,371 @@
+using System.Text.Json;
+using Gateway.Groups;
+using Gateway.Log;
+using Gateway.Server.Hosting;
+using Gateway.Server.Records;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Groups;
+
+/// <summary>
+/// Consumer groups over plain HTTP. Every request names the group and member, and all state lives in the
+/// coordinator, so any request can reach any server process behind a load balancer: no sticky sessions.
+/// </summary>
+public static class GroupsApi
+{
+    public static IEndpointRouteBuilder MapGroups(this IEndpointRouteBuilder app)
+    {
+        var groups = app.MapGroup("/v1/groups").WithTags("Groups");
+
+        groups.MapPost("/{group}/members", Join).WithName("JoinGroup")
+            .WithSummary("Join a consumer group")
+            .WithDescription("Joins with the topics to read and gets a lease (`sessionTimeoutMs`) and the partitions this member may read in the group's generation. With the `memberId` of a member whose lease still runs, takes its place without a rebalance (static membership). A partition moving from another member is granted once that member has seen the new generation (heartbeat or fetch) or its lease expired.")
+            .ProducesProblem(400).ProducesProblem(404);
+        groups.MapPost("/{group}/members/{memberId}/heartbeat", Heartbeat).WithName("Heartbeat")
+            .WithSummary("Renew a member's lease")
+            .WithDescription("Renews the lease and returns the current generation and assignment. 404 `unknown_member` once the lease has expired: join again.")
+            .ProducesProblem(404);
+        groups.MapDelete("/{group}/members/{memberId}", Leave).WithName("LeaveGroup")
+            .WithSummary("Leave a consumer group")
+            .ProducesProblem(404);
+        groups.MapGet("/{group}/members/{memberId}/records", FetchAsync).WithName("FetchAsMember")
+            .WithSummary("Fetch records as a group member (long-poll)")
+            .WithDescription("Reads across every partition the member holds, from its position in this session, else the committed offset, else `autoOffsetReset`. With `waitMs`, answers on the first record committed in any of them. Renews the lease. A position below a partition's begin offset (after retention) moves to it, and `resets` says so.")
+            .Produces<MemberFetchResponse>(200)
+            .ProducesProblem(400).ProducesProblem(404);
+        groups.MapPost("/{group}/members/{memberId}/offsets", Commit).WithName("CommitOffsets")
+            .WithSummary("Commit offsets")
+            .WithDescription("Commits the next offset to read (Kafka's convention) per partition, for the member's current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416);
+        groups.MapGet("/", List).WithName("ListGroups").WithSummary("List consumer groups");
+        groups.MapGet("/{group}", Describe).WithName("DescribeGroup")
+            .WithSummary("Describe a consumer group")
+            .WithDescription("Members with what they hold (and what is pending a handoff), generation, and per partition the committed offset, end offset and lag.")
+            .ProducesProblem(404);
+        groups.MapPut("/{group}/offsets", ResetOffsets).WithName("ResetOffsets")
+            .WithSummary("Move a group's committed offsets (reprocessing)")
+            .WithDescription("`to`: `\"earliest\"`, `\"latest\"`, `{\"offset\":N}` or `{\"timestamp\":T}`. Active members continue from the new offsets.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416);
+        groups.MapDelete("/{group}", Delete).WithName("DeleteGroup")
+            .WithSummary("Delete a consumer group without members")
+            .ProducesProblem(404).ProducesProblem(409);
+        return app;
+    }
+
+    private static Created<MemberResponse> Join(string group, JoinRequest request, GroupCoordinator groups, LogStore store, IOptions<GroupOptions> options)
+    {
+        ValidateGroupName(group);
+        if (request.Topics is not { Count: > 0 } topics)
+        {
+            throw ApiException.BadRequest("invalid_request", "A member reads at least one topic: {\"topics\":[...]}.");
+        }
+        foreach (string topic in topics)
+        {
+            store.GetTopic(topic);
+        }
+        var limits = options.Value;
+        if (request.SessionTimeoutMs is int timeout && (timeout < limits.MinSessionTimeoutMs || timeout > limits.MaxSessionTimeoutMs))
+        {
+            throw ApiException.BadRequest("invalid_session_timeout", $"sessionTimeoutMs is between {limits.MinSessionTimeoutMs} and {limits.MaxSessionTimeoutMs}.");
+        }
+        if (request.MemberId is { } id && !TopicName.IsValid(id))
+        {
+            throw ApiException.BadRequest("invalid_member_id", "A member id is 1-249 characters of [a-zA-Z0-9._-].");
+        }
+        var assignment = groups.Join(group, request.MemberId, topics, request.SessionTimeoutMs, request.AutoOffsetReset ?? OffsetReset.Latest);
+        return TypedResults.Created($"/v1/groups/{group}/members/{assignment.MemberId}", ResponseOf(assignment));
+    }
+
+    private static Ok<MemberResponse> Heartbeat(string group, string memberId, GroupCoordinator groups) =>
+        TypedResults.Ok(ResponseOf(groups.Heartbeat(group, memberId)));
+
+    private static NoContent Leave(string group, string memberId, GroupCoordinator groups)
+    {
+        groups.Leave(group, memberId);
+        return TypedResults.NoContent();
+    }
+
+    private static async Task<MemberFetchResult> FetchAsync(
+        string group, string memberId, int? limit, int? maxBytes, int? waitMs,
+        GroupCoordinator groups, LogStore store, IOptions<ApiLimits> options, TimeProvider time, HttpContext context)
+    {
+        var limits = options.Value;
+        int maxRecords = CheckRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
+        int bytes = CheckRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
+        int wait = CheckRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
+        var deadline = time.GetUtcNow().AddMilliseconds(wait);
+        var resets = new List<PositionReset>();
+        while (true)
+        {
+            var plan = groups.BeginFetch(group, memberId);
+            var positions = ResolvePositions(plan, store, resets);
+            var read = Read(plan, positions, store, maxRecords, bytes);
+            groups.AdvancePositions(group, memberId, read.NextOffsets);
+            var remaining = deadline - time.GetUtcNow();
+            if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero)
+            {
+                return new MemberFetchResult(plan.Assignment, read.Sets, resets);
+            }
+            // Wait for the first commit in any held partition, a change of assignment, or the end of this slice;
+            // slices no longer than the heartbeat interval keep the lease alive while the client waits.
+            var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
+            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition).WaitForRecordAsync(p.Value, cancel.Token).AsTask())
+                .Append(plan.AssignmentChanged)
+                .Append(Task.Delay(slice, time, cancel.Token));
+            await Task.WhenAny(waits);
+            await cancel.CancelAsync();
+            context.RequestAborted.ThrowIfCancellationRequested();
+        }
+    }
+
+    private static Ok<CommitResponse> Commit(string group, string memberId, CommitRequest request, GroupCoordinator groups, LogStore store)
+    {
+        if (request.Generation is not long generation)
+        {
+            throw ApiException.BadRequest("invalid_request", "A commit names the member's generation: {\"generation\":N}.");
+        }
+        Dictionary<TopicPartition, long>? offsets = null;
+        if (request.Offsets is { } given)
+        {
+            offsets = [];
+            foreach (var o in given)
+            {
+                if (store.TryGetTopic(o.Topic, out var topic) && o.Partition >= 0 && o.Partition < topic.PartitionCount)
+                {
+                    var partition = topic.GetPartition(o.Partition);
+                    if (o.Offset < 0 || o.Offset > partition.EndOffset)
+                    {
+                        throw new OffsetOutOfRangeException(o.Offset, partition.BeginOffset, partition.EndOffset);
+                    }
+                }
+                offsets[new TopicPartition(o.Topic, o.Partition)] = o.Offset;
+            }
+        }
+        var committed = groups.Commit(group, memberId, generation, offsets);
+        return TypedResults.Ok(new CommitResponse(generation, [.. committed.OrderBy(c => c.Key).Select(c => new PartitionOffset(c.Key.Topic, c.Key.Partition, c.Value))]));
+    }
+
+    private static Ok<GroupList> List(GroupCoordinator groups) =>
+        TypedResults.Ok(new GroupList([.. groups.List().Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
+
+    private static Ok<GroupView> Describe(string group, GroupCoordinator groups, LogStore store)
+    {
+        var description = groups.Describe(group);
+        var partitions = description.CommittedOffsets.Keys
+            .Concat(description.Members.SelectMany(m => m.Topics).Distinct().SelectMany(t => PartitionsOf(store, t)))
+            .Distinct()
+            .Order();
+        var offsets = new List<GroupOffsetView>();
+        foreach (var tp in partitions)
+        {
+            if (!store.TryGetTopic(tp.Topic, out var topic) || tp.Partition >= topic.PartitionCount)
+            {
+                continue;
+            }
+            long end = topic.GetPartition(tp.Partition).EndOffset;
+            long? committed = description.CommittedOffsets.TryGetValue(tp, out long c) ? c : null;
+            offsets.Add(new GroupOffsetView(tp.Topic, tp.Partition, committed, end, committed is long value ? Math.Max(0, end - value) : null));
+        }
+        return TypedResults.Ok(new GroupView(
+            description.Name,
+            description.Generation,
+            [.. description.Members.Select(m => new GroupMemberView(m.MemberId, m.Topics, Refs(m.Assignments), Refs(m.Pending), m.LeaseExpiresAt, m.SessionTimeoutMs))],
+            offsets));
+    }
+
+    private static Ok<ResetOffsetsResponse> ResetOffsets(string group, ResetOffsetsRequest request, GroupCoordinator groups, LogStore store)
+    {
+        ValidateGroupName(group);
+        if (request.Topic is null)
+        {
+            throw ApiException.BadRequest("invalid_request", "Name the topic whose offsets move: {\"topic\":\"...\",\"to\":...}.");
+        }
+        var topic = store.GetTopic(request.Topic);
+        var partitions = request.Partitions ?? [.. Enumerable.Range(0, topic.PartitionCount)];
+        var offsets = new Dictionary<TopicPartition, long>();
+        foreach (int p in partitions)
+        {
+            var partition = topic.GetPartition(p);
+            offsets[new TopicPartition(topic.Name, p)] = TargetOffset(request.To, partition);
+        }
+        groups.ResetOffsets(group, offsets);
+        return TypedResults.Ok(new ResetOffsetsResponse([.. offsets.OrderBy(o => o.Key).Select(o => new PartitionOffset(o.Key.Topic, o.Key.Partition, o.Value))]));
+    }
+
+    private static NoContent Delete(string group, GroupCoordinator groups)
+    {
+        groups.Delete(group);
+        return TypedResults.NoContent();
+    }
+
+    private static long TargetOffset(JsonElement to, PartitionLog partition)
+    {
+        if (to.ValueKind == JsonValueKind.String)
+        {
+            return to.GetString() switch
+            {
+                "earliest" => partition.BeginOffset,
+                "latest" => partition.EndOffset,
+                _ => throw InvalidTarget(),
+            };
+        }
+        if (to.ValueKind == JsonValueKind.Object)
+        {
+            if (to.TryGetProperty("offset", out var offset) && offset.TryGetInt64(out long n))
+            {
+                return n >= partition.BeginOffset && n <= partition.EndOffset ? n : throw new OffsetOutOfRangeException(n, partition.BeginOffset, partition.EndOffset);
+            }
+            if (to.TryGetProperty("timestamp", out var timestamp) && timestamp.TryGetInt64(out long t))
+            {
+                return partition.OffsetForTimestamp(t);
+            }
+        }
+        throw InvalidTarget();
+
+        static ApiException InvalidTarget() =>
+            ApiException.BadRequest("invalid_reset_target", "\"to\" is \"earliest\", \"latest\", {\"offset\":N} or {\"timestamp\":T}.");
+    }
+
+    /// <summary>Where each held partition is read from: the session position, the committed offset or the reset policy, kept inside the partition's range.</summary>
+    private static Dictionary<TopicPartition, long> ResolvePositions(MemberFetchPlan plan, LogStore store, List<PositionReset> resets)
+    {
+        var positions = new Dictionary<TopicPartition, long>();
+        foreach (var (tp, known) in plan.Positions)
+        {
+            if (!store.TryGetTopic(tp.Topic, out var topic) || tp.Partition >= topic.PartitionCount)
+            {
+                continue;
+            }
+            var partition = topic.GetPartition(tp.Partition);
+            long begin = partition.BeginOffset, end = partition.EndOffset;
+            long position = known ?? (plan.Assignment.AutoOffsetReset == OffsetReset.Earliest ? begin : end);
+            if (position < begin || position > end)
+            {
+                long resetTo = position < begin ? begin : end;
+                resets.Add(new PositionReset(tp.Topic, tp.Partition, position, resetTo, "offset_out_of_range"));
+                position = resetTo;
+            }
+            positions[tp] = position;
+        }
+        return positions;
+    }
+
+    private static (List<(TopicPartition Partition, RecordSet Records)> Sets, Dictionary<TopicPartition, long> NextOffsets) Read(
+        MemberFetchPlan plan, Dictionary<TopicPartition, long> positions, LogStore store, int maxRecords, int maxBytes)
+    {
+        var sets = new List<(TopicPartition, RecordSet)>();
+        var next = new Dictionary<TopicPartition, long>(positions);
+        int records = 0;
+        long bytes = 0;
+        // Start at a different partition each time, so one busy partition cannot starve the others.
+        var order = positions.Keys.Order().ToList();
+        int start = order.Count == 0 ? 0 : (int)(plan.Assignment.Generation + Environment.TickCount64 / 7) % order.Count;
+        for (int i = 0; i < order.Count && records < maxRecords && bytes < maxBytes; i++)
+        {
+            var tp = order[(start + i) % order.Count];
+            var partition = store.GetTopic(tp.Topic).GetPartition(tp.Partition);
+            if (partition.EndOffset <= positions[tp])
+            {
+                continue;
+            }
+            var set = partition.Read(positions[tp], maxRecords - records, (int)Math.Max(1, maxBytes - bytes));
+            if (set.Count == 0)
+            {
+                set.Dispose();
+                continue;
+            }
+            sets.Add((tp, set));
+            records += set.Count;
+            bytes += set.Bytes;
+            next[tp] = set.NextOffset;
+        }
+        return (sets, next);
+    }
+
+    private static IEnumerable<TopicPartition> PartitionsOf(LogStore store, string topic) =>
+        store.TryGetTopic(topic, out var t) ? Enumerable.Range(0, t.PartitionCount).Select(p => new TopicPartition(topic, p)) : [];
+
+    private static MemberResponse ResponseOf(MemberAssignment a) =>
+        new(a.MemberId, a.Generation, Refs(a.Assignments), a.Topics, a.AutoOffsetReset, a.LeaseExpiresAt, a.HeartbeatIntervalMs);
+
+    private static List<PartitionRef> Refs(IEnumerable<TopicPartition> partitions) => [.. partitions.Select(tp => new PartitionRef(tp.Topic, tp.Partition))];
+
+    private static void ValidateGroupName(string group)
+    {
+        if (!TopicName.IsValid(group))
+        {
+            throw ApiException.BadRequest("invalid_group_name", "A group name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'.");
+        }
+    }
+
+    private static int CheckRange(int value, int min, int max, string name) =>
+        value >= min && value <= max ? value : throw ApiException.BadRequest("invalid_parameter", $"{name} is between {min} and {max}.");
+
+    /// <summary>Writes a member fetch answer straight from the stored batches.</summary>
+    private sealed class MemberFetchResult(MemberAssignment assignment, List<(TopicPartition Partition, RecordSet Records)> sets, List<PositionReset> resets) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            try
+            {
+                httpContext.Response.StatusCode = StatusCodes.Status200OK;
+                httpContext.Response.ContentType = "application/json; charset=utf-8";
+                Write(httpContext.Response.BodyWriter);
+                await httpContext.Response.BodyWriter.FlushAsync(httpContext.RequestAborted);
+            }
+            finally
+            {
+                foreach (var (_, records) in sets)
+                {
+                    records.Dispose();
+                }
+            }
+        }
+
+        private void Write(System.IO.Pipelines.PipeWriter body)
+        {
+            using var writer = new Utf8JsonWriter(body, RecordJson.WriterOptions);
+            writer.WriteStartObject();
+            writer.WriteString("memberId", assignment.MemberId);
+            writer.WriteNumber("generation", assignment.Generation);
+            writer.WriteStartArray("assignments");
+            foreach (var tp in assignment.Assignments)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("topic", tp.Topic);
+                writer.WriteNumber("partition", tp.Partition);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            writer.WriteStartArray("records");
+            foreach (var (tp, records) in sets)
+            {
+                var topic = JsonEncodedText.Encode(tp.Topic);
+                foreach (var record in records)
+                {
+                    RecordJson.Write(writer, topic, tp.Partition, record);
+                }
+            }
+            writer.WriteEndArray();
+            if (resets.Count > 0)
+            {
+                writer.WriteStartArray("resets");
+                foreach (var reset in resets)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("topic", reset.Topic);
+                    writer.WriteNumber("partition", reset.Partition);
+                    writer.WriteNumber("offset", reset.Offset);
+                    writer.WriteNumber("resetTo", reset.ResetTo);
+                    writer.WriteString("reason", reset.Reason);
+                    writer.WriteEndObject();
+                }
+                writer.WriteEndArray();
+            }
+            writer.WriteEndObject();
+            writer.Flush();
+        }
+    }
+}
