@@ -164,8 +164,12 @@ SCENARIOS=(
     "B1-100k|baseline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|baseline POST 100 KB"
     "G-100-json|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-json.bin|application/json|-|100|B1-100k|gw 100 x 1 KB JSON, acks=disk"
     "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-ndjson.bin|application/x-ndjson|-|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk"
+    "G-commit|gateway|/v1/groups/bench-g/members/bench-member/offsets|$WORK/body-commit.json|application/json|-|1|B1-1k|gw group offset commit"
     "B2-1m|baseline|/blob|-|-|1048576|0|-|baseline GET 1 MiB (B2)"
 )
+# A group member whose offset commits the G-commit scenario repeats; its topic is never re-created, so its
+# generation (1, in a fresh data directory) stays valid for the whole run.
+printf '{"generation":1,"offsets":[{"topic":"bench-groups","partition":0,"offset":0}]}' >"$WORK/body-commit.json"
 field() { local IFS='|'; local -a f; read -ra f <<<"$1"; printf '%s' "${f[$2]}"; }
 url_of() {
     if [[ $(field "$1" 1) == gateway ]]; then printf '%s' "$GATEWAY_URL$(field "$1" 2)"; else printf '%s' "$BASELINE_URL$(field "$1" 2)"; fi
@@ -239,6 +243,13 @@ create_topic() {
     [[ $code == 2* ]] || die "creating topic bench: HTTP $code $(head -c 500 "$WORK/topic.out")"
 }
 create_topic
+code=$(curl -s -o "$WORK/topic.out" -w '%{http_code}' --max-time 10 -X POST "$GATEWAY_URL/v1/topics" \
+    -H 'Content-Type: application/json' -d '{"name":"bench-groups","partitions":1}')
+[[ $code == 2* ]] || die "creating topic bench-groups: HTTP $code $(head -c 500 "$WORK/topic.out")"
+code=$(curl -s -o "$WORK/join.out" -w '%{http_code}' --max-time 10 -X POST "$GATEWAY_URL/v1/groups/bench-g/members" \
+    -H 'Content-Type: application/json' -d '{"topics":["bench-groups"],"memberId":"bench-member","sessionTimeoutMs":300000}')
+[[ $code == 2* ]] || die "joining group bench-g: HTTP $code $(head -c 500 "$WORK/join.out")"
+grep -q '"generation":1' "$WORK/join.out" || die "expected generation 1 for the bench member: $(head -c 500 "$WORK/join.out")"
 
 # Keeps the data directory bounded (retention is not enforced by the server yet) and the disk from filling.
 check_disk() {
