@@ -1,6 +1,7 @@
 using Gateway.Server.Groups;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
+using Gateway.Server.Streaming;
 using Gateway.Server.Topics;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = GatewayHosting.ContentRoot() });
@@ -11,6 +12,8 @@ app.UseGatewayHosting();
 app.MapTopics();
 app.MapRecords();
 app.MapGroups();
+app.MapStreaming();
+app.MapPage();
 app.Run();
 
 /// <summary>The entry point, visible to integration tests.</summary>

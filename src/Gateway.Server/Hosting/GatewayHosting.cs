@@ -1,5 +1,6 @@
 using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Server.Streaming;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
@@ -32,6 +33,9 @@ public static class GatewayHosting
 
         builder.Services.AddOptions<GroupOptions>().BindConfiguration("Groups").ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddOptions<StreamingOptions>().BindConfiguration("Streaming").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<SharedEventCache>();
+        builder.Services.AddSingleton<KeepAliveTicker>();
         builder.Services.AddSingleton<StorageLifetime>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         // Resolved on first use, after the hosted service opened it. (Not transient: the request scope would dispose it.)

@@ -1,0 +1,114 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
+using Gateway.Groups;
+
+namespace Gateway.Server.Streaming;
+
+/// <summary>
+/// The SSE event id: an opaque token holding the next offset of every partition of a stream, so that
+/// <c>Last-Event-ID</c> resumes exactly after the last event received. Compact: base64url of varints, topics
+/// named once.
+/// </summary>
+public static class EventCursor
+{
+    private const byte Version = 1;
+
+    public static string Encode(IReadOnlyDictionary<TopicPartition, long> positions)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64);
+        buffer.GetSpan(1)[0] = Version;
+        buffer.Advance(1);
+        var byTopic = positions.GroupBy(p => p.Key.Topic, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+        WriteVarint(buffer, (ulong)byTopic.Count);
+        foreach (var topic in byTopic)
+        {
+            byte[] name = Encoding.UTF8.GetBytes(topic.Key);
+            WriteVarint(buffer, (ulong)name.Length);
+            buffer.Write(name);
+            var partitions = topic.OrderBy(p => p.Key.Partition).ToList();
+            WriteVarint(buffer, (ulong)partitions.Count);
+            foreach (var (tp, offset) in partitions)
+            {
+                WriteVarint(buffer, (ulong)tp.Partition);
+                WriteVarint(buffer, (ulong)offset);
+            }
+        }
+        return Base64Url.EncodeToString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Reads a cursor; false for anything this server did not write.</summary>
+    public static bool TryDecode(string? text, out Dictionary<TopicPartition, long> positions)
+    {
+        positions = [];
+        if (string.IsNullOrEmpty(text) || text.Length > 64 * 1024)
+        {
+            return false;
+        }
+        byte[] bytes;
+        try
+        {
+            bytes = Base64Url.DecodeFromChars(text);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+        int p = 0;
+        if (bytes.Length == 0 || bytes[p++] != Version || !TryReadVarint(bytes, ref p, out ulong topics) || topics > 100_000)
+        {
+            return false;
+        }
+        for (ulong t = 0; t < topics; t++)
+        {
+            if (!TryReadVarint(bytes, ref p, out ulong nameLength) || nameLength > 249 || p + (int)nameLength > bytes.Length)
+            {
+                return false;
+            }
+            string topic = Encoding.UTF8.GetString(bytes, p, (int)nameLength);
+            p += (int)nameLength;
+            if (!TryReadVarint(bytes, ref p, out ulong count) || count > 100_000)
+            {
+                return false;
+            }
+            for (ulong i = 0; i < count; i++)
+            {
+                if (!TryReadVarint(bytes, ref p, out ulong partition) || partition > int.MaxValue
+                    || !TryReadVarint(bytes, ref p, out ulong offset) || offset > long.MaxValue)
+                {
+                    return false;
+                }
+                positions[new TopicPartition(topic, (int)partition)] = (long)offset;
+            }
+        }
+        return p == bytes.Length;
+    }
+
+    private static void WriteVarint(ArrayBufferWriter<byte> buffer, ulong value)
+    {
+        var span = buffer.GetSpan(10);
+        int i = 0;
+        while (value >= 0x80)
+        {
+            span[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+        span[i++] = (byte)value;
+        buffer.Advance(i);
+    }
+
+    private static bool TryReadVarint(byte[] bytes, ref int p, out ulong value)
+    {
+        value = 0;
+        for (int shift = 0; shift < 64 && p < bytes.Length; shift += 7)
+        {
+            byte b = bytes[p++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,58 @@
+using System.IO.Pipelines;
+using System.Text;
+
+namespace Gateway.Server.Streaming;
+
+/// <summary>Writes the Server-Sent Events wire format (WHATWG HTML §9.2) into a response.</summary>
+internal static class SseWriter
+{
+    public static void Retry(PipeWriter body, int milliseconds) => Write(body, $"retry: {milliseconds}\n\n");
+
+    public static void Comment(PipeWriter body, string text) => Write(body, $": {text}\n\n");
+
+    /// <summary>One event. Data holding line breaks (a stored JSON value may) becomes several <c>data:</c> lines, which the client joins with \n.</summary>
+    public static void Event(PipeWriter body, string? id, string type, ReadOnlySpan<byte> data)
+    {
+        if (id is not null)
+        {
+            Write(body, "id: ");
+            Write(body, id);
+            Write(body, "\n");
+        }
+        Write(body, "event: ");
+        Write(body, type);
+        Write(body, "\n");
+        while (true)
+        {
+            int brk = data.IndexOfAny((byte)'\n', (byte)'\r');
+            Write(body, "data: "u8);
+            if (brk < 0)
+            {
+                Write(body, data);
+                break;
+            }
+            byte lineBreak = data[brk];
+            Write(body, data[..brk]);
+            Write(body, "\n"u8);
+            data = data[(brk + 1)..];
+            if (lineBreak == '\r' && data.Length > 0 && data[0] == '\n')
+            {
+                data = data[1..];
+            }
+        }
+        Write(body, "\n\n"u8);
+    }
+
+    private static void Write(PipeWriter body, string text)
+    {
+        int max = Encoding.UTF8.GetMaxByteCount(text.Length);
+        int written = Encoding.UTF8.GetBytes(text, body.GetSpan(max));
+        body.Advance(written);
+    }
+
+    private static void Write(PipeWriter body, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(body.GetSpan(bytes.Length));
+        body.Advance(bytes.Length);
+    }
+}

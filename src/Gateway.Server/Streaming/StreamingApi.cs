@@ -1,0 +1,354 @@
+using System.IO.Pipelines;
+using System.Text.Json;
+using Gateway.Groups;
+using Gateway.Log;
+using Gateway.Server.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Streaming;
+
+/// <summary>
+/// Records as Server-Sent Events, for browsers' <c>EventSource</c> and <c>curl -N</c>. Each subscriber reads the
+/// log at its own position (a slow one falls behind alone and holds no one else's data); subscribers at the tail
+/// share encoded records; idle ones wait on the commit that passes them and on one shared keep-alive timer.
+/// </summary>
+public static class StreamingApi
+{
+    public static IEndpointRouteBuilder MapStreaming(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/topics/{topic}/events", StreamTopicAsync).WithTags("Streaming").WithName("StreamTopic")
+            .WithSummary("Stream a topic's records as Server-Sent Events")
+            .WithDescription(
+                "Every record of the topic (or of `partition`) as it is committed, from `from` = `earliest`, `latest` (default) or an offset. " +
+                "Each event: `id:` an opaque cursor of every partition's position, `event: record`, `data:` the record JSON (as fetch returns it). " +
+                "`Last-Event-ID` (header, or `lastEventId` in the query) resumes exactly after the last event received. A position below a " +
+                "partition's begin offset moves to it, announced by an `event: reset` before the first record. A comment line keeps idle streams alive.")
+            .Produces(200, contentType: "text/event-stream")
+            .ProducesProblem(400).ProducesProblem(404);
+        app.MapGet("/v1/groups/{group}/events", StreamGroupAsync).WithTags("Streaming").WithName("StreamGroup")
+            .WithSummary("Stream a consumer group's share of records as Server-Sent Events")
+            .WithDescription(
+                "Joins the group for the life of the connection with `topics` (comma-separated) and streams the partitions assigned to it, following " +
+                "rebalances. Commits the position of what it sent every `Streaming:CommitIntervalMs` and on disconnect (at least once), then leaves. " +
+                "`Last-Event-ID` resumes after the last event received for the partitions this connection is given.")
+            .Produces(200, contentType: "text/event-stream")
+            .ProducesProblem(400).ProducesProblem(404);
+        return app;
+    }
+
+    private static async Task StreamTopicAsync(
+        string topic, string? from, int? partition, string? lastEventId,
+        HttpContext context, LogStore store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options)
+    {
+        var settings = options.Value;
+        var log = store.GetTopic(topic);
+        if (partition is int p)
+        {
+            log.GetPartition(p);
+        }
+        var cursor = ReadCursor(context, lastEventId);
+        var positions = new Dictionary<TopicPartition, long>();
+        var resets = new List<(TopicPartition, long, long)>();
+        AddPartitions(log, partition, from, cursor, positions, resets);
+
+        var body = StartStream(context, settings);
+        WriteResets(body, resets);
+        var cancel = context.RequestAborted;
+        try
+        {
+            await context.Response.StartAsync(cancel);
+            await FlushAsync(context, settings, cancel);
+            var topicName = JsonEncodedText.Encode(topic);
+            while (!cancel.IsCancellationRequested)
+            {
+                if (!store.TryGetTopic(topic, out var current) || current != log)
+                {
+                    return; // the topic was deleted: the stream ends
+                }
+                if (partition is null && log.PartitionCount > positions.Count)
+                {
+                    // The topic grew: new partitions are read from their start, so nothing in them is missed.
+                    AddPartitions(log, null, "earliest", cursor, positions, resets);
+                    WriteResets(body, resets);
+                }
+                bool sent = Send(body, positions, tp => log.GetPartition(tp.Partition), topicName, cache, settings, resets);
+                if (sent)
+                {
+                    await FlushAsync(context, settings, cancel);
+                    continue;
+                }
+                await WaitAsync(context, settings, positions, tp => log.GetPartition(tp.Partition), ticker, extra: null, cancel);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The client left, or stopped reading and was disconnected.
+        }
+    }
+
+    private static async Task StreamGroupAsync(
+        string group, string? topics, int? sessionTimeoutMs, string? autoOffsetReset, string? lastEventId,
+        HttpContext context, LogStore store, GroupCoordinator groups, SharedEventCache cache, KeepAliveTicker ticker,
+        IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time)
+    {
+        var settings = options.Value;
+        if (!TopicName.IsValid(group))
+        {
+            throw ApiException.BadRequest("invalid_group_name", "A group name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'.");
+        }
+        string[] names = topics?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        if (names.Length == 0)
+        {
+            throw ApiException.BadRequest("missing_parameter", "Name the topics to read: ?topics=a,b.");
+        }
+        foreach (string name in names)
+        {
+            store.GetTopic(name);
+        }
+        var limits = groupOptions.Value;
+        if (sessionTimeoutMs is int timeout && (timeout < limits.MinSessionTimeoutMs || timeout > limits.MaxSessionTimeoutMs))
+        {
+            throw ApiException.BadRequest("invalid_session_timeout", $"sessionTimeoutMs is between {limits.MinSessionTimeoutMs} and {limits.MaxSessionTimeoutMs}.");
+        }
+        var reset = autoOffsetReset switch
+        {
+            null or "latest" => OffsetReset.Latest,
+            "earliest" => OffsetReset.Earliest,
+            _ => throw ApiException.BadRequest("invalid_parameter", "autoOffsetReset is 'earliest' or 'latest'."),
+        };
+        var cursor = ReadCursor(context, lastEventId);
+        var member = groups.Join(group, null, names, sessionTimeoutMs, reset);
+
+        var positions = new Dictionary<TopicPartition, long>();
+        var resets = new List<(TopicPartition, long, long)>();
+        long generation = member.Generation;
+        var cancel = context.RequestAborted;
+        var body = StartStream(context, settings);
+        try
+        {
+            await context.Response.StartAsync(cancel);
+            await FlushAsync(context, settings, cancel);
+            var lastCommit = time.GetUtcNow();
+            while (!cancel.IsCancellationRequested)
+            {
+                var plan = groups.BeginFetch(group, member.MemberId);
+                generation = plan.Assignment.Generation;
+                foreach (var gone in positions.Keys.Where(tp => !plan.Positions.ContainsKey(tp)).ToList())
+                {
+                    positions.Remove(gone);
+                }
+                foreach (var (tp, committed) in plan.Positions)
+                {
+                    if (positions.ContainsKey(tp) || !store.TryGetTopic(tp.Topic, out var t) || tp.Partition >= t.PartitionCount)
+                    {
+                        continue;
+                    }
+                    var log = t.GetPartition(tp.Partition);
+                    long start = cursor.TryGetValue(tp, out long resumed) ? resumed
+                        : committed ?? (reset == OffsetReset.Earliest ? log.BeginOffset : log.EndOffset);
+                    positions[tp] = Clamp(tp, start, log, resets);
+                }
+                WriteResets(body, resets);
+                bool sent = Send(body, positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition), null, cache, settings, resets);
+                if (sent)
+                {
+                    await FlushAsync(context, settings, cancel);
+                    groups.AdvancePositions(group, member.MemberId, positions);
+                    if ((time.GetUtcNow() - lastCommit).TotalMilliseconds >= settings.CommitIntervalMs)
+                    {
+                        TryCommit(groups, group, member.MemberId, generation, positions);
+                        lastCommit = time.GetUtcNow();
+                    }
+                    continue;
+                }
+                // Idle: wake on a commit in a held partition, a change of assignment, the keep-alive tick, or in time
+                // to renew the lease.
+                var renew = Task.Delay(TimeSpan.FromMilliseconds(plan.Assignment.HeartbeatIntervalMs), time, cancel);
+                await WaitAsync(context, settings, positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition), ticker, [plan.AssignmentChanged, renew], cancel);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The client left, or stopped reading and was disconnected.
+        }
+        catch (Exception ex) when (ex is UnknownMemberException or TopicNotFoundException)
+        {
+            // The lease ran out or a topic went away: the stream ends; the client reconnects and joins again.
+        }
+        finally
+        {
+            groups.AdvancePositions(group, member.MemberId, positions);
+            TryCommit(groups, group, member.MemberId, generation, positions);
+            try
+            {
+                groups.Leave(group, member.MemberId);
+            }
+            catch (UnknownMemberException)
+            {
+            }
+        }
+    }
+
+    private static Dictionary<TopicPartition, long> ReadCursor(HttpContext context, string? lastEventId)
+    {
+        string? text = context.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? lastEventId;
+        if (text is null)
+        {
+            return [];
+        }
+        return EventCursor.TryDecode(text, out var positions)
+            ? positions
+            : throw ApiException.BadRequest("invalid_cursor", "Last-Event-ID is not an event id this server sent.");
+    }
+
+    private static void AddPartitions(TopicLog log, int? only, string? from, Dictionary<TopicPartition, long> cursor, Dictionary<TopicPartition, long> positions, List<(TopicPartition, long, long)> resets)
+    {
+        long? fixedOffset = from switch
+        {
+            null or "latest" or "earliest" => null,
+            _ when long.TryParse(from, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) => n,
+            _ => throw ApiException.BadRequest("invalid_parameter", "from is 'earliest', 'latest' or an offset."),
+        };
+        var partitions = only is int p ? [p] : Enumerable.Range(0, log.PartitionCount);
+        foreach (int partition in partitions)
+        {
+            var tp = new TopicPartition(log.Name, partition);
+            if (positions.ContainsKey(tp))
+            {
+                continue;
+            }
+            var partitionLog = log.GetPartition(partition);
+            long start = cursor.TryGetValue(tp, out long resumed) ? resumed
+                : cursor.Count > 0 ? partitionLog.BeginOffset // a resumed stream whose cursor predates this partition: read it all
+                : fixedOffset ?? (from == "earliest" ? partitionLog.BeginOffset : partitionLog.EndOffset);
+            if (fixedOffset is long n && cursor.Count == 0 && n > partitionLog.EndOffset)
+            {
+                throw new OffsetOutOfRangeException(n, partitionLog.BeginOffset, partitionLog.EndOffset);
+            }
+            positions[tp] = Clamp(tp, start, partitionLog, resets);
+        }
+    }
+
+    /// <summary>Keeps a position inside the partition's range; a move is reported to the client as a reset event.</summary>
+    private static long Clamp(TopicPartition tp, long position, PartitionLog log, List<(TopicPartition, long, long)> resets)
+    {
+        long begin = log.BeginOffset, end = log.EndOffset;
+        if (position >= begin && position <= end)
+        {
+            return position;
+        }
+        long moved = position < begin ? begin : end;
+        resets.Add((tp, position, moved));
+        return moved;
+    }
+
+    private static PipeWriter StartStream(HttpContext context, StreamingOptions settings)
+    {
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache, no-store";
+        response.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        SseWriter.Retry(response.BodyWriter, settings.RetryMs);
+        return response.BodyWriter;
+    }
+
+    private static void WriteResets(PipeWriter body, List<(TopicPartition Partition, long From, long To)> resets)
+    {
+        foreach (var (tp, from, to) in resets)
+        {
+            byte[] data = JsonSerializer.SerializeToUtf8Bytes(new { topic = tp.Topic, partition = tp.Partition, offset = from, resetTo = to, reason = "offset_out_of_range" });
+            SseWriter.Event(body, null, "reset", data);
+        }
+        resets.Clear();
+    }
+
+    /// <summary>Writes the records available at each position (a batch per partition, partitions in turn); true if any.</summary>
+    private static bool Send(
+        PipeWriter body, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
+        JsonEncodedText? topicName, SharedEventCache cache, StreamingOptions settings, List<(TopicPartition, long, long)> resets)
+    {
+        bool sent = false;
+        foreach (var tp in positions.Keys.Order().ToList())
+        {
+            var log = partitionOf(tp);
+            long position = positions[tp];
+            if (log.EndOffset <= position)
+            {
+                continue;
+            }
+            if (position < log.BeginOffset)
+            {
+                // Records were deleted under this subscriber: it continues at the begin offset, and says so.
+                positions[tp] = position = Clamp(tp, position, log, resets);
+                WriteResets(body, resets);
+            }
+            var name = topicName ?? JsonEncodedText.Encode(tp.Topic);
+            using var records = log.Read(position, settings.BatchRecords, 1024 * 1024);
+            foreach (var record in records)
+            {
+                positions[tp] = record.Offset + 1;
+                SseWriter.Event(body, EventCursor.Encode(positions), "record", cache.Get(log, name, record));
+                sent = true;
+            }
+        }
+        return sent;
+    }
+
+    private static async Task WaitAsync(
+        HttpContext context, StreamingOptions settings, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
+        KeepAliveTicker ticker, Task[]? extra, CancellationToken cancel)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var tick = ticker.NextTick;
+        var waits = positions.Select(p => partitionOf(p.Key).WaitForRecordAsync(p.Value, stop.Token).AsTask()).Append(tick);
+        if (extra is not null)
+        {
+            waits = waits.Concat(extra);
+        }
+        var first = await Task.WhenAny(waits);
+        await stop.CancelAsync();
+        cancel.ThrowIfCancellationRequested();
+        if (first == tick)
+        {
+            SseWriter.Comment(context.Response.BodyWriter, "keep-alive");
+            await FlushAsync(context, settings, cancel);
+        }
+    }
+
+    /// <summary>Flushes; a subscriber whose socket does not drain within the send timeout is disconnected.</summary>
+    private static async Task FlushAsync(HttpContext context, StreamingOptions settings, CancellationToken cancel)
+    {
+        var flush = context.Response.BodyWriter.FlushAsync(cancel);
+        if (flush.IsCompletedSuccessfully)
+        {
+            return;
+        }
+        try
+        {
+            await flush.AsTask().WaitAsync(TimeSpan.FromMilliseconds(settings.SendTimeoutMs), cancel);
+        }
+        catch (TimeoutException)
+        {
+            context.Abort();
+            throw new OperationCanceledException("The subscriber stopped reading.", cancel);
+        }
+    }
+
+    private static void TryCommit(GroupCoordinator groups, string group, string memberId, long generation, Dictionary<TopicPartition, long> positions)
+    {
+        if (positions.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            groups.Commit(group, memberId, generation, positions);
+        }
+        catch (Exception ex) when (ex is StaleGenerationException or PartitionNotAssignedException or UnknownMemberException)
+        {
+            // A rebalance got there first; what was sent since the last commit may be delivered again (at least once).
+        }
+    }
+}
