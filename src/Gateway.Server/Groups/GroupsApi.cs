@@ -55,7 +55,7 @@ public static class GroupsApi
 
     private static Created<MemberResponse> Join(string group, JoinRequest request, GroupCoordinator groups, LogStore store, IOptions<GroupOptions> options)
     {
-        ValidateGroupName(group);
+        RequestChecks.GroupName(group);
         if (request.Topics is not { Count: > 0 } topics)
         {
             throw ApiException.BadRequest("invalid_request", "A member reads at least one topic: {\"topics\":[...]}.");
@@ -64,11 +64,7 @@ public static class GroupsApi
         {
             store.GetTopic(topic);
         }
-        var limits = options.Value;
-        if (request.SessionTimeoutMs is int timeout && (timeout < limits.MinSessionTimeoutMs || timeout > limits.MaxSessionTimeoutMs))
-        {
-            throw ApiException.BadRequest("invalid_session_timeout", $"sessionTimeoutMs is between {limits.MinSessionTimeoutMs} and {limits.MaxSessionTimeoutMs}.");
-        }
+        RequestChecks.SessionTimeout(request.SessionTimeoutMs, options.Value);
         if (request.MemberId is { } id && !TopicName.IsValid(id))
         {
             throw ApiException.BadRequest("invalid_member_id", "A member id is 1-249 characters of [a-zA-Z0-9._-].");
@@ -91,9 +87,9 @@ public static class GroupsApi
         GroupCoordinator groups, LogStore store, IOptions<ApiLimits> options, TimeProvider time, HttpContext context)
     {
         var limits = options.Value;
-        int maxRecords = CheckRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
-        int bytes = CheckRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
-        int wait = CheckRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
+        int maxRecords = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
+        int bytes = RequestChecks.InRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
+        int wait = RequestChecks.InRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
         var deadline = time.GetUtcNow().AddMilliseconds(wait);
         var resets = new List<PositionReset>();
         while (true)
@@ -177,7 +173,7 @@ public static class GroupsApi
 
     private static Ok<ResetOffsetsResponse> ResetOffsets(string group, ResetOffsetsRequest request, GroupCoordinator groups, LogStore store)
     {
-        ValidateGroupName(group);
+        RequestChecks.GroupName(group);
         if (request.Topic is null)
         {
             throw ApiException.BadRequest("invalid_request", "Name the topic whose offsets move: {\"topic\":\"...\",\"to\":...}.");
@@ -291,17 +287,6 @@ public static class GroupsApi
         new(a.MemberId, a.Generation, Refs(a.Assignments), a.Topics, a.AutoOffsetReset, a.LeaseExpiresAt, a.HeartbeatIntervalMs);
 
     private static List<PartitionRef> Refs(IEnumerable<TopicPartition> partitions) => [.. partitions.Select(tp => new PartitionRef(tp.Topic, tp.Partition))];
-
-    private static void ValidateGroupName(string group)
-    {
-        if (!TopicName.IsValid(group))
-        {
-            throw ApiException.BadRequest("invalid_group_name", "A group name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'.");
-        }
-    }
-
-    private static int CheckRange(int value, int min, int max, string name) =>
-        value >= min && value <= max ? value : throw ApiException.BadRequest("invalid_parameter", $"{name} is between {min} and {max}.");
 
     /// <summary>Writes a member fetch answer straight from the stored batches.</summary>
     private sealed class MemberFetchResult(MemberAssignment assignment, List<(TopicPartition Partition, RecordSet Records)> sets, List<PositionReset> resets) : IResult

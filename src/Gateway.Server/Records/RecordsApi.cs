@@ -86,9 +86,9 @@ public static class RecordsApi
         LogStore store, IOptions<ApiLimits> options, HttpContext context)
     {
         var limits = options.Value;
-        int records = CheckRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
-        int bytes = CheckRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
-        int wait = CheckRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
+        int records = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
+        int bytes = RequestChecks.InRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
+        int wait = RequestChecks.InRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
         if (offset is not null && timestamp is not null)
         {
             throw ApiException.BadRequest("invalid_parameter", "Give offset or timestamp, not both.");
@@ -126,9 +126,6 @@ public static class RecordsApi
         "memory" => Acks.Memory,
         _ => throw ApiException.BadRequest("invalid_acks", "acks is 'disk' or 'memory'."),
     };
-
-    private static int CheckRange(int value, int min, int max, string name) =>
-        value >= min && value <= max ? value : throw ApiException.BadRequest("invalid_parameter", $"{name} is between {min} and {max}.");
 
     /// <summary>Writes a fetch answer straight from the stored batches into the response.</summary>
     private sealed class FetchResult(string topic, int partition, RecordSet records) : IResult

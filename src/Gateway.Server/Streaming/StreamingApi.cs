@@ -92,10 +92,7 @@ public static class StreamingApi
         IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time)
     {
         var settings = options.Value;
-        if (!TopicName.IsValid(group))
-        {
-            throw ApiException.BadRequest("invalid_group_name", "A group name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'.");
-        }
+        RequestChecks.GroupName(group);
         string[] names = topics?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
         if (names.Length == 0)
         {
@@ -105,11 +102,7 @@ public static class StreamingApi
         {
             store.GetTopic(name);
         }
-        var limits = groupOptions.Value;
-        if (sessionTimeoutMs is int timeout && (timeout < limits.MinSessionTimeoutMs || timeout > limits.MaxSessionTimeoutMs))
-        {
-            throw ApiException.BadRequest("invalid_session_timeout", $"sessionTimeoutMs is between {limits.MinSessionTimeoutMs} and {limits.MaxSessionTimeoutMs}.");
-        }
+        RequestChecks.SessionTimeout(sessionTimeoutMs, groupOptions.Value);
         var reset = autoOffsetReset switch
         {
             null or "latest" => OffsetReset.Latest,
