@@ -22,9 +22,12 @@ public sealed class StreamingApiTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _server.DisposeAsync();
-        if (Directory.Exists(_data))
+        foreach (string dir in new[] { _data, _data + "-slow" })
         {
-            Directory.Delete(_data, recursive: true);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
         }
     }
 
@@ -193,6 +196,54 @@ public sealed class StreamingApiTests : IAsyncLifetime
         while (group["members"]!.AsArray().Count > 0 && DateTime.UtcNow < deadline);
         Assert.Empty(group["members"]!.AsArray());
         Assert.Equal(2, (long?)group["offsets"]!.AsArray().Single(o => (int)o!["partition"]! == 1)!["committedOffset"]);
+    }
+
+    [Fact]
+    public async Task A_subscriber_that_stops_reading_is_disconnected_and_the_others_carry_on()
+    {
+        await using var server = await ServerProcess.StartAsync(_data + "-slow", "--Streaming:SendTimeoutMs=1000");
+        await Http.CreateTopicAsync(server.Client, "big", 1);
+        string value = new string('v', 10_000);
+        for (int request = 0; request < 20; request++)
+        {
+            string lines = string.Concat(Enumerable.Range(0, 100).Select(_ => $$"""{"value":"{{value}}"}""" + "\n"));
+            using var produced = await server.Client.PostAsync("/v1/topics/big/records?acks=memory", new StringContent(lines, System.Text.Encoding.UTF8, "application/x-ndjson"));
+            Assert.Equal(HttpStatusCode.OK, produced.StatusCode);
+        }
+
+        // A raw socket that asks for 20 MB of events and then reads nothing.
+        using var stalled = new System.Net.Sockets.TcpClient();
+        await stalled.ConnectAsync(server.Address.Host, server.Address.Port);
+        var socket = stalled.GetStream();
+        await socket.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET /v1/topics/big/events?from=earliest HTTP/1.1\r\nHost: {server.Address.Authority}\r\nAccept: text/event-stream\r\n\r\n"));
+
+        // Meanwhile a subscriber that reads keeps getting everything.
+        await using (var reader = await SseClient.OpenAsync(server.Client, "/v1/topics/big/events?from=1990"))
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                await reader.NextAsync();
+            }
+        }
+        await Task.Delay(4000);
+
+        // The stalled one was cut off: reading now ends well before 20 MB.
+        long total = 0;
+        var buffer = new byte[1 << 16];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            int read;
+            while ((read = await socket.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                total += read;
+            }
+        }
+        catch (IOException)
+        {
+        }
+        Assert.False(timeout.IsCancellationRequested, "the stalled connection was never closed");
+        Assert.InRange(total, 1, 15_000_000);
     }
 
     [Fact]
