@@ -54,6 +54,29 @@ public sealed partial class LogStore : IAsyncDisposable
     public IReadOnlyList<(string Topic, int Partition, string Reason)> Failures =>
         [.. _topics.Values.SelectMany(t => t.Partitions).Where(p => p.Failure is not null).Select(p => (p.Topic, p.Partition, p.Failure!.Message))];
 
+    /// <summary>Applies every topic's retention now; never blocks appends or reads while it works.</summary>
+    public async Task ApplyRetentionAsync(CancellationToken cancellationToken = default)
+    {
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var topic in _topics.Values)
+        {
+            foreach (var partition in topic.Partitions)
+            {
+                try
+                {
+                    if (await partition.ApplyRetentionAsync(topic.Config, now, cancellationToken).ConfigureAwait(false) is long begin)
+                    {
+                        LogRetentionApplied(_logger, topic.Name, partition.Partition, begin);
+                    }
+                }
+                catch (Exception ex) when (ex is TopicNotFoundException or StorageFailureException or LogCorruptedException)
+                {
+                    // Deleted meanwhile, or failed: readiness reports the failure; retention tries again next time.
+                }
+            }
+        }
+    }
+
     public async Task<TopicLog> CreateTopicAsync(string name, int partitions, TopicConfig? config = null, CancellationToken cancellationToken = default)
     {
         if (!TopicName.IsValid(name))
@@ -189,6 +212,9 @@ public sealed partial class LogStore : IAsyncDisposable
             ThreadPool.SetMinThreads(wanted, Math.Max(io, wanted));
         }
     }
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Retention moved {Topic}/{Partition} to begin offset {BeginOffset}")]
+    private static partial void LogRetentionApplied(ILogger logger, string topic, int partition, long beginOffset);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Removed {Directory}: a topic whose creation did not finish")]
     private static partial void LogIncompleteTopicRemoved(ILogger logger, string directory);

@@ -18,6 +18,9 @@ public sealed class LogStoreOptions
     /// <summary>Longest time an <c>acks=memory</c> append waits before a background commit persists it and makes it visible.</summary>
     public int FlushIntervalMs { get; set; } = 2;
 
+    /// <summary>How often retention runs.</summary>
+    public int RetentionCheckIntervalMs { get; set; } = 30_000;
+
     /// <summary>Bytes of log between two entries of the sparse offset index.</summary>
     public int IndexIntervalBytes { get; set; } = 4096;
 
@@ -56,6 +59,10 @@ public sealed class LogStoreOptions
         if (TopicDefaults.MaxRecordBytes < 1 || TopicDefaults.MaxRecordBytes > MaxRecordBytesLimit)
         {
             return $"TopicDefaults:MaxRecordBytes must be between 1 and {MaxRecordBytesLimit} (half a page of 2^PageSizeBits bytes, less 1 KiB).";
+        }
+        if (RetentionCheckIntervalMs < 10)
+        {
+            return "RetentionCheckIntervalMs must be at least 10.";
         }
         if (IndexIntervalBytes < 1)
         {

@@ -88,6 +88,15 @@ internal sealed class OffsetIndex(int intervalBytes)
         }
     }
 
+    /// <summary>Every entry as a retention cut point, in offset order.</summary>
+    public List<RetentionPoint> Points()
+    {
+        lock (_lock)
+        {
+            return [.. _entries.Select(e => new RetentionPoint(e.BaseOffset, e.Address, e.MaxTimestampBefore))];
+        }
+    }
+
     /// <summary>Drops entries below a new begin address.</summary>
     public void TruncateBefore(long address)
     {

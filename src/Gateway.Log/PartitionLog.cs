@@ -90,6 +90,66 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// <summary>Bytes the partition's log occupies between its begin and tail.</summary>
     public long SizeBytes => _log is null ? 0 : Math.Max(0, _log.TailAddress - _log.BeginAddress);
 
+    /// <summary>Bytes the partition's segment files take on disk.</summary>
+    public long SizeOnDiskBytes
+    {
+        get
+        {
+            try
+            {
+                return new DirectoryInfo(_directory).EnumerateFiles("data.log.*").Sum(f => f.Length);
+            }
+            catch (IOException)
+            {
+                return 0;
+            }
+        }
+    }
+
+    /// <summary>Timestamp (epoch ms) of the record at the begin offset, or null when the partition is empty.</summary>
+    public long? OldestTimestamp()
+    {
+        long begin = BeginOffset;
+        if (begin >= EndOffset || Failure is not null)
+        {
+            return null;
+        }
+        using var set = Read(begin, 1, 1);
+        foreach (var record in set)
+        {
+            return record.Timestamp;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Applies the topic's retention at <paramref name="now"/> (epoch ms): advances the begin offset past what may
+    /// go and lets the next commit free whole segments below it. Returns the new begin offset if it moved.
+    /// </summary>
+    public async Task<long?> ApplyRetentionAsync(TopicConfig config, long now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if ((config.RetentionMs <= 0 && config.RetentionBytes <= 0) || Failure is not null || _closed)
+        {
+            return null;
+        }
+        var committed = Volatile.Read(ref _committed);
+        var points = _index.Points();
+        long maxTimestamp;
+        lock (_appendLock)
+        {
+            maxTimestamp = _maxTimestamp;
+        }
+        // The end of the committed log is a cut point too: when everything is old enough, everything goes.
+        points.Add(new RetentionPoint(committed.Offset, committed.Address, maxTimestamp));
+        long? cut = RetentionPolicy.CutOffset(points, _log!.TailAddress, now, config.RetentionMs, config.RetentionBytes);
+        if (cut is not long offset || offset <= BeginOffset)
+        {
+            return null;
+        }
+        return await DeleteRecordsBeforeAsync(offset, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Entries in the sparse offset index (for tests of the index).</summary>
     internal int IndexEntries => _index.Count;
 

@@ -134,6 +134,9 @@ public sealed class TopicsApiTests : IAsyncLifetime
         Assert.Equal(3, (long?)problem["endOffset"]);
         var rest = await Http.GetJsonAsync(_client, "/v1/topics/times/partitions/0/records");
         Assert.Equal(["c"], Http.Records(rest).Select(r => (string?)r!["value"]));
+        var partition = (await Http.GetJsonAsync(_client, "/v1/topics/times"))["partitions"]![0]!;
+        Assert.Equal(3000, (long?)partition["oldestTimestamp"]);
+        Assert.True((long)partition["sizeOnDiskBytes"]! > 0);
 
         using var tooFar = await _client.DeleteAsync("/v1/topics/times/partitions/0/records?before=99");
         await Http.AssertProblemAsync(tooFar, HttpStatusCode.RequestedRangeNotSatisfiable, "offset_out_of_range");

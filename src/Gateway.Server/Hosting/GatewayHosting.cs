@@ -38,6 +38,7 @@ public static class GatewayHosting
         builder.Services.AddSingleton<KeepAliveTicker>();
         builder.Services.AddSingleton<StorageLifetime>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
+        builder.Services.AddHostedService<RetentionService>();
         // Resolved on first use, after the hosted service opened it. (Not transient: the request scope would dispose it.)
         builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageLifetime>().Store);
         builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageLifetime>().Groups);

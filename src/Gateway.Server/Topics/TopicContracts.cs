@@ -15,7 +15,12 @@ public sealed record TopicSummary(string Name, int Partitions, TopicConfig Confi
 
 public sealed record TopicList(IReadOnlyList<TopicSummary> Topics);
 
-public sealed record PartitionDescription(int Partition, long BeginOffset, long EndOffset, long SizeBytes);
+/// <summary>
+/// A partition's range and storage: <c>sizeBytes</c> is the log between begin and end; <c>sizeOnDiskBytes</c> what
+/// its segment files take (freed a whole segment at a time); <c>oldestTimestamp</c> the timestamp of the record at
+/// the begin offset (null when empty).
+/// </summary>
+public sealed record PartitionDescription(int Partition, long BeginOffset, long EndOffset, long SizeBytes, long SizeOnDiskBytes, long? OldestTimestamp);
 
 public sealed record TopicDescription(string Name, TopicConfig Config, long CreatedAt, IReadOnlyList<PartitionDescription> Partitions);
 

@@ -108,7 +108,7 @@ public static class TopicsApi
         topic.Name,
         topic.Config,
         topic.CreatedAt,
-        [.. topic.Partitions.Select(p => new PartitionDescription(p.Partition, p.BeginOffset, p.EndOffset, p.SizeBytes))]);
+        [.. topic.Partitions.Select(p => new PartitionDescription(p.Partition, p.BeginOffset, p.EndOffset, p.SizeBytes, p.SizeOnDiskBytes, p.Failure is null ? p.OldestTimestamp() : null))]);
 
     private static void ValidatePartitionCount(int partitions, ApiLimits limits)
     {
