@@ -15,6 +15,7 @@ public sealed partial class LogStore : IAsyncDisposable
     private readonly SemaphoreSlim _admin = new(1, 1);
     private readonly LogStoreOptions _options;
     private readonly CommitScheduler _scheduler;
+    private readonly DiskSpaceGuard _diskSpace;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _topicsDirectory;
@@ -29,6 +30,8 @@ public sealed partial class LogStore : IAsyncDisposable
         _topicsDirectory = Path.Combine(options.DataDirectory, "topics");
         _trashDirectory = Path.Combine(options.DataDirectory, "trash");
         _scheduler = new CommitScheduler(TimeSpan.FromMilliseconds(options.FlushIntervalMs), logger);
+        Directory.CreateDirectory(options.DataDirectory);
+        _diskSpace = new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time);
     }
 
     public LogStoreOptions Options => _options;
@@ -98,7 +101,7 @@ public sealed partial class LogStore : IAsyncDisposable
             }
             EnsureThreadPool(TotalPartitions + partitions);
             var topic = await Task.Run(
-                () => TopicLog.Create(name, partitions, config ?? _options.TopicDefaults, directory, _options, _scheduler, _logger, _time.GetUtcNow().ToUnixTimeMilliseconds()),
+                () => TopicLog.Create(name, partitions, config ?? _options.TopicDefaults, directory, _options, _scheduler, _diskSpace, _logger, _time.GetUtcNow().ToUnixTimeMilliseconds()),
                 cancellationToken).ConfigureAwait(false);
             _topics[name] = topic;
             return topic;
@@ -193,7 +196,7 @@ public sealed partial class LogStore : IAsyncDisposable
                 Directory.Delete(directory, recursive: true);
                 continue;
             }
-            var topic = TopicLog.Load(directory, _options, _scheduler, _logger);
+            var topic = TopicLog.Load(directory, _options, _scheduler, _diskSpace, _logger);
             _topics[topic.Name] = topic;
         }
         EnsureThreadPool(TotalPartitions);

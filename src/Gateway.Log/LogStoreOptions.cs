@@ -18,6 +18,9 @@ public sealed class LogStoreOptions
     /// <summary>Longest time an <c>acks=memory</c> append waits before a background commit persists it and makes it visible.</summary>
     public int FlushIntervalMs { get; set; } = 2;
 
+    /// <summary>Free space the data volume keeps: appends are refused (nothing written) while less is free. 0 turns the check off.</summary>
+    public long MinFreeDiskBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>How often retention runs.</summary>
     public int RetentionCheckIntervalMs { get; set; } = 30_000;
 

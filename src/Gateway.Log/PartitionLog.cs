@@ -15,6 +15,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
 {
     private readonly LogStoreOptions _options;
     private readonly CommitScheduler _scheduler;
+    private readonly DiskSpaceGuard _diskSpace;
     private readonly ILogger _logger;
     private readonly string _directory;
     private readonly OffsetIndex _index;
@@ -36,13 +37,14 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private int _dirty;
     private volatile bool _closed;
 
-    private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, ILogger logger)
+    private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, DiskSpaceGuard diskSpace, ILogger logger)
     {
         Topic = topic;
         Partition = partition;
         _directory = directory;
         _options = options;
         _scheduler = scheduler;
+        _diskSpace = diskSpace;
         _logger = logger;
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
@@ -156,8 +158,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// <summary>Why the partition cannot serve, or null when it can.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
 
-    internal static PartitionLog Open(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, ILogger logger) =>
-        new(topic, partition, directory, options, scheduler, logger);
+    internal static PartitionLog Open(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, DiskSpaceGuard diskSpace, ILogger logger) =>
+        new(topic, partition, directory, options, scheduler, diskSpace, logger);
 
     /// <summary>
     /// Appends a sealed batch as one entry and returns its base offset. With <paramref name="expectedEndOffset"/>,
@@ -171,6 +173,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         {
             throw new BatchTooLargeException(batch.SizeInBytes, _options.MaxBatchBytes);
         }
+        _diskSpace.EnsureRoomFor(batch.SizeInBytes);
         long baseOffset = 0;
         Task? committed = null;
         while (committed is null)

@@ -59,6 +59,9 @@ internal static class Http
         return await AssertProblemAsync(response, status, code);
     }
 
+    public static async Task<JsonNode> AssertJsonAsync(HttpResponseMessage response) =>
+        JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+
     public static JsonArray Records(JsonNode fetch) => fetch["records"]!.AsArray();
 
     public static string Raw(JsonNode? node) => node?.ToJsonString(new JsonSerializerOptions { WriteIndented = false }) ?? "null";

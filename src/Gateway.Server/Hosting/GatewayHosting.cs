@@ -88,7 +88,7 @@ public static class GatewayHosting
         // Outermost, so it logs the status the client got, after errors became problem answers.
         app.UseSerilogRequestLogging(o => o.GetLevel = (context, elapsedMs, exception) =>
             exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
-            : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 ? LogEventLevel.Warning
+            : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 && context.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) != true ? LogEventLevel.Warning
             : LogEventLevel.Debug);
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
