@@ -25,12 +25,12 @@ public static class RecordsApi
             .WithSummary("Produce records to a topic")
             .WithDescription(ProduceDescription)
             .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(503);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
         topics.MapPost("/partitions/{partition}/records", ProduceToPartitionAsync).WithName("ProduceToPartition")
             .WithSummary("Produce records to one partition")
             .WithDescription(ProduceDescription + " With `expectedOffset=N` the append happens only if the partition ends at N, else 412 `offset_mismatch` (optimistic concurrency).")
             .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(413).ProducesProblem(503);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
         topics.MapGet("/partitions/{partition}/records", FetchAsync).WithName("Fetch")
             .WithSummary("Fetch records from a partition by offset")
             .WithDescription(
