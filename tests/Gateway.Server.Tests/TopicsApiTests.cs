@@ -147,6 +147,38 @@ public sealed class TopicsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Retention_runs_in_the_background_and_fetches_below_it_are_out_of_range()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var factory = new GatewayFactory(new() { ["Storage:RetentionCheckIntervalMs"] = "1000" }, time);
+        using var client = factory.CreateClient();
+        await Http.CreateTopicAsync(client, "aging", 1, """{"retentionMs":60000}""");
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        // Old records spanning more than one index interval (4 KiB), so retention can cut between them and the new one.
+        string old = new('o', 5000);
+        for (int i = 0; i < 3; i++)
+        {
+            await Http.ProduceAsync(client, "aging", $$"""[{"value":"{{old}}","timestamp":{{now - 3_600_000}}}]""");
+        }
+        await Http.ProduceAsync(client, "aging", $$"""[{"value":"new","timestamp":{{now}}}]""");
+
+        long begin = 0;
+        for (int i = 0; i < 100 && begin == 0; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(20);
+            begin = (long)(await Http.GetJsonAsync(client, "/v1/topics/aging/partitions/0/offsets"))["beginOffset"]!;
+        }
+        Assert.Equal(3, begin);
+        var problem = await Http.GetProblemAsync(client, "/v1/topics/aging/partitions/0/records?offset=0", HttpStatusCode.RequestedRangeNotSatisfiable, "offset_out_of_range");
+        Assert.Equal(3, (long?)problem["beginOffset"]);
+        var kept = await Http.GetJsonAsync(client, "/v1/topics/aging/partitions/0/records");
+        Assert.Equal(["new"], Http.Records(kept).Select(r => (string?)r!["value"]));
+        var described = (await Http.GetJsonAsync(client, "/v1/topics/aging"))["partitions"]![0]!;
+        Assert.Equal(now, (long?)described["oldestTimestamp"]);
+    }
+
+    [Fact]
     public async Task Operations_answer_health_and_unknown_routes_as_problems()
     {
         using var ready = await _client.GetAsync("/health/ready");
