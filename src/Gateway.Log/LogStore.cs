@@ -15,7 +15,7 @@ public sealed partial class LogStore : IAsyncDisposable
     private readonly SemaphoreSlim _admin = new(1, 1);
     private readonly LogStoreOptions _options;
     private readonly CommitScheduler _scheduler;
-    private readonly DiskSpaceGuard _diskSpace;
+    private readonly PartitionServices _services;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _topicsDirectory;
@@ -31,7 +31,7 @@ public sealed partial class LogStore : IAsyncDisposable
         _trashDirectory = Path.Combine(options.DataDirectory, "trash");
         _scheduler = new CommitScheduler(TimeSpan.FromMilliseconds(options.FlushIntervalMs), logger);
         Directory.CreateDirectory(options.DataDirectory);
-        _diskSpace = new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time);
+        _services = new PartitionServices(_scheduler, new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time), time, logger);
     }
 
     public LogStoreOptions Options => _options;
@@ -101,7 +101,7 @@ public sealed partial class LogStore : IAsyncDisposable
             }
             EnsureThreadPool(TotalPartitions + partitions);
             var topic = await Task.Run(
-                () => TopicLog.Create(name, partitions, config ?? _options.TopicDefaults, directory, _options, _scheduler, _diskSpace, _logger, _time.GetUtcNow().ToUnixTimeMilliseconds()),
+                () => TopicLog.Create(name, partitions, config ?? _options.TopicDefaults, directory, _options, _services, _time.GetUtcNow().ToUnixTimeMilliseconds()),
                 cancellationToken).ConfigureAwait(false);
             _topics[name] = topic;
             return topic;
@@ -196,7 +196,7 @@ public sealed partial class LogStore : IAsyncDisposable
                 Directory.Delete(directory, recursive: true);
                 continue;
             }
-            var topic = TopicLog.Load(directory, _options, _scheduler, _diskSpace, _logger);
+            var topic = TopicLog.Load(directory, _options, _services);
             _topics[topic.Name] = topic;
         }
         EnsureThreadPool(TotalPartitions);

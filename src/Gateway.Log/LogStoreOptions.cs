@@ -21,6 +21,12 @@ public sealed class LogStoreOptions
     /// <summary>Free space the data volume keeps: appends are refused (nothing written) while less is free. 0 turns the check off.</summary>
     public long MinFreeDiskBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>How long an Idempotency-Key is remembered after its append (restarts count from the start).</summary>
+    public long IdempotencyWindowMs { get; set; } = 24L * 60 * 60 * 1000;
+
+    /// <summary>Most Idempotency-Keys remembered per partition; the oldest are forgotten first.</summary>
+    public int IdempotencyKeysPerPartition { get; set; } = 10_000;
+
     /// <summary>How often retention runs.</summary>
     public int RetentionCheckIntervalMs { get; set; } = 30_000;
 

@@ -16,6 +16,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private readonly LogStoreOptions _options;
     private readonly CommitScheduler _scheduler;
     private readonly DiskSpaceGuard _diskSpace;
+    private readonly TimeProvider _time;
+    private readonly IdempotencyWindow _idempotency;
     private readonly ILogger _logger;
     private readonly string _directory;
     private readonly OffsetIndex _index;
@@ -37,15 +39,17 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private int _dirty;
     private volatile bool _closed;
 
-    private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, DiskSpaceGuard diskSpace, ILogger logger)
+    private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services)
     {
         Topic = topic;
         Partition = partition;
         _directory = directory;
         _options = options;
-        _scheduler = scheduler;
-        _diskSpace = diskSpace;
-        _logger = logger;
+        _scheduler = services.Scheduler;
+        _diskSpace = services.DiskSpace;
+        _logger = services.Logger;
+        _time = services.Time;
+        _idempotency = new IdempotencyWindow(options.IdempotencyKeysPerPartition, TimeSpan.FromMilliseconds(options.IdempotencyWindowMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
         Directory.CreateDirectory(directory);
@@ -158,8 +162,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// <summary>Why the partition cannot serve, or null when it can.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
 
-    internal static PartitionLog Open(string topic, int partition, string directory, LogStoreOptions options, CommitScheduler scheduler, DiskSpaceGuard diskSpace, ILogger logger) =>
-        new(topic, partition, directory, options, scheduler, diskSpace, logger);
+    internal static PartitionLog Open(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services) =>
+        new(topic, partition, directory, options, services);
 
     /// <summary>
     /// Appends a sealed batch as one entry and returns its base offset. With <paramref name="expectedEndOffset"/>,
@@ -181,6 +185,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
             lock (_appendLock)
             {
                 ThrowIfUnavailable();
+                if (batch.Stamp is { } stamp && _idempotency.TryGet(stamp.ProducerId, out var earlier))
+                {
+                    // The same request, retried: it was appended once; answer where it went.
+                    return earlier.RequestHash == stamp.RequestHash ? earlier.BaseOffset : throw new IdempotencyKeyReusedException();
+                }
                 if (expectedEndOffset is long expected && expected != _nextOffset)
                 {
                     throw new OffsetMismatchException(expected, _nextOffset);
@@ -201,6 +210,10 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     _index.OnAppend(baseOffset, address, _maxTimestamp);
                     _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
                     _nextOffset = baseOffset + batch.Count;
+                    if (batch.Stamp is { } appendedStamp)
+                    {
+                        _idempotency.Remember(appendedStamp, baseOffset, batch.Count, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                    }
                     committed = _pendingCommit.Task;
                 }
             }
@@ -218,6 +231,9 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
         return baseOffset;
     }
+
+    /// <summary>The batch an idempotent request with this producer id appended, while the window remembers it.</summary>
+    public bool TryGetIdempotent(long producerId, out IdempotentBatch batch) => _idempotency.TryGet(producerId, out batch);
 
     /// <summary>Waits until the records of every append so far are committed.</summary>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
@@ -506,6 +522,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
 
         long? firstBase = null;
         long next = state.BeginOffset;
+        long recoveredAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
         int batches = 0;
         using (var iterator = _log.Scan(_log.BeginAddress, committedAddress, name: null, recover: false, ScanBufferingMode.DoublePageBuffering))
         {
@@ -525,6 +542,12 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     }
                     _index.OnAppend(batch.BaseOffset, address, _maxTimestamp);
                     _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
+                    if (batch.Stamp is { } stamp)
+                    {
+                        // The batch headers are the deduplication state: as durable as the data. Recovered stamps
+                        // count their window from this start, so a restart never shortens it.
+                        _idempotency.Remember(stamp, batch.BaseOffset, batch.Count, recoveredAt);
+                    }
                     next = batch.NextOffset;
                     batches++;
                 }

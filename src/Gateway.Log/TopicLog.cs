@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
 
 namespace Gateway.Log;
 
@@ -12,22 +11,18 @@ public sealed class TopicLog
 {
     private readonly string _directory;
     private readonly LogStoreOptions _options;
-    private readonly CommitScheduler _scheduler;
-    private readonly DiskSpaceGuard _diskSpace;
-    private readonly ILogger _logger;
+    private readonly PartitionServices _services;
     private readonly Lock _lock = new();
     private PartitionLog[] _partitions;
     private TopicMetadata _metadata;
     private uint _stickyCounter;
 
-    private TopicLog(TopicMetadata metadata, string directory, LogStoreOptions options, CommitScheduler scheduler, DiskSpaceGuard diskSpace, ILogger logger)
+    private TopicLog(TopicMetadata metadata, string directory, LogStoreOptions options, PartitionServices services)
     {
         _metadata = metadata;
         _directory = directory;
         _options = options;
-        _scheduler = scheduler;
-        _diskSpace = diskSpace;
-        _logger = logger;
+        _services = services;
         _partitions = new PartitionLog[metadata.Partitions];
         for (int p = 0; p < metadata.Partitions; p++)
         {
@@ -63,21 +58,21 @@ public sealed class TopicLog
     /// </summary>
     public int NextStickyPartition() => (int)(Interlocked.Increment(ref _stickyCounter) % (uint)PartitionCount);
 
-    internal static TopicLog Create(string name, int partitions, TopicConfig config, string directory, LogStoreOptions options, CommitScheduler scheduler, DiskSpaceGuard diskSpace, ILogger logger, long now)
+    internal static TopicLog Create(string name, int partitions, TopicConfig config, string directory, LogStoreOptions options, PartitionServices services, long now)
     {
         Directory.CreateDirectory(directory);
         var metadata = new TopicMetadata(name, partitions, config, now);
         // Partitions first, topic.json last: a crash in between leaves a folder without topic.json, which start-up removes.
-        var topic = new TopicLog(metadata, directory, options, scheduler, diskSpace, logger);
+        var topic = new TopicLog(metadata, directory, options, services);
         topic.SaveMetadata(metadata);
         return topic;
     }
 
-    internal static TopicLog Load(string directory, LogStoreOptions options, CommitScheduler scheduler, DiskSpaceGuard diskSpace, ILogger logger)
+    internal static TopicLog Load(string directory, LogStoreOptions options, PartitionServices services)
     {
         var metadata = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(directory, MetadataFile)), LogJsonContext.Default.TopicMetadata)
             ?? throw new LogCorruptedException($"{directory}/{MetadataFile} is empty.");
-        return new TopicLog(metadata, directory, options, scheduler, diskSpace, logger);
+        return new TopicLog(metadata, directory, options, services);
     }
 
     internal const string MetadataFile = "topic.json";
@@ -119,7 +114,7 @@ public sealed class TopicLog
     }
 
     private PartitionLog OpenPartition(int partition) =>
-        PartitionLog.Open(Name, partition, Path.Combine(_directory, partition.ToString(CultureInfo.InvariantCulture)), _options, _scheduler, _diskSpace, _logger);
+        PartitionLog.Open(Name, partition, Path.Combine(_directory, partition.ToString(CultureInfo.InvariantCulture)), _options, _services);
 
     private void SaveMetadata(TopicMetadata metadata) =>
         AtomicFile.Write(Path.Combine(_directory, MetadataFile), JsonSerializer.SerializeToUtf8Bytes(metadata, LogJsonContext.Default.TopicMetadata));

@@ -28,6 +28,22 @@ public readonly struct RecordBatch
 
     public long MaxTimestamp => BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.MaxTimestamp..]);
 
+    /// <summary>The idempotency stamp the batch was appended under, if any.</summary>
+    public IdempotencyStamp? Stamp
+    {
+        get
+        {
+            long producerId = BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.ProducerId..]);
+            if (producerId < 0)
+            {
+                return null;
+            }
+            long high = (ushort)BinaryPrimitives.ReadInt16BigEndian(_bytes.Span[BatchLayout.ProducerEpoch..]);
+            long low = (uint)BinaryPrimitives.ReadInt32BigEndian(_bytes.Span[BatchLayout.BaseSequence..]);
+            return new IdempotencyStamp(producerId, (high << 32) | low);
+        }
+    }
+
     /// <summary>Checks that the bytes form one complete batch of this layout whose CRC matches.</summary>
     public static bool TryValidate(ReadOnlySpan<byte> bytes, out string error)
     {

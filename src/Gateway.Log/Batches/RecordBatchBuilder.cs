@@ -15,6 +15,7 @@ public sealed class RecordBatchBuilder : IDisposable
     private long _baseTimestamp;
     private long _maxTimestamp = long.MinValue;
     private bool _sealed;
+    private IdempotencyStamp? _stamp;
 
     public RecordBatchBuilder(int initialCapacity = 1024)
     {
@@ -97,6 +98,19 @@ public sealed class RecordBatchBuilder : IDisposable
     }
 
     /// <summary>Writes the header and CRC. The batch can no longer change, except for its base offset.</summary>
+    /// <summary>The idempotency stamp, if the batch carries one.</summary>
+    public IdempotencyStamp? Stamp => _stamp;
+
+    /// <summary>Stamps the batch as the append of an idempotent request, before it is sealed.</summary>
+    public void MarkIdempotent(IdempotencyStamp stamp)
+    {
+        if (_sealed)
+        {
+            throw new InvalidOperationException("The batch is sealed.");
+        }
+        _stamp = stamp;
+    }
+
     public void Seal()
     {
         if (Count == 0)
@@ -116,9 +130,18 @@ public sealed class RecordBatchBuilder : IDisposable
         BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.LastOffsetDelta..], Count - 1);
         BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.BaseTimestamp..], _baseTimestamp);
         BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.MaxTimestamp..], _maxTimestamp);
-        BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.ProducerId..], -1);
-        BinaryPrimitives.WriteInt16BigEndian(header[BatchLayout.ProducerEpoch..], -1);
-        BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.BaseSequence..], -1);
+        if (_stamp is { } stamp)
+        {
+            BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.ProducerId..], stamp.ProducerId);
+            BinaryPrimitives.WriteInt16BigEndian(header[BatchLayout.ProducerEpoch..], (short)(stamp.RequestHash >> 32));
+            BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.BaseSequence..], (int)stamp.RequestHash);
+        }
+        else
+        {
+            BinaryPrimitives.WriteInt64BigEndian(header[BatchLayout.ProducerId..], -1);
+            BinaryPrimitives.WriteInt16BigEndian(header[BatchLayout.ProducerEpoch..], -1);
+            BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.BaseSequence..], -1);
+        }
         BinaryPrimitives.WriteInt32BigEndian(header[BatchLayout.RecordsCount..], Count);
         uint crc = Crc32C.Compute(_buffer.AsSpan(BatchLayout.CrcStart, _length - BatchLayout.CrcStart));
         BinaryPrimitives.WriteUInt32BigEndian(header[BatchLayout.Crc..], crc);

@@ -35,6 +35,7 @@ public static class GatewayHosting
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddOptions<StreamingOptions>().BindConfiguration("Streaming").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<SharedEventCache>();
+        builder.Services.AddSingleton<Records.IdempotentRequests>();
         builder.Services.AddSingleton<KeepAliveTicker>();
         builder.Services.AddSingleton<StorageLifetime>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());

@@ -70,6 +70,7 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
             ["partitions"] = p.Partitions.Select(tp => new Dictionary<string, object> { ["topic"] = tp.Topic, ["partition"] = tp.Partition }).ToList(),
         }),
         GroupNotEmptyException => (409, "group_not_empty", "Group not empty", Empty),
+        IdempotencyKeyReusedException => (422, "idempotency_key_reused", "Idempotency key reused", Empty),
         InsufficientStorageException i => (507, "insufficient_storage", "Insufficient storage", new Dictionary<string, object?> { ["freeBytes"] = i.FreeBytes }),
         LogCorruptedException => (500, "log_corrupted", "Stored data is damaged", Empty),
         StorageFailureException => (503, "storage_unavailable", "Storage unavailable", Empty),

@@ -19,15 +19,17 @@ internal sealed class ProduceBatches : IDisposable
     private readonly int _maxBatchBytes;
     private readonly RecordBatchBuilder?[] _builders;
     private readonly List<(int Partition, int Index)> _placement = [];
-    private int _stickyPartition = -1;
+    private int _stickyPartition;
 
     /// <param name="topic">the topic produced to</param>
     /// <param name="partition">the partition every record goes to unless it names its own, if the request names one</param>
     /// <param name="partitionFromPath">true when the URL names the partition: records may not name another</param>
     /// <param name="now">append time (epoch ms) for records without a timestamp</param>
     /// <param name="maxBatchBytes">largest batch one append may write</param>
-    public ProduceBatches(TopicLog topic, int? partition, bool partitionFromPath, long now, int maxBatchBytes)
+    /// <param name="stickyPartition">the partition for keyless records, when it must not depend on the moment (idempotent retries)</param>
+    public ProduceBatches(TopicLog topic, int? partition, bool partitionFromPath, long now, int maxBatchBytes, int? stickyPartition = null)
     {
+        _stickyPartition = stickyPartition ?? -1;
         _topic = topic;
         _partition = partition;
         _partitionFromPath = partitionFromPath;
@@ -93,7 +95,14 @@ internal sealed class ProduceBatches : IDisposable
     }
 
     /// <summary>Appends every partition's batch (concurrently, so durable appends share commits) and answers with the offsets.</summary>
-    public async Task<ProduceResponse> AppendAsync(Acks acks, long? expectedOffset, CancellationToken cancellationToken)
+    public async Task<ProduceResponse> AppendAsync(Acks acks, long? expectedOffset, CancellationToken cancellationToken) =>
+        (await AppendAsync(acks, expectedOffset, stamp: null, cancellationToken)).Response;
+
+    /// <summary>
+    /// Appends the request once: partitions that already hold a batch with this stamp (an earlier attempt) are
+    /// answered from it; the others are appended stamped. Replayed is true when nothing had to be appended.
+    /// </summary>
+    public async Task<(ProduceResponse Response, bool Replayed)> AppendAsync(Acks acks, long? expectedOffset, IdempotencyStamp? stamp, CancellationToken cancellationToken)
     {
         if (_placement.Count == 0)
         {
@@ -101,13 +110,33 @@ internal sealed class ProduceBatches : IDisposable
         }
         var baseOffsets = new long[_builders.Length];
         var appends = new List<Task>();
+        bool replayed = stamp is not null;
         for (int p = 0; p < _builders.Length; p++)
         {
-            if (_builders[p] is { } builder)
+            if (_builders[p] is not { } builder)
             {
-                int partition = p;
-                appends.Add(AppendOneAsync(partition, builder));
+                continue;
             }
+            if (stamp is { } s && _topic.GetPartition(p).TryGetIdempotent(s.ProducerId, out var earlier))
+            {
+                if (earlier.RequestHash != s.RequestHash)
+                {
+                    throw new IdempotencyKeyReusedException();
+                }
+                if (earlier.Count != builder.Count)
+                {
+                    throw new ApiException(StatusCodes.Status409Conflict, "idempotency_conflict", "The records this key appended earlier were placed differently (did the topic grow?); use a new key.");
+                }
+                baseOffsets[p] = earlier.BaseOffset;
+                continue;
+            }
+            replayed = false;
+            if (stamp is { } mark)
+            {
+                builder.MarkIdempotent(mark);
+            }
+            int partition = p;
+            appends.Add(AppendOneAsync(partition, builder));
         }
         await Task.WhenAll(appends);
         var offsets = new RecordPosition[_placement.Count];
@@ -116,7 +145,7 @@ internal sealed class ProduceBatches : IDisposable
             var (partition, index) = _placement[i];
             offsets[i] = new RecordPosition(partition, baseOffsets[partition] + index);
         }
-        return new ProduceResponse(offsets);
+        return (new ProduceResponse(offsets), replayed);
 
         async Task AppendOneAsync(int partition, RecordBatchBuilder builder) =>
             baseOffsets[partition] = await _topic.GetPartition(partition).AppendAsync(builder, acks, expectedOffset, cancellationToken);

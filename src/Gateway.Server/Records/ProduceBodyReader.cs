@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.IO.Pipelines;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Unicode;
 using Gateway.Log.Batches;
@@ -50,9 +51,10 @@ internal static class ProduceBodyReader
     }
 
     /// <summary>Reads the whole body as one record's value; <paramref name="key"/> (text) and the partition come from the query.</summary>
-    public static async Task ReadSingleAsync(PipeReader body, BodyKind kind, string? key, long? timestamp, int maxBytes, ProduceBatches batches, CancellationToken cancellationToken)
+    public static async Task ReadSingleAsync(PipeReader body, BodyKind kind, string? key, long? timestamp, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         byte[] value = await ReadAllAsync(body, maxBytes, "record_too_large", cancellationToken);
+        hash?.AppendData(value);
         var format = kind switch
         {
             BodyKind.Text => PayloadFormat.Text,
@@ -72,14 +74,15 @@ internal static class ProduceBodyReader
     }
 
     /// <summary>Reads <c>{"records":[...]}</c>.</summary>
-    public static async Task ReadEnvelopeAsync(PipeReader body, int maxBytes, ProduceBatches batches, CancellationToken cancellationToken)
+    public static async Task ReadEnvelopeAsync(PipeReader body, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         byte[] json = await ReadAllAsync(body, maxBytes, "request_too_large", cancellationToken);
+        hash?.AppendData(json);
         ParseEnvelope(json, batches);
     }
 
     /// <summary>Reads one record object per line as the body streams in; blank lines are skipped.</summary>
-    public static async Task ReadNdJsonAsync(PipeReader body, int maxLineBytes, long maxBodyBytes, ProduceBatches batches, CancellationToken cancellationToken)
+    public static async Task ReadNdJsonAsync(PipeReader body, int maxLineBytes, long maxBodyBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         int line = 0;
         long consumed = 0;
@@ -111,7 +114,15 @@ internal static class ProduceBodyReader
             finally
             {
                 // Hand the buffer back on every path, errors included, so the server can drain or close the body.
-                consumed += result.Buffer.Slice(0, buffer.Start).Length;
+                var done = result.Buffer.Slice(0, buffer.Start);
+                consumed += done.Length;
+                if (hash is not null)
+                {
+                    foreach (var segment in done)
+                    {
+                        hash.AppendData(segment.Span);
+                    }
+                }
                 body.AdvanceTo(buffer.Start, result.Buffer.End);
             }
             if (result.IsCompleted)

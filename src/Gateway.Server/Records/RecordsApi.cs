@@ -15,7 +15,10 @@ public static class RecordsApi
         "Records are partitioned by their own `partition`, else `?partition=`, else murmur2 of the key (Kafka's default partitioner), " +
         "else all keyless records of a request go to one partition, taken in turn across requests. Every record is validated before " +
         "anything is appended; each partition's records are appended as one batch, all or nothing. `acks=disk` (the topic's default " +
-        "unless configured) answers after the records reached the disk; `acks=memory` after the append, persisted within the flush interval.";
+        "unless configured) answers after the records reached the disk; `acks=memory` after the append, persisted within the flush interval. " +
+        "With an `Idempotency-Key` header, a retry with the same key and content appends nothing and gets the first answer with " +
+        "`Idempotency-Replayed: true`, also after a restart (the key is kept in the stored batches, for `Storage:IdempotencyWindowMs`); " +
+        "the same key with other content is 422 `idempotency_key_reused`; a retry while the first attempt is in flight waits for it.";
 
     public static IEndpointRouteBuilder MapRecords(this IEndpointRouteBuilder app)
     {
@@ -43,42 +46,61 @@ public static class RecordsApi
     }
 
     private static Task<Ok<ProduceResponse>> ProduceAsync(
-        string topic, HttpRequest request, LogStore store, IOptions<ApiLimits> limits,
+        string topic, HttpRequest request, LogStore store, IdempotentRequests idempotent, IOptions<ApiLimits> limits,
         string? acks, int? partition, string? key, long? timestamp, CancellationToken cancellationToken) =>
-        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: false, request, store, limits.Value, acks, key, timestamp, expectedOffset: null, cancellationToken);
+        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: false, request, store, idempotent, limits.Value, acks, key, timestamp, expectedOffset: null, cancellationToken);
 
     private static Task<Ok<ProduceResponse>> ProduceToPartitionAsync(
-        string topic, int partition, HttpRequest request, LogStore store, IOptions<ApiLimits> limits,
+        string topic, int partition, HttpRequest request, LogStore store, IdempotentRequests idempotent, IOptions<ApiLimits> limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken) =>
-        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
+        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, idempotent, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
 
     private static async Task<Ok<ProduceResponse>> ProduceCoreAsync(
-        TopicLog topic, int? partition, bool partitionFromPath, HttpRequest request, LogStore store, ApiLimits limits,
+        TopicLog topic, int? partition, bool partitionFromPath, HttpRequest request, LogStore store, IdempotentRequests idempotent, ApiLimits limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken)
     {
         var ackMode = ParseAcks(acks, topic.Config.Acks);
+        string? idempotencyKey = request.Headers["Idempotency-Key"].FirstOrDefault();
+        if (idempotencyKey is not null)
+        {
+            IdempotentRequests.Validate(idempotencyKey);
+        }
+        using var hash = idempotencyKey is null ? null : IdempotentRequests.StartRequestHash(request);
         var kind = ProduceBodyReader.Classify(request.ContentType);
         if (kind is ProduceBodyReader.BodyKind.Envelope or ProduceBodyReader.BodyKind.NdJson && (key is not null || timestamp is not null))
         {
             throw ApiException.BadRequest("invalid_parameter", "?key= and ?timestamp= apply to a raw body; in JSON and NDJSON give them per record.");
         }
-        using var batches = new ProduceBatches(topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Options.MaxBatchBytes);
+        using var batches = new ProduceBatches(
+            topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Options.MaxBatchBytes,
+            idempotencyKey is null ? null : IdempotentRequests.StickyPartition(idempotencyKey, topic.PartitionCount));
         int bodyLimit = (int)Math.Min(int.MaxValue, limits.MaxRequestBytes);
         switch (kind)
         {
             case ProduceBodyReader.BodyKind.Envelope:
-                await ProduceBodyReader.ReadEnvelopeAsync(request.BodyReader, bodyLimit, batches, cancellationToken);
+                await ProduceBodyReader.ReadEnvelopeAsync(request.BodyReader, bodyLimit, batches, hash, cancellationToken);
                 break;
             case ProduceBodyReader.BodyKind.NdJson:
                 // A line holds one record: its value may be base64 (4/3 larger) plus JSON around it.
                 int maxLine = (int)Math.Min(bodyLimit, ((long)topic.Config.MaxRecordBytes * 4 / 3) + 64 * 1024);
-                await ProduceBodyReader.ReadNdJsonAsync(request.BodyReader, maxLine, limits.MaxRequestBytes, batches, cancellationToken);
+                await ProduceBodyReader.ReadNdJsonAsync(request.BodyReader, maxLine, limits.MaxRequestBytes, batches, hash, cancellationToken);
                 break;
             default:
-                await ProduceBodyReader.ReadSingleAsync(request.BodyReader, kind, key, timestamp, topic.Config.MaxRecordBytes, batches, cancellationToken);
+                await ProduceBodyReader.ReadSingleAsync(request.BodyReader, kind, key, timestamp, topic.Config.MaxRecordBytes, batches, hash, cancellationToken);
                 break;
         }
-        return TypedResults.Ok(await batches.AppendAsync(ackMode, expectedOffset, cancellationToken));
+        if (idempotencyKey is null || hash is null)
+        {
+            return TypedResults.Ok(await batches.AppendAsync(ackMode, expectedOffset, cancellationToken));
+        }
+        long requestHash = IdempotentRequests.Finish(hash);
+        var stamp = new IdempotencyStamp(IdempotentRequests.ProducerId(topic.Name, idempotencyKey), requestHash);
+        var (response, replayed) = await idempotent.RunAsync(topic.Name, idempotencyKey, requestHash, () => batches.AppendAsync(ackMode, expectedOffset, stamp, cancellationToken));
+        if (replayed)
+        {
+            request.HttpContext.Response.Headers["Idempotency-Replayed"] = "true";
+        }
+        return TypedResults.Ok(response);
     }
 
     private static async Task<FetchResult> FetchAsync(

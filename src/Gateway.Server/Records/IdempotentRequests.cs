@@ -1,0 +1,89 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Gateway.Log;
+using Gateway.Server.Hosting;
+
+namespace Gateway.Server.Records;
+
+/// <summary>
+/// Idempotency-Key handling for produce. A key names one request on one topic: its first attempt appends,
+/// stamping every batch with the key's producer id and a hash of the request (so the deduplication state is the
+/// log itself and survives restarts); a retry with the same content appends nothing and gets the first answer;
+/// other content with the same key is 422. A retry arriving while the first attempt is still in flight waits
+/// for it.
+/// </summary>
+public sealed class IdempotentRequests
+{
+    private readonly ConcurrentDictionary<(string Topic, string Key), TaskCompletionSource<(ProduceResponse Response, long Hash)>> _inFlight = new();
+
+    /// <summary>The key's producer id: a stable, non-negative 63-bit hash of topic and key.</summary>
+    public static long ProducerId(string topic, string key)
+    {
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes($"{topic}\u0000{key}"), digest);
+        return BinaryPrimitives.ReadInt64BigEndian(digest) & long.MaxValue;
+    }
+
+    /// <summary>The partition a keyed request's keyless records take: fixed by the key, so a retry places them alike.</summary>
+    public static int StickyPartition(string key, int partitions) => Gateway.Log.Partitioner.ForKey(Encoding.UTF8.GetBytes(key), partitions);
+
+    /// <summary>A hash of what makes two attempts the same request: the route and parameters (but <c>acks</c>), then the body.</summary>
+    public static IncrementalHash StartRequestHash(HttpRequest request)
+    {
+        var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var query = request.Query.Where(q => q.Key != "acks").OrderBy(q => q.Key, StringComparer.Ordinal).Select(q => $"{q.Key}={q.Value}");
+        hash.AppendData(Encoding.UTF8.GetBytes($"{request.Path}?{string.Join('&', query)}\n{request.ContentType}\n"));
+        return hash;
+    }
+
+    public static long Finish(IncrementalHash hash) => BinaryPrimitives.ReadInt64BigEndian(hash.GetHashAndReset()) & IdempotencyStamp.HashMask;
+
+    public static void Validate(string key)
+    {
+        if (key.Length is 0 or > 255 || key.Any(c => c is < '!' or > '~'))
+        {
+            throw ApiException.BadRequest("invalid_idempotency_key", "An Idempotency-Key is 1-255 visible ASCII characters (a UUID is a good choice).");
+        }
+    }
+
+    /// <summary>Runs the append once per key at a time; a concurrent attempt with the same key waits and shares the answer.</summary>
+    public async Task<(ProduceResponse Response, bool Replayed)> RunAsync(string topic, string key, long hash, Func<Task<(ProduceResponse, bool)>> append)
+    {
+        var mine = new TaskCompletionSource<(ProduceResponse, long)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        while (true)
+        {
+            var current = _inFlight.GetOrAdd((topic, key), mine);
+            if (current == mine)
+            {
+                break;
+            }
+            try
+            {
+                var (response, firstHash) = await current.Task;
+                return firstHash == hash ? (response, true) : throw new IdempotencyKeyReusedException();
+            }
+            catch (Exception ex) when (ex is not IdempotencyKeyReusedException)
+            {
+                // The first attempt failed: this one takes its turn.
+                _inFlight.TryRemove(KeyValuePair.Create((topic, key), current));
+            }
+        }
+        try
+        {
+            var (response, replayed) = await append();
+            mine.SetResult((response, hash));
+            return (response, replayed);
+        }
+        catch (Exception ex)
+        {
+            mine.SetException(ex);
+            throw;
+        }
+        finally
+        {
+            _inFlight.TryRemove(KeyValuePair.Create((topic, key), mine));
+        }
+    }
+}
