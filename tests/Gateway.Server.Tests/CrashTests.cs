@@ -80,6 +80,120 @@ public sealed class CrashTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Retried_idempotent_requests_land_exactly_once_across_kill_9()
+    {
+        var unanswered = new ConcurrentDictionary<string, string>();
+        var answered = new ConcurrentDictionary<string, (int Partition, long Offset)[]>();
+        var random = new Random(11);
+        for (int cycle = 0; cycle <= 3; cycle++)
+        {
+            await using var server = await ServerProcess.StartAsync(_data);
+            if (cycle == 0)
+            {
+                await Http.CreateTopicAsync(server.Client, "crash", Partitions);
+            }
+            // Every request the crash left unanswered is retried with its key: it must land exactly once.
+            foreach (var (key, body) in unanswered.ToArray())
+            {
+                var offsets = await SendAsync(server.Client, key, body, CancellationToken.None) ?? throw new InvalidOperationException($"retry of {key} failed");
+                answered[key] = offsets;
+                unanswered.TryRemove(key, out _);
+            }
+            if (cycle == 3)
+            {
+                await VerifyIdempotentAsync(server.Client, answered);
+                return;
+            }
+            using var stop = new CancellationTokenSource();
+            var producers = Enumerable.Range(0, 16).Select(w => Task.Run(async () =>
+            {
+                using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(30) };
+                for (int seq = 0; !stop.IsCancellationRequested; seq++)
+                {
+                    string key = $"c{cycle}-w{w}-s{seq}";
+                    string body = "{\"records\":[" + string.Join(",", Enumerable.Range(0, 1 + (seq % 3)).Select(i => $$"""{"value":"{{key}}-{{i}}"}""")) + "]}";
+                    unanswered[key] = body;
+                    var offsets = await SendAsync(client, key, body, stop.Token);
+                    if (offsets is null)
+                    {
+                        return;
+                    }
+                    answered[key] = offsets;
+                    unanswered.TryRemove(key, out _);
+                }
+            })).ToArray();
+            int before = answered.Count;
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (answered.Count < before + 200 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+            await Task.Delay(random.Next(0, 100));
+            server.Kill();
+            await stop.CancelAsync();
+            await Task.WhenAll(producers);
+        }
+    }
+
+    /// <summary>Sends one keyed produce; null when the server did not answer (it died).</summary>
+    private static async Task<(int Partition, long Offset)[]?> SendAsync(HttpClient client, string key, string body, CancellationToken stop)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/crash/records?acks=disk") { Content = Http.Json(body) };
+            request.Headers.Add("Idempotency-Key", key);
+            using var response = await client.SendAsync(request, stop);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                return null;
+            }
+            var offsets = JsonNode.Parse(await response.Content.ReadAsStringAsync(stop))!["offsets"]!.AsArray();
+            return [.. offsets.Select(o => ((int)o!["partition"]!, (long)o["offset"]!))];
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every key's records are in the log exactly once, at the offsets its answer gave; no record is there twice.</summary>
+    private static async Task VerifyIdempotentAsync(HttpClient client, ConcurrentDictionary<string, (int Partition, long Offset)[]> answered)
+    {
+        var seen = new Dictionary<string, (int, long)>();
+        int duplicates = 0;
+        for (int p = 0; p < Partitions; p++)
+        {
+            long next = 0;
+            while (true)
+            {
+                var records = Http.Records(await Http.GetJsonAsync(client, $"/v1/topics/crash/partitions/{p}/records?offset={next}&limit=10000&maxBytes=16000000"));
+                if (records.Count == 0)
+                {
+                    break;
+                }
+                foreach (var record in records)
+                {
+                    long offset = (long)record!["offset"]!;
+                    if (!seen.TryAdd((string)record["value"]!, (p, offset)))
+                    {
+                        duplicates++;
+                    }
+                    next = offset + 1;
+                }
+            }
+        }
+        Assert.Equal(0, duplicates);
+        foreach (var (key, offsets) in answered)
+        {
+            for (int i = 0; i < offsets.Length; i++)
+            {
+                Assert.True(seen.TryGetValue($"{key}-{i}", out var at) && at == offsets[i], $"{key}-{i} is not at {offsets[i]}");
+            }
+        }
+        Assert.True(answered.Count > 600, $"only {answered.Count} keys answered");
+    }
+
     /// <summary>Produces one- and three-record requests until the server dies; keeps what was acknowledged.</summary>
     private static async Task ProduceUntilFailureAsync(Uri address, int cycle, int worker, ConcurrentDictionary<string, (int, long)> acknowledged, CancellationToken stop)
     {
