@@ -37,6 +37,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private TaskCompletionSource _committedSignal = NewSignal();
     private Exception? _failure;
     private int _dirty;
+    private int _tailReaders;
     private volatile bool _closed;
 
     private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services)
@@ -224,7 +225,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 await Task.Delay(1, cancellationToken).ConfigureAwait(false);
             }
         }
-        _scheduler.Schedule(this, urgent: acks == Acks.Disk);
+        // A durable append waits for its commit; so does a reader waiting at the tail: either one makes it urgent.
+        _scheduler.Schedule(this, urgent: acks == Acks.Disk || Volatile.Read(ref _tailReaders) > 0);
         if (acks == Acks.Disk)
         {
             await committed.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -338,7 +340,15 @@ public sealed partial class PartitionLog : IAsyncDisposable
             {
                 return false;
             }
-            await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _tailReaders);
+            try
+            {
+                await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _tailReaders);
+            }
         }
     }
 
