@@ -11,6 +11,9 @@ internal sealed class Group(string name)
 
     public Dictionary<TopicPartition, long> Committed { get; } = [];
 
+    /// <summary>Raised by every offset reset, so positions read before it cannot overwrite it.</summary>
+    public long ResetVersion { get; set; }
+
     /// <summary>Completed (and replaced) whenever what some member may hold changes, to wake waiting fetches.</summary>
     public TaskCompletionSource Changed { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -137,16 +137,19 @@ public sealed partial class GroupCoordinator : IDisposable
                     : g.Committed.TryGetValue(tp, out long committed) ? committed
                     : null;
             }
-            return new MemberFetchPlan(assignment, positions, g.Changed.Task);
+            return new MemberFetchPlan(assignment, positions, g.Changed.Task, g.ResetVersion);
         }
     }
 
-    /// <summary>Records how far a member has fetched, for partitions it still holds.</summary>
-    public void AdvancePositions(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets)
+    /// <summary>
+    /// Records how far a member has fetched, for partitions it still holds — unless the group's offsets were reset
+    /// since the plan the fetch read with (<paramref name="resetVersion"/>): the reset wins.
+    /// </summary>
+    public void AdvancePositions(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets, long resetVersion)
     {
         lock (_lock)
         {
-            if (!_groups.TryGetValue(group, out var g) || !g.Members.TryGetValue(memberId, out var member))
+            if (!_groups.TryGetValue(group, out var g) || !g.Members.TryGetValue(memberId, out var member) || g.ResetVersion != resetVersion)
             {
                 return;
             }
@@ -201,6 +204,7 @@ public sealed partial class GroupCoordinator : IDisposable
                 Save(g);
             }
             SaveOffsets(g, offsets);
+            g.ResetVersion++;
             foreach (var member in g.Members.Values)
             {
                 foreach (var tp in offsets.Keys)
@@ -305,10 +309,22 @@ public sealed partial class GroupCoordinator : IDisposable
     {
         lock (_lock)
         {
+            if (_disposed)
+            {
+                return;
+            }
             var now = _time.GetUtcNow();
             foreach (var g in _groups.Values)
             {
-                Expire(g, now);
+                try
+                {
+                    Expire(g, now);
+                }
+                catch (LiteException ex)
+                {
+                    // A timer callback must not take the process down; the next sweep tries again.
+                    LogSweepFailed(_logger, g.Name, ex.Message);
+                }
             }
         }
     }
@@ -497,6 +513,9 @@ public sealed partial class GroupCoordinator : IDisposable
 
     [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Group {Group}: member {Member} removed ({Reason})")]
     private static partial void LogLeft(ILogger logger, string group, string member, string reason);
+
+    [LoggerMessage(EventId = 403, Level = LogLevel.Error, Message = "Group {Group}: expiring leases failed: {Reason}")]
+    private static partial void LogSweepFailed(ILogger logger, string group, string reason);
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Group {Group}: generation {Generation} with {Members} member(s)")]
     private static partial void LogRebalanced(ILogger logger, string group, long generation, int members);

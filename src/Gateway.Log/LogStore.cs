@@ -72,7 +72,7 @@ public sealed partial class LogStore : IAsyncDisposable
                         LogRetentionApplied(_logger, topic.Name, partition.Partition, begin);
                     }
                 }
-                catch (Exception ex) when (ex is TopicNotFoundException or StorageFailureException or LogCorruptedException)
+                catch (Exception ex) when (ex is TopicNotFoundException or StorageFailureException or LogCorruptedException or OffsetOutOfRangeException)
                 {
                     // Deleted meanwhile, or failed: readiness reports the failure; retention tries again next time.
                 }

@@ -39,6 +39,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private int _dirty;
     private int _tailReaders;
     private volatile bool _closed;
+    private volatile bool _closing;
 
     private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services)
     {
@@ -141,7 +142,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
             return null;
         }
         var committed = Volatile.Read(ref _committed);
-        var points = _index.Points();
+        var points = _index.Points().Where(p => p.Offset <= committed.Offset).ToList();
         long maxTimestamp;
         lock (_appendLock)
         {
@@ -181,15 +182,17 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _diskSpace.EnsureRoomFor(batch.SizeInBytes);
         long baseOffset = 0;
         Task? committed = null;
-        while (committed is null)
+        IdempotentBatch? replay = null;
+        while (committed is null && replay is null)
         {
             lock (_appendLock)
             {
                 ThrowIfUnavailable();
                 if (batch.Stamp is { } stamp && _idempotency.TryGet(stamp.ProducerId, out var earlier))
                 {
-                    // The same request, retried: it was appended once; answer where it went.
-                    return earlier.RequestHash == stamp.RequestHash ? earlier.BaseOffset : throw new IdempotencyKeyReusedException();
+                    // The same request, retried: it was appended once; answer where it went (below, once committed).
+                    replay = earlier.RequestHash == stamp.RequestHash ? earlier : throw new IdempotencyKeyReusedException();
+                    break;
                 }
                 if (expectedEndOffset is long expected && expected != _nextOffset)
                 {
@@ -218,20 +221,42 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     committed = _pendingCommit.Task;
                 }
             }
-            if (committed is null)
+            if (committed is null && replay is null)
             {
                 // The log's memory is full until earlier pages reach the disk. Wait without holding the lock or a
                 // thread: FasterLog's own Enqueue spins here, which starves the pool that completes those writes.
                 await Task.Delay(1, cancellationToken).ConfigureAwait(false);
             }
         }
+        if (replay is { } earlierBatch)
+        {
+            await WaitForCommittedAsync(earlierBatch.BaseOffset + earlierBatch.Count, cancellationToken).ConfigureAwait(false);
+            return earlierBatch.BaseOffset;
+        }
         // A durable append waits for its commit; so does a reader waiting at the tail: either one makes it urgent.
         _scheduler.Schedule(this, urgent: acks == Acks.Disk || Volatile.Read(ref _tailReaders) > 0);
         if (acks == Acks.Disk)
         {
-            await committed.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await committed!.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         return baseOffset;
+    }
+
+    /// <summary>
+    /// Waits until every offset below <paramref name="endOffset"/> is committed (an earlier append answered again),
+    /// asking for the commit; throws if the partition fails or closes first.
+    /// </summary>
+    public async Task WaitForCommittedAsync(long endOffset, CancellationToken cancellationToken = default)
+    {
+        while (EndOffset < endOffset)
+        {
+            _scheduler.Schedule(this, urgent: true);
+            if (!await WaitForRecordAsync(endOffset - 1, cancellationToken).ConfigureAwait(false))
+            {
+                ThrowIfUnavailable();
+                throw new StorageFailureException($"Partition {Topic}/{Partition} closed before offset {endOffset - 1} was committed.");
+            }
+        }
     }
 
     /// <summary>The batch an idempotent request with this producer id appended, while the window remembers it.</summary>
@@ -409,6 +434,10 @@ public sealed partial class PartitionLog : IAsyncDisposable
         await _commitGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (offset <= Volatile.Read(ref _beginOffset))
+            {
+                return BeginOffset; // a concurrent deletion or retention got further: the begin offset never moves back
+            }
             new PartitionState(offset).Save(_directory);
             Volatile.Write(ref _beginOffset, offset);
         }
@@ -429,6 +458,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
         if (_closed)
         {
             return;
+        }
+        lock (_appendLock)
+        {
+            // No append may slip in after the final commit and be acknowledged, then lost.
+            _closing = true;
         }
         try
         {
@@ -475,6 +509,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 offset = _nextOffset;
                 if (offset == Volatile.Read(ref _committed).Offset && !force)
                 {
+                    // Nothing new: whoever waits for the next commit is already covered.
+                    Interlocked.Exchange(ref _pendingCommit, NewSignal()).TrySetResult();
                     return;
                 }
                 completes = _pendingCommit;
@@ -499,6 +535,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 var failure = new StorageFailureException($"Commit of {Topic}/{Partition} failed: {ex.Message}", ex);
                 Volatile.Write(ref _failure, failure);
                 completes.TrySetException(failure);
+                lock (_appendLock)
+                {
+                    // Appends made while this commit ran wait on the next one, which will never come.
+                    _pendingCommit.TrySetException(failure);
+                }
                 Interlocked.Exchange(ref _committedSignal, NewSignal()).TrySetResult();
                 LogCommitFailed(_logger, Topic, Partition, ex.Message);
             }
@@ -619,7 +660,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         {
             throw failure is LogCorruptedException corrupted ? corrupted : new StorageFailureException(failure.Message, failure);
         }
-        if (_closed)
+        if (_closed || _closing)
         {
             throw new TopicNotFoundException(Topic);
         }

@@ -141,7 +141,7 @@ public sealed class GroupCoordinatorTests : IDisposable
         var a = Join("a");
         var plan = _coordinator.BeginFetch("g", "a");
         Assert.All(plan.Positions.Values, p => Assert.Null(p));
-        _coordinator.AdvancePositions("g", "a", new Dictionary<TopicPartition, long> { [new TopicPartition("t", 0)] = 10, [new TopicPartition("t", 1)] = 3 });
+        _coordinator.AdvancePositions("g", "a", new Dictionary<TopicPartition, long> { [new TopicPartition("t", 0)] = 10, [new TopicPartition("t", 1)] = 3 }, plan.ResetVersion);
         var committed = _coordinator.Commit("g", "a", a.Generation, null);
         Assert.Equal(10, committed[new TopicPartition("t", 0)]);
         Assert.Equal(3, _coordinator.Describe("g").CommittedOffsets[new TopicPartition("t", 1)]);
@@ -151,6 +151,10 @@ public sealed class GroupCoordinatorTests : IDisposable
         Assert.True(changed.IsCompleted);
         Assert.Equal(0, _coordinator.BeginFetch("g", "a").Positions[new TopicPartition("t", 0)]);
         Assert.Equal(3, _coordinator.BeginFetch("g", "a").Positions[new TopicPartition("t", 1)]);
+
+        // A fetch that read before the reset cannot overwrite it.
+        _coordinator.AdvancePositions("g", "a", new Dictionary<TopicPartition, long> { [new TopicPartition("t", 0)] = 11 }, plan.ResetVersion);
+        Assert.Equal(0, _coordinator.BeginFetch("g", "a").Positions[new TopicPartition("t", 0)]);
     }
 
     [Fact]

@@ -63,6 +63,23 @@ public sealed class IdempotencyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_replayed_durable_retry_answers_only_once_the_first_append_is_committed()
+    {
+        var options = LogFixture.Options(_dir.Path, flushIntervalMs: 60_000);
+        await using var store = await LogStore.OpenAsync(options, _time);
+        var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+        var stamp = new IdempotencyStamp(9, 9);
+        using (var first = LogFixture.Batch("x"))
+        {
+            first.MarkIdempotent(stamp);
+            Assert.Equal(0, await partition.AppendAsync(first, Acks.Memory));
+        }
+        Assert.Equal(0, partition.EndOffset); // appended, not yet committed
+        Assert.Equal(0, await AppendStampedAsync(partition, stamp, "x"));
+        Assert.Equal(1, partition.EndOffset); // the durable retry waited for (and asked for) the commit
+    }
+
+    [Fact]
     public void The_stamp_rides_in_the_batch_header_under_the_crc()
     {
         using var builder = LogFixture.Batch("x");

@@ -243,6 +243,30 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task The_begin_offset_never_moves_back_and_retention_ignores_uncommitted_records()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(10_000_000));
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path, flushIntervalMs: 60_000, indexIntervalBytes: 1), time);
+        var partition = (await store.CreateTopicAsync("t", 1, new TopicConfig { RetentionMs = 1000 })).GetPartition(0);
+        for (int i = 0; i < 10; i++)
+        {
+            await LogFixture.AppendAsync(partition, Acks.Disk, $"d{i}");
+        }
+        Assert.Equal(7, await partition.DeleteRecordsBeforeAsync(7));
+        Assert.Equal(7, await partition.DeleteRecordsBeforeAsync(3));
+        Assert.Equal(7, partition.BeginOffset);
+
+        // Old records appended but not committed yet: retention may not cut past the high watermark.
+        for (int i = 0; i < 5; i++)
+        {
+            await LogFixture.AppendAsync(partition, Acks.Memory, $"m{i}");
+        }
+        await store.ApplyRetentionAsync();
+        Assert.Equal(10, partition.BeginOffset); // the cut stopped at the records committed when it was decided
+        Assert.Equal(5, LogFixture.ReadAll(partition, 10).Count); // the truncation's commit made the rest visible
+    }
+
+    [Fact]
     public async Task Topics_partitions_and_settings_reopen_after_restart()
     {
         await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))

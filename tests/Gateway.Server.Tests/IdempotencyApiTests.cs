@@ -154,6 +154,18 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_reused_key_is_refused_even_when_its_records_would_land_elsewhere()
+    {
+        using (var first = await PostAsync("elsewhere", """{"records":[{"value":"a"}]}""", path: "/v1/topics/idem/partitions/0/records"))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+        using var second = await PostAsync("elsewhere", """{"records":[{"value":"b"}]}""", path: "/v1/topics/idem/partitions/2/records");
+        await Http.AssertProblemAsync(second, HttpStatusCode.UnprocessableEntity, "idempotency_key_reused");
+        Assert.Equal(1, await TotalEndOffsetAsync());
+    }
+
+    [Fact]
     public async Task A_malformed_key_is_refused()
     {
         using var response = await PostAsync(new string('k', 300), """{"records":[{"value":1}]}""");

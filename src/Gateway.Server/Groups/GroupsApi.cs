@@ -97,7 +97,7 @@ public static class GroupsApi
             var plan = groups.BeginFetch(group, memberId);
             var positions = ResolvePositions(plan, store, resets);
             var read = Read(plan, positions, store, maxRecords, bytes);
-            groups.AdvancePositions(group, memberId, read.NextOffsets);
+            groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion);
             var remaining = deadline - time.GetUtcNow();
             if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero)
             {
@@ -107,7 +107,10 @@ public static class GroupsApi
             // slices no longer than the heartbeat interval keep the lease alive while the client waits.
             var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-            var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition).WaitForRecordAsync(p.Value, cancel.Token).AsTask())
+            // A failed partition cannot wake anyone (its wait ends at once): leave it out rather than spin.
+            var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition))
+                .Where(partition => partition.Failure is null)
+                .Select(partition => partition.WaitForRecordAsync(positions[new TopicPartition(partition.Topic, partition.Partition)], cancel.Token).AsTask())
                 .Append(plan.AssignmentChanged)
                 .Append(Task.Delay(slice, time, cancel.Token));
             await Task.WhenAny(waits);

@@ -61,14 +61,18 @@ public sealed class IdempotentRequests
             }
             try
             {
-                var (response, firstHash) = await current.Task;
-                return firstHash == hash ? (response, true) : throw new IdempotencyKeyReusedException();
+                var (_, firstHash) = await current.Task;
+                if (firstHash != hash)
+                {
+                    throw new IdempotencyKeyReusedException();
+                }
+                // Same request: take a turn, which answers from the stamped batches once they are committed.
             }
             catch (Exception ex) when (ex is not IdempotencyKeyReusedException)
             {
                 // The first attempt failed: this one takes its turn.
-                _inFlight.TryRemove(KeyValuePair.Create((topic, key), current));
             }
+            _inFlight.TryRemove(KeyValuePair.Create((topic, key), current));
         }
         try
         {

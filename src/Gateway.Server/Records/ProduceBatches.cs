@@ -109,6 +109,27 @@ internal sealed class ProduceBatches : IDisposable
             throw ApiException.BadRequest("no_records", "The request holds no records.");
         }
         var baseOffsets = new long[_builders.Length];
+        var earlier = new Dictionary<int, IdempotentBatch>();
+        if (stamp is { } s)
+        {
+            // Every partition is asked, not only this request's: the same key with other content may place its
+            // records elsewhere, and must still be refused. All checks come before any append.
+            for (int p = 0; p < _topic.PartitionCount; p++)
+            {
+                if (_topic.GetPartition(p).TryGetIdempotent(s.ProducerId, out var batch))
+                {
+                    if (batch.RequestHash != s.RequestHash)
+                    {
+                        throw new IdempotencyKeyReusedException();
+                    }
+                    if (p >= _builders.Length || _builders[p] is not { } builder || builder.Count != batch.Count)
+                    {
+                        throw new ApiException(StatusCodes.Status409Conflict, "idempotency_conflict", "The records this key appended earlier were placed differently (did the topic grow?); use a new key.");
+                    }
+                    earlier[p] = batch;
+                }
+            }
+        }
         var appends = new List<Task>();
         bool replayed = stamp is not null;
         for (int p = 0; p < _builders.Length; p++)
@@ -117,17 +138,12 @@ internal sealed class ProduceBatches : IDisposable
             {
                 continue;
             }
-            if (stamp is { } s && _topic.GetPartition(p).TryGetIdempotent(s.ProducerId, out var earlier))
+            var partition = _topic.GetPartition(p);
+            if (earlier.TryGetValue(p, out var batch))
             {
-                if (earlier.RequestHash != s.RequestHash)
-                {
-                    throw new IdempotencyKeyReusedException();
-                }
-                if (earlier.Count != builder.Count)
-                {
-                    throw new ApiException(StatusCodes.Status409Conflict, "idempotency_conflict", "The records this key appended earlier were placed differently (did the topic grow?); use a new key.");
-                }
-                baseOffsets[p] = earlier.BaseOffset;
+                // Answered again only once committed: a replay is never an acknowledgement of what could vanish.
+                baseOffsets[p] = batch.BaseOffset;
+                appends.Add(partition.WaitForCommittedAsync(batch.BaseOffset + batch.Count, cancellationToken));
                 continue;
             }
             replayed = false;
@@ -135,8 +151,8 @@ internal sealed class ProduceBatches : IDisposable
             {
                 builder.MarkIdempotent(mark);
             }
-            int partition = p;
-            appends.Add(AppendOneAsync(partition, builder));
+            int target = p;
+            appends.Add(AppendOneAsync(target, builder));
         }
         await Task.WhenAll(appends);
         var offsets = new RecordPosition[_placement.Count];

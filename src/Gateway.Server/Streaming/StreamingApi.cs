@@ -77,12 +77,16 @@ public static class StreamingApi
                     await FlushAsync(context, settings, cancel);
                     continue;
                 }
-                await WaitAsync(context, settings, positions, tp => log.GetPartition(tp.Partition), ticker, extra: null, cancel);
+                await WaitAsync(context, settings, positions, tp => log.GetPartition(tp.Partition), ticker, extra: null, renew: null, cancel);
             }
         }
         catch (OperationCanceledException)
         {
             // The client left, or stopped reading and was disconnected.
+        }
+        catch (TopicNotFoundException)
+        {
+            // The topic was deleted while a read was under way: the stream ends.
         }
     }
 
@@ -113,8 +117,10 @@ public static class StreamingApi
         var member = groups.Join(group, null, names, sessionTimeoutMs, reset);
 
         var positions = new Dictionary<TopicPartition, long>();
+        var flushed = new Dictionary<TopicPartition, long>(); // what the client has been sent: the only thing ever committed
         var resets = new List<(TopicPartition, long, long)>();
         long generation = member.Generation;
+        long resetVersion = -1;
         var cancel = context.RequestAborted;
         var body = StartStream(context, settings);
         try
@@ -126,9 +132,21 @@ public static class StreamingApi
             {
                 var plan = groups.BeginFetch(group, member.MemberId);
                 generation = plan.Assignment.Generation;
+                if (plan.ResetVersion != resetVersion)
+                {
+                    // The group's offsets were reset (or this is the first turn): read from the committed offsets.
+                    positions.Clear();
+                    flushed.Clear();
+                    if (resetVersion >= 0)
+                    {
+                        cursor.Clear();
+                    }
+                    resetVersion = plan.ResetVersion;
+                }
                 foreach (var gone in positions.Keys.Where(tp => !plan.Positions.ContainsKey(tp)).ToList())
                 {
                     positions.Remove(gone);
+                    flushed.Remove(gone);
                 }
                 foreach (var (tp, committed) in plan.Positions)
                 {
@@ -137,7 +155,8 @@ public static class StreamingApi
                         continue;
                     }
                     var log = t.GetPartition(tp.Partition);
-                    long start = cursor.TryGetValue(tp, out long resumed) ? resumed
+                    // A cursor position is used once: a partition that comes back later continues from what was committed.
+                    long start = cursor.Remove(tp, out long resumed) ? resumed
                         : committed ?? (reset == OffsetReset.Earliest ? log.BeginOffset : log.EndOffset);
                     positions[tp] = Clamp(tp, start, log, resets);
                 }
@@ -146,18 +165,23 @@ public static class StreamingApi
                 if (sent)
                 {
                     await FlushAsync(context, settings, cancel);
-                    groups.AdvancePositions(group, member.MemberId, positions);
+                    foreach (var (tp, offset) in positions)
+                    {
+                        flushed[tp] = offset;
+                    }
+                    groups.AdvancePositions(group, member.MemberId, flushed, resetVersion);
                     if ((time.GetUtcNow() - lastCommit).TotalMilliseconds >= settings.CommitIntervalMs)
                     {
-                        TryCommit(groups, group, member.MemberId, generation, positions);
+                        TryCommit(groups, group, member.MemberId, generation, flushed);
                         lastCommit = time.GetUtcNow();
                     }
                     continue;
                 }
                 // Idle: wake on a commit in a held partition, a change of assignment, the keep-alive tick, or in time
                 // to renew the lease.
-                var renew = Task.Delay(TimeSpan.FromMilliseconds(plan.Assignment.HeartbeatIntervalMs), time, cancel);
-                await WaitAsync(context, settings, positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition), ticker, [plan.AssignmentChanged, renew], cancel);
+                await WaitAsync(
+                    context, settings, positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition), ticker, [plan.AssignmentChanged],
+                    (TimeSpan.FromMilliseconds(plan.Assignment.HeartbeatIntervalMs), time), cancel);
             }
         }
         catch (OperationCanceledException)
@@ -170,8 +194,8 @@ public static class StreamingApi
         }
         finally
         {
-            groups.AdvancePositions(group, member.MemberId, positions);
-            TryCommit(groups, group, member.MemberId, generation, positions);
+            groups.AdvancePositions(group, member.MemberId, flushed, resetVersion);
+            TryCommit(groups, group, member.MemberId, generation, flushed);
             try
             {
                 groups.Leave(group, member.MemberId);
@@ -278,7 +302,19 @@ public static class StreamingApi
                 WriteResets(body, resets);
             }
             var name = topicName ?? JsonEncodedText.Encode(tp.Topic);
-            using var records = log.Read(position, settings.BatchRecords, 1024 * 1024);
+            RecordSet records;
+            try
+            {
+                records = log.Read(position, settings.BatchRecords, 1024 * 1024);
+            }
+            catch (OffsetOutOfRangeException)
+            {
+                // Retention moved the begin offset between the check above and the read: continue from it.
+                positions[tp] = Clamp(tp, position, log, resets);
+                WriteResets(body, resets);
+                continue;
+            }
+            using var owned = records;
             foreach (var record in records)
             {
                 positions[tp] = record.Offset + 1;
@@ -291,14 +327,22 @@ public static class StreamingApi
 
     private static async Task WaitAsync(
         HttpContext context, StreamingOptions settings, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
-        KeepAliveTicker ticker, Task[]? extra, CancellationToken cancel)
+        KeepAliveTicker ticker, Task[]? extra, (TimeSpan After, TimeProvider Time)? renew, CancellationToken cancel)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         var tick = ticker.NextTick;
-        var waits = positions.Select(p => partitionOf(p.Key).WaitForRecordAsync(p.Value, stop.Token).AsTask()).Append(tick);
+        // A failed partition's wait ends at once; waiting on it would spin. It is left out (reads of it fail loudly).
+        var waits = positions.Select(p => (Partition: partitionOf(p.Key), Offset: p.Value))
+            .Where(p => p.Partition.Failure is null)
+            .Select(p => p.Partition.WaitForRecordAsync(p.Offset, stop.Token).AsTask())
+            .Append(tick);
         if (extra is not null)
         {
             waits = waits.Concat(extra);
+        }
+        if (renew is { } r)
+        {
+            waits = waits.Append(Task.Delay(r.After, r.Time, stop.Token));
         }
         var first = await Task.WhenAny(waits);
         await stop.CancelAsync();
