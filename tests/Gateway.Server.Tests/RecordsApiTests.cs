@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -271,17 +270,15 @@ public sealed class RecordsApiTests : IAsyncLifetime
     [Fact]
     public async Task A_long_poll_answers_as_soon_as_a_record_is_committed()
     {
-        var stopwatch = Stopwatch.StartNew();
         var poll = _client.GetAsync("/v1/topics/one/partitions/0/records?offset=0&waitMs=30000");
         await Task.Delay(300);
         Assert.False(poll.IsCompleted);
         await Http.ProduceAsync(_client, "one", """[{"value":"wake up"}]""");
-        using var response = await poll.WaitAsync(TimeSpan.FromSeconds(20));
-        stopwatch.Stop();
+        // Had the poll waited out its 30 s, it would have answered empty: the record in the answer shows it woke for it.
+        using var response = await poll.WaitAsync(TimeSpan.FromSeconds(25));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var records = Http.Records(JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
         Assert.Equal("wake up", (string?)records.Single()!["value"]);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(20), "the long-poll waited for its timeout instead of the record");
     }
 
     [Fact]
