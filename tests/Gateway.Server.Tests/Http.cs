@@ -59,6 +59,14 @@ internal static class Http
         return await AssertProblemAsync(response, status, code);
     }
 
+    public static async Task<JsonNode> PostProblemlessAsync(HttpClient client, string path, string json)
+    {
+        using var response = await client.PostAsync(path, Json(json));
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!;
+    }
+
     public static async Task<JsonNode> AssertJsonAsync(HttpResponseMessage response) =>
         JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
 

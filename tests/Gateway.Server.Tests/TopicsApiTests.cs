@@ -179,6 +179,37 @@ public sealed class TopicsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Metrics_show_traffic_offsets_latency_and_group_lag_in_prometheus_text()
+    {
+        await Http.CreateTopicAsync(_client, "measured", 2);
+        await Http.ProduceAsync(_client, "measured", """[{"key":"a","value":1},{"key":"a","value":2},{"key":"a","value":3}]""");
+        int partition = Gateway.Log.Partitioner.ForKey("a"u8, 2);
+        await Http.GetJsonAsync(_client, $"/v1/topics/measured/partitions/{partition}/records?offset=1");
+        var join = await Http.PostProblemlessAsync(_client, "/v1/groups/metered/members", """{"topics":["measured"],"autoOffsetReset":"earliest"}""");
+        using (var commit = await _client.PostAsync($"/v1/groups/metered/members/{(string)join["memberId"]!}/offsets", Http.Json($$"""{"generation":{{(long)join["generation"]!}},"offsets":[{"topic":"measured","partition":{{partition}},"offset":1}]}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, commit.StatusCode);
+        }
+
+        using var response = await _client.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("gateway_records_produced_total{topic=\"measured\"} 3", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_records_fetched_total{topic=\"measured\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains($"gateway_partition_end_offset{{topic=\"measured\",partition=\"{partition}\"}} 3", text, StringComparison.Ordinal);
+        Assert.Contains($"gateway_group_lag{{group=\"metered\",topic=\"measured\",partition=\"{partition}\"}} 2", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_request_duration_seconds_count{endpoint=\"Produce\",code=\"200\"} 1", text, StringComparison.Ordinal);
+
+        using (var deleted = await _client.DeleteAsync("/v1/topics/measured"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+        string after = await _client.GetStringAsync("/metrics");
+        Assert.DoesNotContain("gateway_partition_end_offset{topic=\"measured\"", after, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Operations_answer_health_and_unknown_routes_as_problems()
     {
         using var ready = await _client.GetAsync("/health/ready");

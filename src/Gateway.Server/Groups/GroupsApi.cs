@@ -84,7 +84,7 @@ public static class GroupsApi
 
     private static async Task<MemberFetchResult> FetchAsync(
         string group, string memberId, int? limit, int? maxBytes, int? waitMs,
-        GroupCoordinator groups, LogStore store, IOptions<ApiLimits> options, TimeProvider time, HttpContext context)
+        GroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context)
     {
         var limits = options.Value;
         int maxRecords = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
@@ -101,6 +101,10 @@ public static class GroupsApi
             var remaining = deadline - time.GetUtcNow();
             if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero)
             {
+                foreach (var (tp, set) in read.Sets)
+                {
+                    metrics.Fetched(tp.Topic, set.Count, set.Bytes);
+                }
                 return new MemberFetchResult(plan.Assignment, read.Sets, resets);
             }
             // Wait for the first commit in any held partition, a change of assignment, or the end of this slice;

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Prometheus;
 using Serilog;
 using Serilog.Events;
 
@@ -36,6 +37,7 @@ public static class GatewayHosting
         builder.Services.AddOptions<StreamingOptions>().BindConfiguration("Streaming").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<SharedEventCache>();
         builder.Services.AddSingleton<Records.IdempotentRequests>();
+        builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<KeepAliveTicker>();
         builder.Services.AddSingleton<StorageLifetime>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
@@ -91,6 +93,8 @@ public static class GatewayHosting
             exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
             : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 && context.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) != true ? LogEventLevel.Warning
             : LogEventLevel.Debug);
+        var metrics = app.Services.GetRequiredService<GatewayMetrics>();
+        metrics.Attach(app, app.Services.GetRequiredService<StorageLifetime>());
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             SuppressDiagnosticsCallback = context => ProblemMapping.IsExpected(context.Exception) || context.HttpContext.RequestAborted.IsCancellationRequested,
@@ -103,6 +107,7 @@ public static class GatewayHosting
             o.RoutePrefix = "swagger";
             o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
         });
+        app.MapMetrics("/metrics", metrics.Registry);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         return app;

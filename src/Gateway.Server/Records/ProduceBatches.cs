@@ -45,6 +45,9 @@ internal sealed class ProduceBatches : IDisposable
 
     public int Count => _placement.Count;
 
+    /// <summary>Encoded bytes of every partition's batch.</summary>
+    public long SizeInBytes => _builders.Sum(b => (long)(b?.SizeInBytes ?? 0));
+
     /// <summary>Encodes one record into its partition's batch; the partition is the record's own, the request's, the key's, or the request's sticky one.</summary>
     public void Add(int? partition, long? timestamp, Payload key, Payload value, IReadOnlyList<RecordHeader>? headers)
     {

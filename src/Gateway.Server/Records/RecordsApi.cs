@@ -46,17 +46,17 @@ public static class RecordsApi
     }
 
     private static Task<Ok<ProduceResponse>> ProduceAsync(
-        string topic, HttpRequest request, LogStore store, IdempotentRequests idempotent, IOptions<ApiLimits> limits,
+        string topic, HttpRequest request, LogStore store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
         string? acks, int? partition, string? key, long? timestamp, CancellationToken cancellationToken) =>
-        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: false, request, store, idempotent, limits.Value, acks, key, timestamp, expectedOffset: null, cancellationToken);
+        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: false, request, store, idempotent, metrics, limits.Value, acks, key, timestamp, expectedOffset: null, cancellationToken);
 
     private static Task<Ok<ProduceResponse>> ProduceToPartitionAsync(
-        string topic, int partition, HttpRequest request, LogStore store, IdempotentRequests idempotent, IOptions<ApiLimits> limits,
+        string topic, int partition, HttpRequest request, LogStore store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken) =>
-        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, idempotent, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
+        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, idempotent, metrics, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
 
     private static async Task<Ok<ProduceResponse>> ProduceCoreAsync(
-        TopicLog topic, int? partition, bool partitionFromPath, HttpRequest request, LogStore store, IdempotentRequests idempotent, ApiLimits limits,
+        TopicLog topic, int? partition, bool partitionFromPath, HttpRequest request, LogStore store, IdempotentRequests idempotent, GatewayMetrics metrics, ApiLimits limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken)
     {
         var ackMode = ParseAcks(acks, topic.Config.Acks);
@@ -91,7 +91,9 @@ public static class RecordsApi
         }
         if (idempotencyKey is null || hash is null)
         {
-            return TypedResults.Ok(await batches.AppendAsync(ackMode, expectedOffset, cancellationToken));
+            var appended = await batches.AppendAsync(ackMode, expectedOffset, cancellationToken);
+            metrics.Produced(topic.Name, appended.Offsets.Count, batches.SizeInBytes);
+            return TypedResults.Ok(appended);
         }
         long requestHash = IdempotentRequests.Finish(hash);
         var stamp = new IdempotencyStamp(IdempotentRequests.ProducerId(topic.Name, idempotencyKey), requestHash);
@@ -100,12 +102,16 @@ public static class RecordsApi
         {
             request.HttpContext.Response.Headers["Idempotency-Replayed"] = "true";
         }
+        else
+        {
+            metrics.Produced(topic.Name, response.Offsets.Count, batches.SizeInBytes);
+        }
         return TypedResults.Ok(response);
     }
 
     private static async Task<FetchResult> FetchAsync(
         string topic, int partition, long? offset, long? timestamp, int? limit, int? maxBytes, int? waitMs,
-        LogStore store, IOptions<ApiLimits> options, HttpContext context)
+        LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, HttpContext context)
     {
         var limits = options.Value;
         int records = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
@@ -138,7 +144,9 @@ public static class RecordsApi
                 // waitMs passed with nothing new: an empty answer.
             }
         }
-        return new FetchResult(topic, partition, log.Read(start, records, bytes));
+        var set = log.Read(start, records, bytes);
+        metrics.Fetched(topic, set.Count, set.Bytes);
+        return new FetchResult(topic, partition, set);
     }
 
     private static Acks ParseAcks(string? acks, Acks topicDefault) => acks switch

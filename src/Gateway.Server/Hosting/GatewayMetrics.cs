@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Globalization;
+using Gateway.Groups;
+using Gateway.Log;
+using Prometheus;
+
+namespace Gateway.Server.Hosting;
+
+/// <summary>
+/// What <c>/metrics</c> shows (Prometheus text format): records and bytes produced and fetched per topic,
+/// request latency per endpoint, and, read at each scrape, every partition's offsets and size and every group's
+/// lag. One registry per server instance, so instances in one process (tests) never mix their series.
+/// </summary>
+public sealed class GatewayMetrics
+{
+    private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
+    private readonly Counter _recordsProduced;
+    private readonly Counter _bytesProduced;
+    private readonly Counter _recordsFetched;
+    private readonly Counter _bytesFetched;
+    private readonly Histogram _requestDuration;
+    private readonly Gauge _endOffset;
+    private readonly Gauge _beginOffset;
+    private readonly Gauge _sizeBytes;
+    private readonly Gauge _groupLag;
+
+    public GatewayMetrics()
+    {
+        var metrics = Metrics.WithCustomRegistry(_registry);
+        _recordsProduced = metrics.CreateCounter("gateway_records_produced_total", "Records appended, per topic.", "topic");
+        _bytesProduced = metrics.CreateCounter("gateway_bytes_produced_total", "Encoded bytes appended, per topic.", "topic");
+        _recordsFetched = metrics.CreateCounter("gateway_records_fetched_total", "Records returned by partition and member fetches, per topic.", "topic");
+        _bytesFetched = metrics.CreateCounter("gateway_bytes_fetched_total", "Encoded bytes of records returned by fetches, per topic.", "topic");
+        _requestDuration = metrics.CreateHistogram("gateway_request_duration_seconds", "Request latency per endpoint.", new HistogramConfiguration
+        {
+            LabelNames = ["endpoint", "code"],
+            Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18),
+        });
+        _endOffset = metrics.CreateGauge("gateway_partition_end_offset", "The partition's end offset (high watermark).", "topic", "partition");
+        _beginOffset = metrics.CreateGauge("gateway_partition_begin_offset", "The partition's begin offset.", "topic", "partition");
+        _sizeBytes = metrics.CreateGauge("gateway_partition_size_bytes", "Bytes the partition's segment files take on disk.", "topic", "partition");
+        _groupLag = metrics.CreateGauge("gateway_group_lag", "End offset minus the group's committed offset.", "group", "topic", "partition");
+    }
+
+    public CollectorRegistry Registry => _registry;
+
+    public void Produced(string topic, long records, long bytes)
+    {
+        _recordsProduced.WithLabels(topic).Inc(records);
+        _bytesProduced.WithLabels(topic).Inc(bytes);
+    }
+
+    public void Fetched(string topic, long records, long bytes)
+    {
+        if (records > 0)
+        {
+            _recordsFetched.WithLabels(topic).Inc(records);
+            _bytesFetched.WithLabels(topic).Inc(bytes);
+        }
+    }
+
+    /// <summary>Times every request by the endpoint that served it (its route name), and sets the scrape-time gauges.</summary>
+    internal void Attach(WebApplication app, StorageLifetime storage)
+    {
+        app.Use(async (context, next) =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                string endpoint = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
+                _requestDuration.WithLabels(endpoint, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture))
+                    .Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+        });
+        _registry.AddBeforeCollectCallback(() =>
+        {
+            if (storage.IsOpen)
+            {
+                Refresh(storage.Store, storage.Groups);
+            }
+        });
+    }
+
+    private void Refresh(LogStore store, GroupCoordinator groups)
+    {
+        foreach (var topic in store.Topics)
+        {
+            foreach (var partition in topic.Partitions)
+            {
+                string[] labels = [topic.Name, partition.Partition.ToString(CultureInfo.InvariantCulture)];
+                _endOffset.WithLabels(labels).Set(partition.EndOffset);
+                _beginOffset.WithLabels(labels).Set(partition.BeginOffset);
+                _sizeBytes.WithLabels(labels).Set(partition.SizeOnDiskBytes);
+            }
+        }
+        foreach (var group in groups.List())
+        {
+            foreach (var (tp, committed) in group.CommittedOffsets)
+            {
+                if (store.TryGetTopic(tp.Topic, out var topic) && tp.Partition < topic.PartitionCount)
+                {
+                    _groupLag.WithLabels(group.Name, tp.Topic, tp.Partition.ToString(CultureInfo.InvariantCulture))
+                        .Set(Math.Max(0, topic.GetPartition(tp.Partition).EndOffset - committed));
+                }
+            }
+        }
+        RemoveGone(_endOffset, store);
+        RemoveGone(_beginOffset, store);
+        RemoveGone(_sizeBytes, store);
+    }
+
+    /// <summary>Series of deleted topics disappear instead of showing their last value forever.</summary>
+    private static void RemoveGone(Gauge gauge, LogStore store)
+    {
+        foreach (string[] labels in gauge.GetAllLabelValues().ToList())
+        {
+            if (!store.TryGetTopic(labels[0], out var topic) || int.Parse(labels[1], CultureInfo.InvariantCulture) >= topic.PartitionCount)
+            {
+                gauge.RemoveLabelled(labels);
+            }
+        }
+    }
+}
