@@ -23,6 +23,7 @@ public sealed class GatewayMetrics
     private readonly Gauge _beginOffset;
     private readonly Gauge _sizeBytes;
     private readonly Gauge _groupLag;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Endpoint, int Code), Histogram.Child> _durations = new();
 
     public GatewayMetrics()
     {
@@ -72,8 +73,11 @@ public sealed class GatewayMetrics
             finally
             {
                 string endpoint = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
-                _requestDuration.WithLabels(endpoint, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture))
-                    .Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+                // The labelled child is looked up once per endpoint and status: no allocation on the hot path.
+                var child = _durations.GetOrAdd(
+                    (endpoint, context.Response.StatusCode),
+                    key => _requestDuration.WithLabels(key.Endpoint, key.Code.ToString(CultureInfo.InvariantCulture)));
+                child.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
             }
         });
         _registry.AddBeforeCollectCallback(() =>
