@@ -219,5 +219,8 @@ public sealed class TopicsApiTests : IAsyncLifetime
         await Http.GetProblemAsync(_client, "/v1/nothing-here", HttpStatusCode.NotFound, "not_found");
         using var openapi = await _client.GetAsync("/openapi/v1.json");
         Assert.Equal(HttpStatusCode.OK, openapi.StatusCode);
+        using var swagger = await _client.GetAsync("/swagger/index.html");
+        Assert.Equal(HttpStatusCode.OK, swagger.StatusCode);
+        Assert.Contains("swagger-ui", await swagger.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
     }
 }
