@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -76,7 +75,4 @@ internal static class Http
 
     public static Task<HttpResponseMessage> PatchAsync(HttpClient client, string path, string json) =>
         client.PatchAsync(path, Json(json));
-
-    public static Task<HttpResponseMessage> PostAsJsonAsync<T>(HttpClient client, string path, T value) =>
-        client.PostAsJsonAsync(path, value);
 }

@@ -24,6 +24,7 @@ public sealed class GatewayMetrics
     private readonly Gauge _sizeBytes;
     private readonly Gauge _groupLag;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Endpoint, int Code), Histogram.Child> _durations = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TopicCounters> _topics = new(StringComparer.Ordinal);
 
     public GatewayMetrics()
     {
@@ -47,18 +48,26 @@ public sealed class GatewayMetrics
 
     public void Produced(string topic, long records, long bytes)
     {
-        _recordsProduced.WithLabels(topic).Inc(records);
-        _bytesProduced.WithLabels(topic).Inc(bytes);
+        var counters = CountersOf(topic);
+        counters.RecordsProduced.Inc(records);
+        counters.BytesProduced.Inc(bytes);
     }
 
     public void Fetched(string topic, long records, long bytes)
     {
         if (records > 0)
         {
-            _recordsFetched.WithLabels(topic).Inc(records);
-            _bytesFetched.WithLabels(topic).Inc(bytes);
+            var counters = CountersOf(topic);
+            counters.RecordsFetched.Inc(records);
+            counters.BytesFetched.Inc(bytes);
         }
     }
+
+    /// <summary>A topic's labelled counters, looked up once: produce and fetch allocate nothing for them.</summary>
+    private TopicCounters CountersOf(string topic) => _topics.GetOrAdd(topic, t => new TopicCounters(
+        _recordsProduced.WithLabels(t), _bytesProduced.WithLabels(t), _recordsFetched.WithLabels(t), _bytesFetched.WithLabels(t)));
+
+    private sealed record TopicCounters(Counter.Child RecordsProduced, Counter.Child BytesProduced, Counter.Child RecordsFetched, Counter.Child BytesFetched);
 
     /// <summary>Times every request by the endpoint that served it (its route name), and sets the scrape-time gauges.</summary>
     internal void Attach(WebApplication app, StorageLifetime storage)
