@@ -36,6 +36,13 @@ public sealed partial class LogStore : IAsyncDisposable
 
     public LogStoreOptions Options => _options;
 
+    /// <summary>Told the duration of every commit round (metrics).</summary>
+    public Action<TimeSpan>? CommitObserver
+    {
+        get => _scheduler.RoundObserver;
+        set => _scheduler.RoundObserver = value;
+    }
+
     public IReadOnlyCollection<TopicLog> Topics => [.. _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal)];
 
     /// <summary>Opens (and recovers) every topic in the data directory. A damaged partition opens failed, never empty.</summary>

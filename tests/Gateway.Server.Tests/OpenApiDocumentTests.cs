@@ -30,7 +30,7 @@ public sealed class OpenApiDocumentTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Every_operation_has_an_id_and_a_summary()
+    public async Task Every_operation_has_an_id_a_summary_a_description_and_examples()
     {
         using var client = _factory.CreateClient();
         var document = JsonNode.Parse(await client.GetStringAsync("/openapi/v1.json"))!;
@@ -40,8 +40,37 @@ public sealed class OpenApiDocumentTests : IAsyncLifetime
             {
                 Assert.False(string.IsNullOrEmpty((string?)operation!["operationId"]), $"{method} {path} has no operationId");
                 Assert.False(string.IsNullOrEmpty((string?)operation["summary"]), $"{method} {path} has no summary");
+                Assert.False(string.IsNullOrEmpty((string?)operation["description"]), $"{method} {path} has no description");
+                foreach (var (status, response) in operation["responses"]!.AsObject())
+                {
+                    foreach (var (mediaType, content) in response!["content"]?.AsObject() ?? [])
+                    {
+                        Assert.True(content!["example"] is not null, $"{method} {path} {status} {mediaType} has no example");
+                        if (mediaType == "application/problem+json")
+                        {
+                            Assert.False(string.IsNullOrEmpty((string?)content["example"]!["code"]), $"{method} {path} {status}: the problem example has no code");
+                        }
+                    }
+                }
+                foreach (var parameter in operation["parameters"]?.AsArray() ?? [])
+                {
+                    Assert.False(string.IsNullOrEmpty((string?)parameter!["description"]), $"{method} {path}: parameter {parameter["name"]} has no description");
+                }
             }
         }
+    }
+
+    [Fact]
+    public async Task Streams_and_NDJSON_are_documented_with_their_media_types()
+    {
+        using var client = _factory.CreateClient();
+        var paths = JsonNode.Parse(await client.GetStringAsync("/openapi/v1.json"))!["paths"]!;
+        Assert.NotNull(paths["/v1/topics/{topic}/events"]!["get"]!["responses"]!["200"]!["content"]!["text/event-stream"]);
+        Assert.NotNull(paths["/v1/groups/{group}/events"]!["get"]!["responses"]!["200"]!["content"]!["text/event-stream"]);
+        Assert.NotNull(paths["/v1/topics/{topic}/records"]!["post"]!["requestBody"]!["content"]!["application/x-ndjson"]);
+        Assert.Contains(
+            paths["/v1/topics/{topic}/records"]!["post"]!["parameters"]!.AsArray(),
+            p => (string?)p!["name"] == "Idempotency-Key" && (string?)p["in"] == "header");
     }
 
     internal static string RepositoryRoot()

@@ -44,6 +44,32 @@ public sealed class StreamingApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    [Fact]
+    public async Task Metrics_count_the_open_streams_of_each_kind()
+    {
+        await using (var topicStream = await SseClient.OpenAsync(_client, "/v1/topics/s/events"))
+        await using (var groupStream = await SseClient.OpenAsync(_client, "/v1/groups/watchers/events?topics=s"))
+        {
+            string open = await _client.GetStringAsync("/metrics");
+            Assert.Contains("gateway_sse_subscribers{kind=\"topic\"} 1", open, StringComparison.Ordinal);
+            Assert.Contains("gateway_sse_subscribers{kind=\"group\"} 1", open, StringComparison.Ordinal);
+        }
+        // The server sees the disconnects at its next write at the latest (keep-alives every second here).
+        string closed = "";
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            closed = await _client.GetStringAsync("/metrics");
+            if (closed.Contains("gateway_sse_subscribers{kind=\"topic\"} 0", StringComparison.Ordinal)
+                && closed.Contains("gateway_sse_subscribers{kind=\"group\"} 0", StringComparison.Ordinal))
+            {
+                break;
+            }
+            await Task.Delay(100);
+        }
+        Assert.Contains("gateway_sse_subscribers{kind=\"topic\"} 0", closed, StringComparison.Ordinal);
+        Assert.Contains("gateway_sse_subscribers{kind=\"group\"} 0", closed, StringComparison.Ordinal);
+    }
+
     private static (int Partition, long Offset, string Value) Parse(string data)
     {
         var record = JsonNode.Parse(data)!;

@@ -28,6 +28,7 @@ public static class GroupsApi
             .ProducesProblem(404);
         groups.MapDelete("/{group}/members/{memberId}", Leave).WithName("LeaveGroup")
             .WithSummary("Leave a consumer group")
+            .WithDescription("Ends the member's lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.")
             .ProducesProblem(404);
         groups.MapGet("/{group}/members/{memberId}/records", FetchAsync).WithName("FetchAsMember")
             .WithSummary("Fetch records as a group member (long-poll)")
@@ -38,7 +39,8 @@ public static class GroupsApi
             .WithSummary("Commit offsets")
             .WithDescription("Commits the next offset to read (Kafka's convention) per partition, for the member's current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416);
-        groups.MapGet("/", List).WithName("ListGroups").WithSummary("List consumer groups");
+        groups.MapGet("/", List).WithName("ListGroups").WithSummary("List consumer groups")
+            .WithDescription("Every group with committed offsets or members: its name, generation and member count.");
         groups.MapGet("/{group}", Describe).WithName("DescribeGroup")
             .WithSummary("Describe a consumer group")
             .WithDescription("Members with what they hold (and what is pending a handoff), generation, and per partition the committed offset, end offset and lag.")
@@ -49,6 +51,7 @@ public static class GroupsApi
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416);
         groups.MapDelete("/{group}", Delete).WithName("DeleteGroup")
             .WithSummary("Delete a consumer group without members")
+            .WithDescription("Forgets the group's committed offsets. 409 `group_not_empty` while a member holds a lease.")
             .ProducesProblem(404).ProducesProblem(409);
         return app;
     }

@@ -74,15 +74,7 @@ public static class GatewayHosting
         });
         builder.Services.AddExceptionHandler<ProblemMapping>();
         builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
-        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info.Title = "Gateway";
-            document.Info.Version = "v1";
-            document.Info.Description = "Kafka's model - topics, partitions, offsets, retention - over plain HTTP. Errors are RFC 9457 problem+json with a stable `code`.";
-            // The document must not depend on the host that asked for it: it is committed and drift-checked.
-            document.Servers?.Clear();
-            return Task.CompletedTask;
-        }));
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer<OpenApiContract>());
         return builder;
     }
 

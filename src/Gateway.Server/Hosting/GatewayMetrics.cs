@@ -23,6 +23,9 @@ public sealed class GatewayMetrics
     private readonly Gauge _beginOffset;
     private readonly Gauge _sizeBytes;
     private readonly Gauge _groupLag;
+    private readonly Gauge.Child _topicStreams;
+    private readonly Gauge.Child _groupStreams;
+    private readonly Histogram _commitDuration;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Endpoint, int Code), Histogram.Child> _durations = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TopicCounters> _topics = new(StringComparer.Ordinal);
 
@@ -42,6 +45,13 @@ public sealed class GatewayMetrics
         _beginOffset = metrics.CreateGauge("gateway_partition_begin_offset", "The partition's begin offset.", "topic", "partition");
         _sizeBytes = metrics.CreateGauge("gateway_partition_size_bytes", "Bytes the partition's segment files take on disk.", "topic", "partition");
         _groupLag = metrics.CreateGauge("gateway_group_lag", "End offset minus the group's committed offset.", "group", "topic", "partition");
+        var streams = metrics.CreateGauge("gateway_sse_subscribers", "Server-Sent Events streams open now, by kind (topic or group).", "kind");
+        _topicStreams = streams.WithLabels("topic");
+        _groupStreams = streams.WithLabels("group");
+        _commitDuration = metrics.CreateHistogram("gateway_commit_duration_seconds", "Duration of each log commit round (writes and fsyncs shared by every waiting append).", new HistogramConfiguration
+        {
+            Buckets = Histogram.ExponentialBuckets(0.00005, 2, 16),
+        });
     }
 
     public CollectorRegistry Registry => _registry;
@@ -61,6 +71,22 @@ public sealed class GatewayMetrics
             counters.RecordsFetched.Inc(records);
             counters.BytesFetched.Inc(bytes);
         }
+    }
+
+    /// <summary>Counts an open SSE stream until the returned scope is disposed.</summary>
+    public StreamScope StreamOpened(bool group)
+    {
+        var gauge = group ? _groupStreams : _topicStreams;
+        gauge.Inc();
+        return new StreamScope(gauge);
+    }
+
+    public void CommitCompleted(TimeSpan duration) => _commitDuration.Observe(duration.TotalSeconds);
+
+    /// <summary>Decrements the subscriber gauge once.</summary>
+    public readonly struct StreamScope(Gauge.Child gauge) : IDisposable
+    {
+        public void Dispose() => gauge.Dec();
     }
 
     /// <summary>A topic's labelled counters, looked up once: produce and fetch allocate nothing for them.</summary>

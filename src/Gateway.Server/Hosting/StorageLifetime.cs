@@ -13,6 +13,7 @@ internal sealed class StorageLifetime(
     IOptions<GroupOptions> groupOptions,
     IHostEnvironment environment,
     TimeProvider time,
+    GatewayMetrics metrics,
     ILoggerFactory loggers) : IHostedService, IDisposable
 {
     private LogStore? _store;
@@ -30,6 +31,7 @@ internal sealed class StorageLifetime(
         configured.DataDirectory = Path.GetFullPath(configured.DataDirectory, environment.ContentRootPath);
         _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), cancellationToken);
         var store = _store;
+        store.CommitObserver = metrics.CommitCompleted;
         _groups = new GroupCoordinator(
             Path.Combine(configured.DataDirectory, "groups", "groups.db"),
             groupOptions.Value,

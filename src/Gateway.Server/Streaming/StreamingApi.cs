@@ -38,7 +38,7 @@ public static class StreamingApi
 
     private static async Task StreamTopicAsync(
         string topic, string? from, int? partition, string? lastEventId,
-        HttpContext context, LogStore store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options)
+        HttpContext context, LogStore store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options, GatewayMetrics metrics)
     {
         var settings = options.Value;
         var log = store.GetTopic(topic);
@@ -54,6 +54,7 @@ public static class StreamingApi
         var body = StartStream(context, settings);
         WriteResets(body, resets);
         var cancel = context.RequestAborted;
+        using var subscriber = metrics.StreamOpened(group: false);
         try
         {
             await context.Response.StartAsync(cancel);
@@ -93,7 +94,7 @@ public static class StreamingApi
     private static async Task StreamGroupAsync(
         string group, string? topics, int? sessionTimeoutMs, string? autoOffsetReset, string? lastEventId,
         HttpContext context, LogStore store, GroupCoordinator groups, SharedEventCache cache, KeepAliveTicker ticker,
-        IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time)
+        IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time, GatewayMetrics metrics)
     {
         var settings = options.Value;
         RequestChecks.GroupName(group);
@@ -123,6 +124,7 @@ public static class StreamingApi
         long resetVersion = -1;
         var cancel = context.RequestAborted;
         var body = StartStream(context, settings);
+        using var subscriber = metrics.StreamOpened(group: true);
         try
         {
             await context.Response.StartAsync(cancel);

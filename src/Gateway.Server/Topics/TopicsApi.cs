@@ -17,7 +17,8 @@ public static class TopicsApi
             .WithSummary("Create a topic")
             .WithDescription("Creates a topic with `partitions` partitions (default 1). Names follow Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.")
             .ProducesProblem(400).ProducesProblem(409);
-        topics.MapGet("/", List).WithName("ListTopics").WithSummary("List topics");
+        topics.MapGet("/", List).WithName("ListTopics").WithSummary("List topics")
+            .WithDescription("Every topic with its partition count, settings and creation time (epoch ms), sorted by name.");
         topics.MapGet("/{topic}", Describe).WithName("DescribeTopic")
             .WithSummary("Describe a topic")
             .WithDescription("Settings, and per partition the begin offset, end offset (high watermark) and bytes held.")
@@ -28,6 +29,7 @@ public static class TopicsApi
             .ProducesProblem(400).ProducesProblem(404);
         topics.MapDelete("/{topic}", DeleteAsync).WithName("DeleteTopic")
             .WithSummary("Delete a topic and its data")
+            .WithDescription("Removes the topic, its partitions' files and every group's committed offsets for it. Open streams of the topic end.")
             .ProducesProblem(404);
         topics.MapGet("/{topic}/partitions/{partition}/offsets", Offsets).WithName("GetPartitionOffsets")
             .WithSummary("A partition's offsets, or the offset for a timestamp")
