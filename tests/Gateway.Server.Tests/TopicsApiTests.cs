@@ -191,6 +191,7 @@ public sealed class TopicsApiTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, commit.StatusCode);
         }
 
+        await Http.GetProblemAsync(_client, "/v1/topics/unmeasured", HttpStatusCode.NotFound, "topic_not_found");
         using var response = await _client.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
@@ -200,6 +201,7 @@ public sealed class TopicsApiTests : IAsyncLifetime
         Assert.Contains($"gateway_partition_end_offset{{topic=\"measured\",partition=\"{partition}\"}} 3", text, StringComparison.Ordinal);
         Assert.Contains($"gateway_group_lag{{group=\"metered\",topic=\"measured\",partition=\"{partition}\"}} 2", text, StringComparison.Ordinal);
         Assert.Contains("gateway_request_duration_seconds_count{endpoint=\"Produce\",code=\"200\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_request_duration_seconds_count{endpoint=\"DescribeTopic\",code=\"404\"} 1", text, StringComparison.Ordinal);
         var commits = System.Text.RegularExpressions.Regex.Match(text, @"^gateway_commit_duration_seconds_count (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
         Assert.True(commits.Success && long.Parse(commits.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 1, "the acks=disk produce waited for at least one timed commit");
         Assert.Contains("gateway_sse_subscribers{kind=\"topic\"} 0", text, StringComparison.Ordinal);

@@ -78,13 +78,22 @@ public static class GatewayHosting
         return builder;
     }
 
+    /// <summary>Key in <see cref="HttpContext.Items"/> of the endpoint routing chose.</summary>
+    internal static readonly object MatchedEndpointKey = new();
+
     public static WebApplication UseGatewayHosting(this WebApplication app)
     {
         // Outermost, so it logs the status the client got, after errors became problem answers.
-        app.UseSerilogRequestLogging(o => o.GetLevel = (context, elapsedMs, exception) =>
-            exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
-            : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 && context.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) != true ? LogEventLevel.Warning
-            : LogEventLevel.Debug);
+        app.UseSerilogRequestLogging(o =>
+        {
+            // The path's route template and the topic, never the query string (an SSE access_token rides there) or headers.
+            o.IncludeQueryInRequestPath = false;
+            o.MessageTemplate = "HTTP {RequestMethod} {Route} topic={Topic} responded {StatusCode} in {Elapsed:0.000} ms";
+            o.GetLevel = (context, elapsedMs, exception) =>
+                exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
+                : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 && context.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) != true ? LogEventLevel.Warning
+                : LogEventLevel.Information;
+        });
         var metrics = app.Services.GetRequiredService<GatewayMetrics>();
         metrics.Attach(app, app.Services.GetRequiredService<StorageLifetime>());
         app.UseExceptionHandler(new ExceptionHandlerOptions
@@ -92,6 +101,21 @@ public static class GatewayHosting
             SuppressDiagnosticsCallback = context => ProblemMapping.IsExpected(context.Exception) || context.HttpContext.RequestAborted.IsCancellationRequested,
         });
         app.UseStatusCodePages();
+        app.UseRouting();
+        // Noted before the endpoint runs: the exception handler clears the endpoint before the logs and metrics look.
+        app.Use((context, next) =>
+        {
+            var endpoint = context.GetEndpoint();
+            context.Items[MatchedEndpointKey] = endpoint;
+            var diagnostics = context.RequestServices.GetRequiredService<IDiagnosticContext>();
+            diagnostics.Set("Route", (endpoint as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)");
+            diagnostics.Set("Topic", context.Request.RouteValues.TryGetValue("topic", out object? topic) ? topic : null);
+            if (context.Request.RouteValues.TryGetValue("group", out object? group))
+            {
+                diagnostics.Set("Group", group);
+            }
+            return next(context);
+        });
 
         app.MapOpenApi("/openapi/{documentName}.json");
         app.UseSwaggerUI(o =>

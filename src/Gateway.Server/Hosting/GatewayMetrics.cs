@@ -107,7 +107,8 @@ public sealed class GatewayMetrics
             }
             finally
             {
-                string endpoint = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
+                var matched = context.GetEndpoint() ?? context.Items[GatewayHosting.MatchedEndpointKey] as Endpoint;
+                string endpoint = matched?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
                 // The labelled child is looked up once per endpoint and status: no allocation on the hot path.
                 var child = _durations.GetOrAdd(
                     (endpoint, context.Response.StatusCode),

@@ -1,0 +1,61 @@
+using System.Net;
+using System.Net.Http.Headers;
+
+namespace Gateway.Server.Tests;
+
+/// <summary>Request logs name the route, topic, status and time, reach the optional file sink, and never carry credentials.</summary>
+public sealed class LoggingTests : IAsyncLifetime
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "gateway-logging-tests", Guid.NewGuid().ToString("N"));
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync()
+    {
+        if (Directory.Exists(_data))
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Request_logs_carry_route_topic_status_and_time_but_no_secrets()
+    {
+        string logFile = Path.Combine(_data, "logs", "gateway.log");
+        await using var server = await ServerProcess.StartAsync(
+            Path.Combine(_data, "store"),
+            "--Serilog:MinimumLevel:Default=Information",
+            "--Serilog:MinimumLevel:Override:Serilog.AspNetCore.RequestLoggingMiddleware=Information",
+            "--Serilog:WriteTo:1:Name=File",
+            $"--Serilog:WriteTo:1:Args:path={logFile}");
+        var client = server.Client;
+        await Http.CreateTopicAsync(client, "logged", 1);
+        using (var produce = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/logged/records?key=k1") { Content = new StringContent("v") })
+        {
+            produce.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "header-secret-7f3a");
+            using var produced = await client.SendAsync(produce);
+            Assert.Equal(HttpStatusCode.OK, produced.StatusCode);
+        }
+        using (var fetched = await client.GetAsync("/v1/topics/logged/partitions/0/records?offset=0&access_token=query-secret-91bc"))
+        {
+            Assert.Equal(HttpStatusCode.OK, fetched.StatusCode);
+        }
+        using (var missing = await client.GetAsync("/v1/topics/absent"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+        await server.StopAsync();
+
+        string console = server.Output;
+        string file = await File.ReadAllTextAsync(logFile);
+        foreach (string log in new[] { console, file })
+        {
+            Assert.Contains("HTTP POST /v1/topics/{topic}/records topic=logged responded 200 in", log, StringComparison.Ordinal);
+            Assert.Contains("HTTP GET /v1/topics/{topic}/partitions/{partition}/records topic=logged responded 200 in", log, StringComparison.Ordinal);
+            Assert.Contains("HTTP GET /v1/topics/{topic} topic=absent responded 404 in", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("header-secret-7f3a", log, StringComparison.Ordinal);
+            Assert.DoesNotContain("query-secret-91bc", log, StringComparison.Ordinal);
+        }
+    }
+}
