@@ -32,6 +32,21 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
             problemSchema.Properties["code"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Stable machine-readable error code, e.g. `topic_not_found`." };
             problemSchema.Required = new HashSet<string> { "code", "status", "title" };
         }
+        // A JsonElement is any JSON value: inline `{}` rather than a named object, so generators map it to their "any" type.
+        document.Components?.Schemas?.Remove("JsonElement");
+        foreach (var (name, schema) in document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>())
+        {
+            if (schema is OpenApiSchema owner && owner.Properties is { } members)
+            {
+                foreach (var (member, memberSchema) in members.ToList())
+                {
+                    if (RefersTo(memberSchema, "JsonElement"))
+                    {
+                        members[member] = new OpenApiSchema { Description = "Any JSON value." };
+                    }
+                }
+            }
+        }
         foreach (var (name, schema) in document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>())
         {
             if (InputSchemas.Contains(name) && schema is OpenApiSchema input && input.Properties is { } properties)
@@ -55,10 +70,15 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
     private static readonly HashSet<string> InputSchemas =
         ["CreateTopicRequest", "UpdateTopicRequest", "TopicConfigPatch", "ProduceRecord", "JoinRequest", "CommitRequest", "ResetOffsetsRequest"];
 
-    private static readonly HashSet<(string, string)> AlwaysRequired = [("CreateTopicRequest", "name"), ("JoinRequest", "topics")];
+    private static readonly HashSet<(string, string)> AlwaysRequired = [("CreateTopicRequest", "name"), ("JoinRequest", "topics"), ("ResetOffsetsRequest", "to")];
+
+    private static bool RefersTo(IOpenApiSchema schema, string id) =>
+        schema is OpenApiSchemaReference { Reference.Id: var direct } && direct == id
+        || schema.OneOf?.Any(s => s is OpenApiSchemaReference { Reference.Id: var inner } && inner == id) == true;
 
     private static bool IsNullable(IOpenApiSchema schema) =>
-        schema.Type is JsonSchemaType type && type.HasFlag(JsonSchemaType.Null)
+        schema is OpenApiSchema { Type: null, OneOf: null } // any JSON value, null included
+        || schema.Type is JsonSchemaType type && type.HasFlag(JsonSchemaType.Null)
         || schema.OneOf?.Any(s => s.Type == JsonSchemaType.Null) == true;
 
     private void DescribeParameters(OpenApiOperation operation, string path)
