@@ -4,6 +4,11 @@ using Gateway.Server.Records;
 using Gateway.Server.Streaming;
 using Gateway.Server.Topics;
 
+if (args.Length > 0 && args[0] == HealthProbe.Flag)
+{
+    return await HealthProbe.RunAsync(args);
+}
+
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = GatewayHosting.ContentRoot() });
 builder.AddGatewayHosting();
 
@@ -14,7 +19,8 @@ app.MapRecords();
 app.MapGroups();
 app.MapStreaming();
 app.MapPage();
-app.Run();
+await app.RunAsync();
+return 0;
 
 /// <summary>The entry point, visible to integration tests.</summary>
 public partial class Program;
