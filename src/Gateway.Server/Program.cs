@@ -1,6 +1,7 @@
 using Gateway.Server.Groups;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
+using Gateway.Server.Security;
 using Gateway.Server.Streaming;
 using Gateway.Server.Topics;
 
@@ -10,6 +11,11 @@ if (args.Length > 0 && args[0] == HealthProbe.Flag)
 }
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = GatewayHosting.ContentRoot() });
+if (GatewaySecurity.UnsafeStartReason(builder.Configuration) is { } unsafeStart)
+{
+    await Console.Error.WriteLineAsync(unsafeStart);
+    return 2;
+}
 builder.AddGatewayHosting();
 
 var app = builder.Build();

@@ -24,6 +24,22 @@ public sealed class RecordsApiTests : IAsyncLifetime
         (long)(await Http.GetJsonAsync(_client, $"/v1/topics/{topic}/partitions/{partition}/offsets"))["endOffset"]!;
 
     [Fact]
+    public async Task An_explicit_null_counts_as_a_field_left_out()
+    {
+        await Http.ProduceAsync(_client, "one", """
+            [
+              {"key":"a","keyBase64":null,"value":1,"valueBase64":null},
+              {"key":null,"keyBase64":"AAE=","value":null,"valueBase64":"AQ=="}
+            ]
+            """);
+        var records = Http.Records(await Http.GetJsonAsync(_client, "/v1/topics/one/partitions/0/records?offset=0"));
+        Assert.Equal("a", (string?)records[0]!["key"]);
+        Assert.Equal(1, (int?)records[0]!["value"]);
+        Assert.Equal("AAE=", (string?)records[1]!["keyBase64"]);
+        Assert.Equal("AQ==", (string?)records[1]!["valueBase64"]);
+    }
+
+    [Fact]
     public async Task Json_records_come_back_byte_for_byte_in_their_format()
     {
         var produced = await Http.ProduceAsync(_client, "one", """

@@ -18,6 +18,8 @@ internal sealed class ServerProcess : IAsyncDisposable
         Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
     }
 
+    private bool _disposed;
+
     public Uri Address { get; }
 
     public HttpClient Client { get; }
@@ -81,6 +83,11 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         Client.Dispose();
         if (!_process.HasExited)
         {

@@ -212,6 +212,7 @@ public sealed class TopicsApiTests : IAsyncLifetime
         }
         string after = await _client.GetStringAsync("/metrics");
         Assert.DoesNotContain("gateway_partition_end_offset{topic=\"measured\"", after, StringComparison.Ordinal);
+        Assert.DoesNotContain("gateway_records_produced_total{topic=\"measured\"}", after, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -18,45 +19,46 @@ public static class GroupsApi
     {
         var groups = app.MapGroup("/v1/groups").WithTags("Groups");
 
-        groups.MapPost("/{group}/members", Join).WithName("JoinGroup")
+        groups.MapPost("/{group}/members", Join).WithName("JoinGroup").RequireGroup(Operations.Consume)
             .WithSummary("Join a consumer group")
             .WithDescription("Joins with the topics to read and gets a lease (`sessionTimeoutMs`) and the partitions this member may read in the group's generation. With the `memberId` of a member whose lease still runs, takes its place without a rebalance (static membership). A partition moving from another member is granted once that member has seen the new generation (heartbeat or fetch) or its lease expired.")
             .ProducesProblem(400).ProducesProblem(404);
-        groups.MapPost("/{group}/members/{memberId}/heartbeat", Heartbeat).WithName("Heartbeat")
+        groups.MapPost("/{group}/members/{memberId}/heartbeat", Heartbeat).WithName("Heartbeat").RequireGroup(Operations.Consume)
             .WithSummary("Renew a member's lease")
             .WithDescription("Renews the lease and returns the current generation and assignment. 404 `unknown_member` once the lease has expired: join again.")
             .ProducesProblem(404);
-        groups.MapDelete("/{group}/members/{memberId}", Leave).WithName("LeaveGroup")
+        groups.MapDelete("/{group}/members/{memberId}", Leave).WithName("LeaveGroup").RequireGroup(Operations.Consume)
             .WithSummary("Leave a consumer group")
             .WithDescription("Ends the member's lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.")
             .ProducesProblem(404);
-        groups.MapGet("/{group}/members/{memberId}/records", FetchAsync).WithName("FetchAsMember")
+        groups.MapGet("/{group}/members/{memberId}/records", FetchAsync).WithName("FetchAsMember").RequireGroup(Operations.Consume).ProducesProblem(429)
             .WithSummary("Fetch records as a group member (long-poll)")
             .WithDescription("Reads across every partition the member holds, from its position in this session, else the committed offset, else `autoOffsetReset`. With `waitMs`, answers on the first record committed in any of them. Renews the lease. A position below a partition's begin offset (after retention) moves to it, and `resets` says so.")
             .Produces<MemberFetchResponse>(200)
             .ProducesProblem(400).ProducesProblem(404);
-        groups.MapPost("/{group}/members/{memberId}/offsets", Commit).WithName("CommitOffsets")
+        groups.MapPost("/{group}/members/{memberId}/offsets", Commit).WithName("CommitOffsets").RequireGroup(Operations.Consume)
             .WithSummary("Commit offsets")
             .WithDescription("Commits the next offset to read (Kafka's convention) per partition, for the member's current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416);
-        groups.MapGet("/", List).WithName("ListGroups").WithSummary("List consumer groups")
+        groups.MapGet("/", List).WithName("ListGroups").RequireAuthenticated().WithSummary("List consumer groups")
             .WithDescription("Every group with committed offsets or members: its name, generation and member count.");
-        groups.MapGet("/{group}", Describe).WithName("DescribeGroup")
+        groups.MapGet("/{group}", Describe).WithName("DescribeGroup").RequireGroup(Operations.Consume, Operations.Admin)
             .WithSummary("Describe a consumer group")
             .WithDescription("Members with what they hold (and what is pending a handoff), generation, and per partition the committed offset, end offset and lag.")
             .ProducesProblem(404);
-        groups.MapPut("/{group}/offsets", ResetOffsets).WithName("ResetOffsets")
+        groups.MapPut("/{group}/offsets", ResetOffsets).WithName("ResetOffsets").RequireGroup(Operations.Admin)
             .WithSummary("Move a group's committed offsets (reprocessing)")
             .WithDescription("`to`: `\"earliest\"`, `\"latest\"`, `{\"offset\":N}` or `{\"timestamp\":T}`. Active members continue from the new offsets.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416);
-        groups.MapDelete("/{group}", Delete).WithName("DeleteGroup")
+        groups.MapDelete("/{group}", Delete).WithName("DeleteGroup").RequireGroup(Operations.Admin)
             .WithSummary("Delete a consumer group without members")
             .WithDescription("Forgets the group's committed offsets. 409 `group_not_empty` while a member holds a lease.")
             .ProducesProblem(404).ProducesProblem(409);
         return app;
     }
 
-    private static Created<MemberResponse> Join(string group, JoinRequest request, GroupCoordinator groups, LogStore store, IOptions<GroupOptions> options)
+    private static Created<MemberResponse> Join(
+        string group, JoinRequest request, GroupCoordinator groups, LogStore store, IOptions<GroupOptions> options, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
         if (request.Topics is not { Count: > 0 } topics)
@@ -65,6 +67,7 @@ public static class GroupsApi
         }
         foreach (string topic in topics)
         {
+            access.Demand(context, ResourceKind.Topic, topic, Operations.Fetch);
             store.GetTopic(topic);
         }
         RequestChecks.SessionTimeout(request.SessionTimeoutMs, options.Value);
@@ -95,34 +98,51 @@ public static class GroupsApi
         int wait = RequestChecks.InRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
         var deadline = time.GetUtcNow().AddMilliseconds(wait);
         var resets = new List<PositionReset>();
-        while (true)
+        Quotas.WaitSlot slot = default;
+        try
         {
-            var plan = groups.BeginFetch(group, memberId);
-            var positions = ResolvePositions(plan, store, resets);
-            var read = Read(plan, positions, store, maxRecords, bytes);
-            groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion);
-            var remaining = deadline - time.GetUtcNow();
-            if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero)
+            return await FetchLoopAsync();
+        }
+        finally
+        {
+            slot.Dispose();
+        }
+
+        async Task<MemberFetchResult> FetchLoopAsync()
+        {
+            while (true)
             {
-                foreach (var (tp, set) in read.Sets)
+                var plan = groups.BeginFetch(group, memberId);
+                var positions = ResolvePositions(plan, store, resets);
+                var read = Read(plan, positions, store, maxRecords, bytes);
+                groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion);
+                var remaining = deadline - time.GetUtcNow();
+                if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero)
                 {
-                    metrics.Fetched(tp.Topic, set.Count, set.Bytes);
+                    foreach (var (tp, set) in read.Sets)
+                    {
+                        metrics.Fetched(tp.Topic, set.Count, set.Bytes);
+                    }
+                    return new MemberFetchResult(plan.Assignment, read.Sets, resets);
                 }
-                return new MemberFetchResult(plan.Assignment, read.Sets, resets);
+                // Wait for the first commit in any held partition, a change of assignment, or the end of this slice;
+                // slices no longer than the heartbeat interval keep the lease alive while the client waits.
+                if (!slot.Held)
+                {
+                    slot = Quotas.EnterWait(context); // only a request that really waits takes a long-poll slot
+                }
+                var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
+                using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+                // A failed partition cannot wake anyone (its wait ends at once): leave it out rather than spin.
+                var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition))
+                    .Where(partition => partition.Failure is null)
+                    .Select(partition => partition.WaitForRecordAsync(positions[new TopicPartition(partition.Topic, partition.Partition)], cancel.Token).AsTask())
+                    .Append(plan.AssignmentChanged)
+                    .Append(Task.Delay(slice, time, cancel.Token));
+                await Task.WhenAny(waits);
+                await cancel.CancelAsync();
+                context.RequestAborted.ThrowIfCancellationRequested();
             }
-            // Wait for the first commit in any held partition, a change of assignment, or the end of this slice;
-            // slices no longer than the heartbeat interval keep the lease alive while the client waits.
-            var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
-            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-            // A failed partition cannot wake anyone (its wait ends at once): leave it out rather than spin.
-            var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition))
-                .Where(partition => partition.Failure is null)
-                .Select(partition => partition.WaitForRecordAsync(positions[new TopicPartition(partition.Topic, partition.Partition)], cancel.Token).AsTask())
-                .Append(plan.AssignmentChanged)
-                .Append(Task.Delay(slice, time, cancel.Token));
-            await Task.WhenAny(waits);
-            await cancel.CancelAsync();
-            context.RequestAborted.ThrowIfCancellationRequested();
         }
     }
 
@@ -153,8 +173,8 @@ public static class GroupsApi
         return TypedResults.Ok(new CommitResponse(generation, [.. committed.OrderBy(c => c.Key).Select(c => new PartitionOffset(c.Key.Topic, c.Key.Partition, c.Value))]));
     }
 
-    private static Ok<GroupList> List(GroupCoordinator groups) =>
-        TypedResults.Ok(new GroupList([.. groups.List().Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
+    private static Ok<GroupList> List(GroupCoordinator groups, AccessControl access, HttpContext context) =>
+        TypedResults.Ok(new GroupList([.. groups.List().Where(g => access.CanSee(context, ResourceKind.Group, g.Name)).Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
 
     private static Ok<GroupView> Describe(string group, GroupCoordinator groups, LogStore store)
     {

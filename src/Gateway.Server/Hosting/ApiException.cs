@@ -4,9 +4,13 @@ namespace Gateway.Server.Hosting;
 /// A request the API refuses: becomes an <c>application/problem+json</c> answer with this status and stable code.
 /// Thrown by request validation; domain exceptions from the engine are mapped in <see cref="ProblemMapping"/>.
 /// </summary>
-public sealed class ApiException(int status, string code, string detail, IReadOnlyDictionary<string, object?>? extensions = null)
+public sealed class ApiException(
+    int status, string code, string detail, IReadOnlyDictionary<string, object?>? extensions = null, IReadOnlyDictionary<string, string>? headers = null)
     : Exception(detail)
 {
+    /// <summary>Response headers that belong to the answer, e.g. <c>Retry-After</c> or <c>WWW-Authenticate</c>.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; } = headers ?? new Dictionary<string, string>();
+
     public int Status { get; } = status;
 
     public string Code { get; } = code;

@@ -32,4 +32,24 @@ public sealed class ApiLimits
     /// <summary>Most partitions a topic may have.</summary>
     [Range(1, 100_000)]
     public int MaxPartitions { get; set; } = 1024;
+
+    /// <summary>Kestrel: most bytes of request line and headers (431 beyond).</summary>
+    [Range(1024, int.MaxValue)]
+    public int MaxRequestHeadersBytes { get; set; } = 32 * 1024;
+
+    /// <summary>Kestrel: most request headers (431 beyond).</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxRequestHeaderCount { get; set; } = 100;
+
+    /// <summary>Kestrel: most open connections (further ones are refused); 0 for no limit. SSE subscribers count.</summary>
+    [Range(0, long.MaxValue)]
+    public long MaxConnections { get; set; } = 20_000;
+
+    /// <summary>Kestrel: a request body arriving slower than this (bytes/s, after a 5 s grace) is cut off; slow uploads cannot hold a connection.</summary>
+    [Range(1, double.MaxValue)]
+    public double MinRequestBodyBytesPerSecond { get; set; } = 240;
+
+    /// <summary>Kestrel: time to receive the request headers.</summary>
+    [Range(1, 3600)]
+    public int RequestHeadersTimeoutSeconds { get; set; } = 30;
 }

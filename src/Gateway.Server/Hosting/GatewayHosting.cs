@@ -1,5 +1,6 @@
 using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Server.Security;
 using Gateway.Server.Streaming;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -26,7 +27,9 @@ public static class GatewayHosting
     {
         builder.Services.AddSerilog((services, logger) => logger
             .ReadFrom.Configuration(builder.Configuration)
-            .ReadFrom.Services(services));
+            .ReadFrom.Services(services)
+            .Enrich.With<RedactSecrets>());
+        builder.AddGatewaySecurity();
 
         builder.Services.AddOptions<ApiLimits>().BindConfiguration("Limits").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage").ValidateOnStart();
@@ -48,8 +51,15 @@ public static class GatewayHosting
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
+            var limits = context.Configuration.GetSection("Limits").Get<ApiLimits>() ?? new ApiLimits();
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = context.Configuration.GetSection("Limits").Get<ApiLimits>()?.MaxRequestBytes ?? new ApiLimits().MaxRequestBytes;
+            kestrel.Limits.MaxRequestBodySize = limits.MaxRequestBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersBytes;
+            kestrel.Limits.MaxRequestHeaderCount = limits.MaxRequestHeaderCount;
+            kestrel.Limits.MaxConcurrentConnections = limits.MaxConnections > 0 ? limits.MaxConnections : null;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = limits.MaxConnections > 0 ? limits.MaxConnections : null;
+            kestrel.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(limits.MinRequestBodyBytesPerSecond, TimeSpan.FromSeconds(5));
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(limits.RequestHeadersTimeoutSeconds);
         });
         builder.Services.Configure<JsonOptions>(o =>
         {
@@ -116,6 +126,7 @@ public static class GatewayHosting
             }
             return next(context);
         });
+        app.UseGatewaySecurity();
 
         app.MapOpenApi("/openapi/{documentName}.json");
         app.UseSwaggerUI(o =>

@@ -89,6 +89,18 @@ public sealed class GatewayMetrics
         public void Dispose() => gauge.Dec();
     }
 
+    /// <summary>Drops a deleted topic's counters: a topic created later under the name starts from zero.</summary>
+    public void TopicDeleted(string topic)
+    {
+        if (_topics.TryRemove(topic, out _))
+        {
+            _recordsProduced.RemoveLabelled(topic);
+            _bytesProduced.RemoveLabelled(topic);
+            _recordsFetched.RemoveLabelled(topic);
+            _bytesFetched.RemoveLabelled(topic);
+        }
+    }
+
     /// <summary>A topic's labelled counters, looked up once: produce and fetch allocate nothing for them.</summary>
     private TopicCounters CountersOf(string topic) => _topics.GetOrAdd(topic, t => new TopicCounters(
         _recordsProduced.WithLabels(t), _bytesProduced.WithLabels(t), _recordsFetched.WithLabels(t), _bytesFetched.WithLabels(t)));

@@ -31,6 +31,9 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
             problemSchema.Properties ??= new Dictionary<string, IOpenApiSchema>();
             problemSchema.Properties["code"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Stable machine-readable error code, e.g. `topic_not_found`." };
             problemSchema.Required = new HashSet<string> { "code", "status", "title" };
+            // Problems carry more members: traceId, and per code e.g. endOffset (412) or currentGeneration (409).
+            problemSchema.AdditionalPropertiesAllowed = true;
+            problemSchema.AdditionalProperties = null;
         }
         // A JsonElement is any JSON value: inline `{}` rather than a named object, so generators map it to their "any" type.
         document.Components?.Schemas?.Remove("JsonElement");
@@ -54,6 +57,11 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
                 // Request bodies: a nullable property may be left out; the generator marks every constructor parameter required.
                 input.Required = new HashSet<string>(properties.Where(p => !IsNullable(p.Value) || AlwaysRequired.Contains((name, p.Key))).Select(p => p.Key));
             }
+            if (OmittedWhenAbsent.TryGetValue(name, out string[]? omitted) && schema is OpenApiSchema output && output.Required is { } required)
+            {
+                // Written by hand, not by the serializer: these members are left out rather than sent as null.
+                required.ExceptWith(omitted);
+            }
         }
         foreach (var (path, item) in document.Paths)
         {
@@ -69,6 +77,12 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
 
     private static readonly HashSet<string> InputSchemas =
         ["CreateTopicRequest", "UpdateTopicRequest", "TopicConfigPatch", "ProduceRecord", "JoinRequest", "CommitRequest", "ResetOffsetsRequest"];
+
+    private static readonly Dictionary<string, string[]> OmittedWhenAbsent = new(StringComparer.Ordinal)
+    {
+        ["FetchedRecord"] = ["key", "keyBase64", "value", "valueBase64", "headers"],
+        ["MemberFetchResponse"] = ["resets"],
+    };
 
     private static readonly HashSet<(string, string)> AlwaysRequired = [("CreateTopicRequest", "name"), ("JoinRequest", "topics"), ("ResetOffsetsRequest", "to")];
 
@@ -239,27 +253,31 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
     {
         (string code, string title, string detail) = (status, operation) switch
         {
-            ("400", "CreateTopic") => ("invalid_topic_name", "Bad Request", "A topic name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'."),
-            ("400", "Produce" or "ProduceToPartition") => ("invalid_record", "Bad Request", "records[0]: give either value or valueBase64, not both."),
-            ("400", "JoinGroup" or "StreamGroup") => ("invalid_group_name", "Bad Request", "A group name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'."),
-            ("400", _) => ("invalid_parameter", "Bad Request", "limit is between 1 and 10000."),
-            ("404", "Heartbeat" or "LeaveGroup" or "FetchAsMember" or "CommitOffsets") => ("unknown_member", "Not Found", "Member 'c1b2' is not in group 'billing' (its lease expired?): join again."),
-            ("404", "DescribeGroup" or "DeleteGroup" or "ResetOffsets") => ("group_not_found", "Not Found", "Group 'billing' does not exist."),
-            ("404", _) => ("topic_not_found", "Not Found", "Topic 'orders' does not exist."),
-            ("409", "CreateTopic") => ("topic_exists", "Conflict", "Topic 'orders' already exists."),
-            ("409", "DeleteGroup") => ("group_not_empty", "Conflict", "Group 'billing' has active members."),
-            ("409", _) => ("stale_generation", "Conflict", "Generation 3 is not the group's current generation 4: heartbeat or fetch to see your new assignment."),
-            ("412", _) => ("offset_mismatch", "Precondition Failed", "Partition 0 ends at offset 42, not 41."),
-            ("413", _) => ("request_too_large", "Content Too Large", "The request body is larger than 33554432 bytes."),
-            ("416", _) => ("offset_out_of_range", "Range Not Satisfiable", "Offset 900 is outside partition 0's range [0, 42]."),
-            ("422", _) => ("idempotency_key_reused", "Unprocessable Content", "Idempotency-Key '5f0c6a8e' was used for a request with other content."),
-            ("503", _) => ("storage_unavailable", "Service Unavailable", "Partition 0 of topic 'orders' is not available: its last commit failed."),
-            ("507", _) => ("insufficient_storage", "Insufficient Storage", "Free disk space is below the configured reserve; appends resume when space is freed."),
+            ("400", "CreateTopic") => ("invalid_topic_name", "Bad request", "A topic name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'."),
+            ("400", "Produce" or "ProduceToPartition") => ("invalid_record", "Bad request", "records[0]: give the key once, as key or keyBase64."),
+            ("400", "JoinGroup" or "StreamGroup") => ("invalid_group_name", "Bad request", "A group name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'."),
+            ("400", _) => ("invalid_parameter", "Bad request", "limit is between 1 and 10000."),
+            ("401", _) => ("unauthorized", "Unauthorized", "Send credentials: Authorization: Bearer <API key or JWT> (for SSE from a browser, ?access_token=)."),
+            ("403", _) => ("forbidden", "Forbidden", "'alice' may not produce topic 'orders'."),
+            ("404", "Heartbeat" or "LeaveGroup" or "FetchAsMember" or "CommitOffsets") => ("unknown_member", "Unknown member", "Member 'c1b2' is not in group 'billing' (its lease expired?): join again."),
+            ("404", "DescribeGroup" or "DeleteGroup" or "ResetOffsets") => ("group_not_found", "Group not found", "Group 'billing' does not exist."),
+            ("404", _) => ("topic_not_found", "Topic not found", "Topic 'orders' does not exist."),
+            ("409", "Produce" or "ProduceToPartition") => ("idempotency_conflict", "Conflict", "The records this key appended earlier were placed differently (did the topic grow?); use a new key."),
+            ("409", "CreateTopic") => ("topic_exists", "Topic exists", "Topic 'orders' already exists."),
+            ("409", "DeleteGroup") => ("group_not_empty", "Group not empty", "Group 'billing' has active members."),
+            ("409", _) => ("stale_generation", "Stale generation", "Generation 3 is not the group's current generation 4: heartbeat or fetch to see your new assignment."),
+            ("412", _) => ("offset_mismatch", "Offset mismatch", "Partition 0 ends at offset 42, not 41."),
+            ("413", _) => ("request_too_large", "Request too large", "The request body is larger than 33554432 bytes."),
+            ("416", _) => ("offset_out_of_range", "Offset out of range", "Offset 900 is outside partition 0's range [0, 42]."),
+            ("422", _) => ("idempotency_key_reused", "Idempotency key reused", "Idempotency-Key '5f0c6a8e' was used for a request with other content."),
+            ("429", _) => ("quota_exceeded", "Too many requests", "Principal 'alice' is over its produce byte rate."),
+            ("503", _) => ("storage_unavailable", "Storage unavailable", "Partition 0 of topic 'orders' is not available: its last commit failed."),
+            ("507", _) => ("insufficient_storage", "Insufficient storage", "Free disk space is below the configured reserve; appends resume when space is freed."),
             _ => ("error", "Error", "Something went wrong."),
         };
         return new JsonObject
         {
-            ["type"] = $"https://tools.ietf.org/html/rfc9110#section-15",
+            ["type"] = $"https://gateway.dev/problems/{code.Replace('_', '-')}",
             ["title"] = title,
             ["status"] = int.Parse(status, CultureInfo.InvariantCulture),
             ["detail"] = detail,
@@ -285,7 +303,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
             """,
         ["ProduceResponse"] = """{"offsets":[{"partition":2,"offset":41},{"partition":1,"offset":7}]}""",
         ["FetchResponse"] = """
-            {"records":[{"topic":"orders","partition":0,"offset":41,"timestamp":1764064800123,"key":"user-1","keyBase64":null,"value":{"event":"signup"},"valueBase64":null,"headers":{"trace":"abc"}}],
+            {"records":[{"topic":"orders","partition":0,"offset":41,"timestamp":1764064800123,"key":"user-1","value":{"event":"signup"},"headers":{"trace":"abc"}}],
              "nextOffset":42,"beginOffset":0,"endOffset":42}
             """,
         ["JoinRequest"] = """{"topics":["orders"],"sessionTimeoutMs":30000,"autoOffsetReset":"earliest"}""",
@@ -295,7 +313,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
             """,
         ["MemberFetchResponse"] = """
             {"memberId":"c1b2d3e4f5","generation":4,"assignments":[{"topic":"orders","partition":0}],
-             "records":[{"topic":"orders","partition":0,"offset":41,"timestamp":1764064800123,"key":"user-1","keyBase64":null,"value":{"event":"signup"},"valueBase64":null,"headers":null}],"resets":null}
+             "records":[{"topic":"orders","partition":0,"offset":41,"timestamp":1764064800123,"key":"user-1","value":{"event":"signup"}}]}
             """,
         ["CommitRequest"] = """{"generation":4,"offsets":[{"topic":"orders","partition":0,"offset":42}]}""",
         ["CommitResponse"] = """{"generation":4,"offsets":[{"topic":"orders","partition":0,"offset":42}]}""",

@@ -38,6 +38,13 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
             problem.Extensions[key] = value;
         }
         httpContext.Response.StatusCode = status;
+        if (exception is ApiException { Headers: var headers })
+        {
+            foreach (var (name, value) in headers)
+            {
+                httpContext.Response.Headers[name] = value;
+            }
+        }
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = httpContext, ProblemDetails = problem, Exception = exception });
     }
 
@@ -86,6 +93,9 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
     private static string TitleFor(int status) => status switch
     {
         400 => "Bad request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        429 => "Too many requests",
         404 => "Not found",
         409 => "Conflict",
         412 => "Precondition failed",

@@ -241,8 +241,12 @@ internal static class ProduceBodyReader
             if (reader.ValueTextEquals("key"u8) || reader.ValueTextEquals("value"u8))
             {
                 bool isKey = reader.ValueTextEquals("key"u8);
-                CheckOnce(ref isKey ? ref hasKey : ref hasValue, isKey ? "key" : "value", index);
                 reader.Read();
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    continue; // an explicit null is the same as leaving the field out
+                }
+                CheckOnce(ref isKey ? ref hasKey : ref hasValue, isKey ? "key" : "value", index);
                 var payload = ReadJsonPayload(ref reader, source, index);
                 if (isKey)
                 {
@@ -256,9 +260,13 @@ internal static class ProduceBodyReader
             else if (reader.ValueTextEquals("keyBase64"u8) || reader.ValueTextEquals("valueBase64"u8))
             {
                 bool isKey = reader.ValueTextEquals("keyBase64"u8);
-                CheckOnce(ref isKey ? ref hasKey : ref hasValue, isKey ? "key" : "value", index);
                 reader.Read();
-                var payload = reader.TokenType == JsonTokenType.Null ? Payload.Null : new Payload(ReadBase64(ref reader, index), PayloadFormat.Binary);
+                if (reader.TokenType == JsonTokenType.Null)
+                {
+                    continue;
+                }
+                CheckOnce(ref isKey ? ref hasKey : ref hasValue, isKey ? "key" : "value", index);
+                var payload = new Payload(ReadBase64(ref reader, index), PayloadFormat.Binary);
                 if (isKey)
                 {
                     key = payload;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Gateway.Log;
 using Gateway.Server.Hosting;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -24,17 +25,17 @@ public static class RecordsApi
     {
         var topics = app.MapGroup("/v1/topics/{topic}").WithTags("Records");
 
-        topics.MapPost("/records", ProduceAsync).WithName("Produce")
+        topics.MapPost("/records", ProduceAsync).WithName("Produce").RequireTopic(Operations.Produce).ProducesProblem(429)
             .WithSummary("Produce records to a topic")
             .WithDescription(ProduceDescription)
             .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
-        topics.MapPost("/partitions/{partition}/records", ProduceToPartitionAsync).WithName("ProduceToPartition")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
+        topics.MapPost("/partitions/{partition}/records", ProduceToPartitionAsync).WithName("ProduceToPartition").RequireTopic(Operations.Produce).ProducesProblem(429)
             .WithSummary("Produce records to one partition")
             .WithDescription(ProduceDescription + " With `expectedOffset=N` the append happens only if the partition ends at N, else 412 `offset_mismatch` (optimistic concurrency).")
             .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(412).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
-        topics.MapGet("/partitions/{partition}/records", FetchAsync).WithName("Fetch")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
+        topics.MapGet("/partitions/{partition}/records", FetchAsync).WithName("Fetch").RequireTopic(Operations.Fetch).ProducesProblem(429)
             .WithSummary("Fetch records from a partition by offset")
             .WithDescription(
                 "Starts at `offset`, or at the first record with timestamp ≥ `timestamp`, or at the begin offset. Returns at most `limit` records " +
@@ -59,6 +60,7 @@ public static class RecordsApi
         TopicLog topic, int? partition, bool partitionFromPath, HttpRequest request, LogStore store, IdempotentRequests idempotent, GatewayMetrics metrics, ApiLimits limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken)
     {
+        Quotas.AdmitProduce(request.HttpContext);
         var ackMode = ParseAcks(acks, topic.Config.Acks);
         string? idempotencyKey = request.Headers["Idempotency-Key"].FirstOrDefault();
         if (idempotencyKey is not null)
@@ -89,6 +91,7 @@ public static class RecordsApi
                 await ProduceBodyReader.ReadSingleAsync(request.BodyReader, kind, key, timestamp, topic.Config.MaxRecordBytes, batches, hash, cancellationToken);
                 break;
         }
+        Quotas.ChargeUndeclaredBytes(request.HttpContext, batches.SizeInBytes);
         if (idempotencyKey is null || hash is null)
         {
             var appended = await batches.AppendAsync(ackMode, expectedOffset, cancellationToken);
@@ -129,6 +132,7 @@ public static class RecordsApi
         }
         if (wait > 0 && start == log.EndOffset)
         {
+            using var slot = Quotas.EnterWait(context);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
             timeout.CancelAfter(wait);
             try

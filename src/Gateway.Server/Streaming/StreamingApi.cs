@@ -3,6 +3,7 @@ using System.Text.Json;
 using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
+using Gateway.Server.Security;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Streaming;
@@ -16,7 +17,7 @@ public static class StreamingApi
 {
     public static IEndpointRouteBuilder MapStreaming(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/topics/{topic}/events", StreamTopicAsync).WithTags("Streaming").WithName("StreamTopic")
+        app.MapGet("/v1/topics/{topic}/events", StreamTopicAsync).WithTags("Streaming").WithName("StreamTopic").RequireTopic(Operations.Fetch).ProducesProblem(429)
             .WithSummary("Stream a topic's records as Server-Sent Events")
             .WithDescription(
                 "Every record of the topic (or of `partition`) as it is committed, from `from` = `earliest`, `latest` (default) or an offset. " +
@@ -25,7 +26,7 @@ public static class StreamingApi
                 "partition's begin offset moves to it, announced by an `event: reset` before the first record. A comment line keeps idle streams alive.")
             .Produces(200, contentType: "text/event-stream")
             .ProducesProblem(400).ProducesProblem(404);
-        app.MapGet("/v1/groups/{group}/events", StreamGroupAsync).WithTags("Streaming").WithName("StreamGroup")
+        app.MapGet("/v1/groups/{group}/events", StreamGroupAsync).WithTags("Streaming").WithName("StreamGroup").RequireGroup(Operations.Consume).ProducesProblem(429)
             .WithSummary("Stream a consumer group's share of records as Server-Sent Events")
             .WithDescription(
                 "Joins the group for the life of the connection with `topics` (comma-separated) and streams the partitions assigned to it, following " +
@@ -40,6 +41,7 @@ public static class StreamingApi
         string topic, string? from, int? partition, string? lastEventId,
         HttpContext context, LogStore store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options, GatewayMetrics metrics)
     {
+        using var slot = Quotas.EnterWait(context);
         var settings = options.Value;
         var log = store.GetTopic(topic);
         if (partition is int p)
@@ -103,10 +105,13 @@ public static class StreamingApi
         {
             throw ApiException.BadRequest("missing_parameter", "Name the topics to read: ?topics=a,b.");
         }
+        var access = context.RequestServices.GetRequiredService<AccessControl>();
         foreach (string name in names)
         {
+            access.Demand(context, ResourceKind.Topic, name, Operations.Fetch);
             store.GetTopic(name);
         }
+        using var slot = Quotas.EnterWait(context);
         RequestChecks.SessionTimeout(sessionTimeoutMs, groupOptions.Value);
         var reset = autoOffsetReset switch
         {

@@ -1,6 +1,7 @@
 using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
+using Gateway.Server.Security;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -13,41 +14,43 @@ public static class TopicsApi
     {
         var topics = app.MapGroup("/v1/topics").WithTags("Topics");
 
-        topics.MapPost("/", CreateAsync).WithName("CreateTopic")
+        topics.MapPost("/", CreateAsync).WithName("CreateTopic").RequireAuthenticated()
             .WithSummary("Create a topic")
             .WithDescription("Creates a topic with `partitions` partitions (default 1). Names follow Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.")
             .ProducesProblem(400).ProducesProblem(409);
-        topics.MapGet("/", List).WithName("ListTopics").WithSummary("List topics")
+        topics.MapGet("/", List).WithName("ListTopics").RequireAuthenticated().WithSummary("List topics")
             .WithDescription("Every topic with its partition count, settings and creation time (epoch ms), sorted by name.");
-        topics.MapGet("/{topic}", Describe).WithName("DescribeTopic")
+        topics.MapGet("/{topic}", Describe).WithName("DescribeTopic").RequireTopic(Operations.Produce, Operations.Fetch, Operations.Admin)
             .WithSummary("Describe a topic")
             .WithDescription("Settings, and per partition the begin offset, end offset (high watermark) and bytes held.")
             .ProducesProblem(404);
-        topics.MapPatch("/{topic}", UpdateAsync).WithName("UpdateTopic")
+        topics.MapPatch("/{topic}", UpdateAsync).WithName("UpdateTopic").RequireTopic(Operations.Admin)
             .WithSummary("Change a topic's settings or grow its partitions")
             .WithDescription("Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka.")
             .ProducesProblem(400).ProducesProblem(404);
-        topics.MapDelete("/{topic}", DeleteAsync).WithName("DeleteTopic")
+        topics.MapDelete("/{topic}", DeleteAsync).WithName("DeleteTopic").RequireTopic(Operations.Admin)
             .WithSummary("Delete a topic and its data")
             .WithDescription("Removes the topic, its partitions' files and every group's committed offsets for it. Open streams of the topic end.")
             .ProducesProblem(404);
-        topics.MapGet("/{topic}/partitions/{partition}/offsets", Offsets).WithName("GetPartitionOffsets")
+        topics.MapGet("/{topic}/partitions/{partition}/offsets", Offsets).WithName("GetPartitionOffsets").RequireTopic(Operations.Produce, Operations.Fetch, Operations.Admin)
             .WithSummary("A partition's offsets, or the offset for a timestamp")
             .WithDescription("Without `timestamp`: begin and end offsets. With `timestamp` (epoch ms): also the first offset whose record timestamp is ≥ it, or the end offset if no record is that recent.")
             .ProducesProblem(404);
-        topics.MapDelete("/{topic}/partitions/{partition}/records", DeleteRecordsAsync).WithName("DeleteRecords")
+        topics.MapDelete("/{topic}/partitions/{partition}/records", DeleteRecordsAsync).WithName("DeleteRecords").RequireTopic(Operations.Admin)
             .WithSummary("Delete records before an offset")
             .WithDescription("Advances the partition's begin offset to `before` (Kafka's delete-records). Offsets are never reused.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416);
         return app;
     }
 
-    private static async Task<Created<TopicDescription>> CreateAsync(CreateTopicRequest request, LogStore store, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
+    private static async Task<Created<TopicDescription>> CreateAsync(
+        CreateTopicRequest request, LogStore store, IOptions<ApiLimits> limits, AccessControl access, HttpContext context, CancellationToken cancellationToken)
     {
         if (!TopicName.IsValid(request.Name))
         {
             throw ApiException.BadRequest("invalid_topic_name", "A topic name is 1-249 characters of [a-zA-Z0-9._-], and not '.' or '..'.");
         }
+        access.Demand(context, ResourceKind.Topic, request.Name!, Operations.Admin);
         int partitions = request.Partitions ?? 1;
         ValidatePartitionCount(partitions, limits.Value);
         var config = Merge(store.Options.TopicDefaults, request.Config, store.Options);
@@ -55,8 +58,8 @@ public static class TopicsApi
         return TypedResults.Created($"/v1/topics/{topic.Name}", DescriptionOf(topic));
     }
 
-    private static Ok<TopicList> List(LogStore store) =>
-        TypedResults.Ok(new TopicList([.. store.Topics.Select(t => new TopicSummary(t.Name, t.PartitionCount, t.Config, t.CreatedAt))]));
+    private static Ok<TopicList> List(LogStore store, AccessControl access, HttpContext context) =>
+        TypedResults.Ok(new TopicList([.. store.Topics.Where(t => access.CanSee(context, ResourceKind.Topic, t.Name)).Select(t => new TopicSummary(t.Name, t.PartitionCount, t.Config, t.CreatedAt))]));
 
     private static Ok<TopicDescription> Describe(string topic, LogStore store) => TypedResults.Ok(DescriptionOf(store.GetTopic(topic)));
 
@@ -81,10 +84,11 @@ public static class TopicsApi
         return TypedResults.Ok(DescriptionOf(updated));
     }
 
-    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, GroupCoordinator groups, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, GroupCoordinator groups, GatewayMetrics metrics, CancellationToken cancellationToken)
     {
         await store.DeleteTopicAsync(topic, cancellationToken);
         groups.OnTopicDeleted(topic);
+        metrics.TopicDeleted(topic);
         return TypedResults.NoContent();
     }
 

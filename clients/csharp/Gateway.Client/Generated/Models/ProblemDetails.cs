@@ -12,8 +12,10 @@ namespace Gateway.Client.Models
     /// RFC 9457 problem details. `code` is stable and meant for programs; `title` and `detail` are for people.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
-    public partial class ProblemDetails : ApiException, IParsable
+    public partial class ProblemDetails : ApiException, IAdditionalDataHolder, IParsable
     {
+        /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
+        public IDictionary<string, object> AdditionalData { get; set; }
         /// <summary>Stable machine-readable error code, e.g. `topic_not_found`.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -59,6 +61,13 @@ namespace Gateway.Client.Models
         public string Type { get; set; }
 #endif
         /// <summary>
+        /// Instantiates a new <see cref="global::Gateway.Client.Models.ProblemDetails"/> and sets the default values.
+        /// </summary>
+        public ProblemDetails()
+        {
+            AdditionalData = new Dictionary<string, object>();
+        }
+        /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
         /// </summary>
         /// <returns>A <see cref="global::Gateway.Client.Models.ProblemDetails"/></returns>
@@ -97,6 +106,7 @@ namespace Gateway.Client.Models
             writer.WriteIntValue("status", Status);
             writer.WriteStringValue("title", Title);
             writer.WriteStringValue("type", Type);
+            writer.WriteAdditionalData(AdditionalData);
         }
     }
 }

@@ -56,6 +56,8 @@ namespace Gateway.Client.V1.Groups.Item
         /// </summary>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -70,6 +72,8 @@ namespace Gateway.Client.V1.Groups.Item
             var requestInfo = ToDeleteRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
@@ -81,6 +85,8 @@ namespace Gateway.Client.V1.Groups.Item
         /// <returns>A <see cref="global::Gateway.Client.Models.GroupView"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -94,6 +100,8 @@ namespace Gateway.Client.V1.Groups.Item
             var requestInfo = ToGetRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.GroupView>(requestInfo, global::Gateway.Client.Models.GroupView.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);

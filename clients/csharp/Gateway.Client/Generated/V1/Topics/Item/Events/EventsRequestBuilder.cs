@@ -40,7 +40,10 @@ namespace Gateway.Client.V1.Topics.Item.Events
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<Stream?> GetAsync(Action<RequestConfiguration<global::Gateway.Client.V1.Topics.Item.Events.EventsRequestBuilder.EventsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -54,7 +57,10 @@ namespace Gateway.Client.V1.Topics.Item.Events
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendPrimitiveAsync<Stream>(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }

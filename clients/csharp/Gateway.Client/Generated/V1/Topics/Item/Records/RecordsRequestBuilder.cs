@@ -41,9 +41,13 @@ namespace Gateway.Client.V1.Topics.Item.Records
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 413 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 422 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 507 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -60,9 +64,13 @@ namespace Gateway.Client.V1.Topics.Item.Records
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "413", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "422", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "507", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };

@@ -56,6 +56,8 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item
         /// </summary>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -69,6 +71,8 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item
             var requestInfo = ToDeleteRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);

@@ -39,6 +39,8 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Heartbeat
         /// <returns>A <see cref="global::Gateway.Client.Models.MemberResponse"/></returns>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -52,6 +54,8 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Heartbeat
             var requestInfo = ToPostRequestInformation(requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.MemberResponse>(requestInfo, global::Gateway.Client.Models.MemberResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);

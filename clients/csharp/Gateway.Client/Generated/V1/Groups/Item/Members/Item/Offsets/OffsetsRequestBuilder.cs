@@ -41,6 +41,8 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Offsets
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 416 status code</exception>
@@ -58,6 +60,8 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Offsets
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "416", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },

@@ -40,6 +40,8 @@ namespace Gateway.Client.V1.Topics.Item.Partitions.Item.Records
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 416 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -55,6 +57,8 @@ namespace Gateway.Client.V1.Topics.Item.Partitions.Item.Records
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "416", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
@@ -67,8 +71,11 @@ namespace Gateway.Client.V1.Topics.Item.Partitions.Item.Records
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 416 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.FetchResponse?> GetAsync(Action<RequestConfiguration<global::Gateway.Client.V1.Topics.Item.Partitions.Item.Records.RecordsRequestBuilder.RecordsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -82,8 +89,11 @@ namespace Gateway.Client.V1.Topics.Item.Partitions.Item.Records
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "416", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.FetchResponse>(requestInfo, global::Gateway.Client.Models.FetchResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
@@ -95,10 +105,14 @@ namespace Gateway.Client.V1.Topics.Item.Partitions.Item.Records
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 412 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 413 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 422 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 507 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -115,10 +129,14 @@ namespace Gateway.Client.V1.Topics.Item.Partitions.Item.Records
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
                 { "400", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "412", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "413", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "422", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "507", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };

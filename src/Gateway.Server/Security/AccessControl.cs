@@ -1,0 +1,119 @@
+using System.Text.RegularExpressions;
+using Gateway.Server.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Security;
+
+/// <summary>The kind of resource an operation acts on.</summary>
+public enum ResourceKind
+{
+    Topic,
+    Group,
+}
+
+/// <summary>Endpoint metadata: the caller needs one of <see cref="AnyOf"/> on the route's topic or group.</summary>
+public sealed record AccessRequirement(ResourceKind Kind, string[] AnyOf);
+
+/// <summary>Endpoint metadata: the endpoint lists or checks resources itself, but the caller must be authenticated.</summary>
+public sealed record AuthenticatedOnly;
+
+/// <summary>Operation names used in rules and requirements.</summary>
+public static class Operations
+{
+    public const string Produce = "produce";
+    public const string Fetch = "fetch";
+    public const string Admin = "admin";
+    public const string Consume = "consume";
+}
+
+/// <summary>
+/// Decides, per request and resource, whether the caller may act: 401 <c>unauthorized</c> without (valid)
+/// credentials where they are needed, 403 <c>forbidden</c> when no rule grants the operation.
+/// </summary>
+public sealed class AccessControl
+{
+    public const string Anonymous = "anonymous";
+
+    private readonly AuthOptions _options;
+    private readonly List<CompiledRule> _rules;
+
+    public AccessControl(IOptions<AuthOptions> options)
+    {
+        _options = options.Value;
+        _rules = [.. _options.Rules.Select(r => new CompiledRule(
+            [.. r.Principals.Select(Glob)], [.. r.Topics.Select(Glob)], [.. r.Groups.Select(Glob)],
+            [.. r.Operations.Select(o => o.ToLowerInvariant())]))];
+    }
+
+    /// <summary>Whether requests must carry credentials (some are configured and anonymous access is not allowed).</summary>
+    public bool CredentialsRequired => _options.CredentialsConfigured && !_options.AllowAnonymous;
+
+    /// <summary>The caller's principal name, or throws 401 when credentials are required and missing or invalid.</summary>
+    public string PrincipalOf(HttpContext context)
+    {
+        if (context.User.Identity is { IsAuthenticated: true, Name: { } name })
+        {
+            return name;
+        }
+        if (context.Items[AuthFailureKey] is string failure)
+        {
+            throw Unauthorized("invalid_credentials", failure);
+        }
+        if (CredentialsRequired)
+        {
+            throw Unauthorized("unauthorized", "Send credentials: Authorization: Bearer <API key or JWT> (for SSE from a browser, ?access_token=).");
+        }
+        return Anonymous;
+    }
+
+    /// <summary>Throws 401/403 unless the caller may perform one of <paramref name="anyOf"/> on the resource.</summary>
+    public void Demand(HttpContext context, ResourceKind kind, string name, params string[] anyOf)
+    {
+        string principal = PrincipalOf(context);
+        if (!IsAllowed(principal, kind, name, anyOf))
+        {
+            string what = kind == ResourceKind.Topic ? "topic" : "group";
+            throw new ApiException(StatusCodes.Status403Forbidden, "forbidden", $"'{principal}' may not {string.Join(" or ", anyOf)} {what} '{name}'.");
+        }
+    }
+
+    /// <summary>Whether the caller may see the resource at all (any operation): used to filter lists.</summary>
+    public bool CanSee(HttpContext context, ResourceKind kind, string name) =>
+        IsAllowed(PrincipalOf(context), kind, name, kind == ResourceKind.Topic
+            ? [Operations.Produce, Operations.Fetch, Operations.Admin]
+            : [Operations.Consume, Operations.Admin]);
+
+    public bool IsAllowed(string principal, ResourceKind kind, string name, string[] anyOf)
+    {
+        if (_rules.Count == 0)
+        {
+            // No rules: with no credentials configured everyone is trusted (loopback or explicitly allowed); with
+            // credentials, everyone who authenticated. An allowed anonymous caller is trusted too.
+            return true;
+        }
+        foreach (var rule in _rules)
+        {
+            if (!rule.Principals.Any(p => p.IsMatch(principal)))
+            {
+                continue;
+            }
+            var patterns = kind == ResourceKind.Topic ? rule.Topics : rule.Groups;
+            if (patterns.Any(p => p.IsMatch(name)) && anyOf.Any(op => rule.Operations.Contains("*") || rule.Operations.Contains(op)))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Key in <see cref="HttpContext.Items"/> of why presented credentials were refused.</summary>
+    internal static readonly object AuthFailureKey = new();
+
+    private static ApiException Unauthorized(string code, string detail) => new(
+        StatusCodes.Status401Unauthorized, code, detail, headers: new Dictionary<string, string> { ["WWW-Authenticate"] = "Bearer" });
+
+    private static Regex Glob(string pattern) =>
+        new("^" + Regex.Escape(pattern).Replace("\\*", ".*", StringComparison.Ordinal) + "$", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+
+    private sealed record CompiledRule(List<Regex> Principals, List<Regex> Topics, List<Regex> Groups, List<string> Operations);
+}
