@@ -77,6 +77,11 @@ public static class RecordsApi
             topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Options.MaxBatchBytes,
             idempotencyKey is null ? null : IdempotentRequests.StickyPartition(idempotencyKey, topic.PartitionCount));
         int bodyLimit = (int)Math.Min(int.MaxValue, limits.MaxRequestBytes);
+        if (request.ContentLength > limits.MaxRequestBytes)
+        {
+            // Kestrel enforces this too; the check keeps the answer the same behind any host.
+            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"The request body is larger than {limits.MaxRequestBytes} bytes.");
+        }
         switch (kind)
         {
             case ProduceBodyReader.BodyKind.Envelope:
@@ -88,7 +93,7 @@ public static class RecordsApi
                 await ProduceBodyReader.ReadNdJsonAsync(request.BodyReader, maxLine, limits.MaxRequestBytes, batches, hash, cancellationToken);
                 break;
             default:
-                await ProduceBodyReader.ReadSingleAsync(request.BodyReader, kind, key, timestamp, topic.Config.MaxRecordBytes, batches, hash, cancellationToken);
+                await ProduceBodyReader.ReadSingleAsync(request.BodyReader, kind, key, timestamp, Math.Min(topic.Config.MaxRecordBytes, bodyLimit), batches, hash, cancellationToken);
                 break;
         }
         Quotas.ChargeUndeclaredBytes(request.HttpContext, batches.SizeInBytes);
@@ -123,6 +128,10 @@ public static class RecordsApi
         if (offset is not null && timestamp is not null)
         {
             throw ApiException.BadRequest("invalid_parameter", "Give offset or timestamp, not both.");
+        }
+        if (timestamp < 0)
+        {
+            throw ApiException.BadRequest("invalid_parameter", "timestamp is epoch milliseconds, not negative.");
         }
         var log = store.GetTopic(topic).GetPartition(partition);
         long start = offset ?? (timestamp is long t ? log.OffsetForTimestamp(t) : log.BeginOffset);

@@ -94,6 +94,10 @@ public static class TopicsApi
 
     private static Ok<PartitionOffsets> Offsets(string topic, int partition, long? timestamp, LogStore store)
     {
+        if (timestamp < 0)
+        {
+            throw ApiException.BadRequest("invalid_parameter", "timestamp is epoch milliseconds, not negative.");
+        }
         var log = store.GetTopic(topic).GetPartition(partition);
         long? offset = timestamp is long t ? log.OffsetForTimestamp(t) : null;
         return TypedResults.Ok(new PartitionOffsets(partition, log.BeginOffset, log.EndOffset, timestamp, offset));
