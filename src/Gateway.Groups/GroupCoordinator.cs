@@ -24,6 +24,7 @@ public sealed partial class GroupCoordinator : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ITimer _sweep;
+    private readonly OffsetWriter _writer;
     private bool _disposed;
 
     /// <param name="databasePath">the LiteDB file</param>
@@ -43,6 +44,7 @@ public sealed partial class GroupCoordinator : IDisposable
         _offsetRecords = _database.GetCollection<OffsetRecord>("offsets");
         _offsetRecords.EnsureIndex(o => o.Group);
         Load();
+        _writer = new OffsetWriter(_database, _offsetRecords);
         _sweep = time.CreateTimer(_ => ExpireLeases(), null, TimeSpan.FromMilliseconds(options.SweepIntervalMs), TimeSpan.FromMilliseconds(options.SweepIntervalMs));
     }
 
@@ -167,8 +169,9 @@ public sealed partial class GroupCoordinator : IDisposable
     /// Commits offsets (the next offset to read, Kafka's convention) for partitions the member holds in the
     /// current generation; with no offsets, commits everything fetched so far. All or nothing.
     /// </summary>
-    public IReadOnlyDictionary<TopicPartition, long> Commit(string group, string memberId, long generation, IReadOnlyDictionary<TopicPartition, long>? offsets)
+    public async Task<IReadOnlyDictionary<TopicPartition, long>> CommitAsync(string group, string memberId, long generation, IReadOnlyDictionary<TopicPartition, long>? offsets)
     {
+        Task written;
         lock (_lock)
         {
             var (g, member, now) = Find(group, memberId);
@@ -187,14 +190,16 @@ public sealed partial class GroupCoordinator : IDisposable
             {
                 ArgumentOutOfRangeException.ThrowIfNegative(offset, nameof(offsets));
             }
-            SaveOffsets(g, offsets);
-            return offsets;
+            written = SaveOffsets(g, offsets);
         }
+        await written.ConfigureAwait(false);
+        return offsets;
     }
 
     /// <summary>Sets committed offsets (reprocessing); members reading those partitions restart from them.</summary>
-    public void ResetOffsets(string group, IReadOnlyDictionary<TopicPartition, long> offsets)
+    public Task ResetOffsetsAsync(string group, IReadOnlyDictionary<TopicPartition, long> offsets)
     {
+        Task written;
         lock (_lock)
         {
             if (!_groups.TryGetValue(group, out var g))
@@ -203,7 +208,7 @@ public sealed partial class GroupCoordinator : IDisposable
                 _groups[group] = g;
                 Save(g);
             }
-            SaveOffsets(g, offsets);
+            written = SaveOffsets(g, offsets);
             g.ResetVersion++;
             foreach (var member in g.Members.Values)
             {
@@ -214,6 +219,7 @@ public sealed partial class GroupCoordinator : IDisposable
             }
             g.SignalChange();
         }
+        return written;
     }
 
     public GroupDescription Describe(string group)
@@ -243,7 +249,7 @@ public sealed partial class GroupCoordinator : IDisposable
     }
 
     /// <summary>Deletes a group without members, committed offsets included.</summary>
-    public void Delete(string group)
+    public Task DeleteAsync(string group)
     {
         lock (_lock)
         {
@@ -258,7 +264,7 @@ public sealed partial class GroupCoordinator : IDisposable
             }
             _groups.Remove(group);
             _groupRecords.Delete(group);
-            _offsetRecords.DeleteMany(o => o.Group == group);
+            return _writer.Enqueue(offsets => offsets.DeleteMany(o => o.Group == group));
         }
     }
 
@@ -300,7 +306,8 @@ public sealed partial class GroupCoordinator : IDisposable
                 }
                 Save(g);
             }
-            _offsetRecords.DeleteMany(o => o.Topic == topic);
+            // In the writer's order, after any commit of the topic queued before.
+            _ = _writer.Enqueue(offsets => offsets.DeleteMany(o => o.Topic == topic));
         }
     }
 
@@ -332,6 +339,7 @@ public sealed partial class GroupCoordinator : IDisposable
     public void Dispose()
     {
         _sweep.Dispose();
+        _writer.Dispose();
         lock (_lock)
         {
             if (!_disposed)
@@ -480,24 +488,26 @@ public sealed partial class GroupCoordinator : IDisposable
         })],
     });
 
-    private void SaveOffsets(Group g, IReadOnlyDictionary<TopicPartition, long> offsets)
+    /// <summary>Sets the offsets in memory now and queues them for the store; the task completes when they are written.</summary>
+    private Task SaveOffsets(Group g, IReadOnlyDictionary<TopicPartition, long> offsets)
     {
         if (offsets.Count == 0)
         {
-            return;
+            return Task.CompletedTask;
         }
-        _offsetRecords.Upsert(offsets.Select(o => new OffsetRecord
+        var records = offsets.Select(o => new OffsetRecord
         {
             Id = OffsetRecord.KeyOf(g.Name, o.Key),
             Group = g.Name,
             Topic = o.Key.Topic,
             Partition = o.Key.Partition,
             Offset = o.Value,
-        }));
+        }).ToList();
         foreach (var (tp, offset) in offsets)
         {
             g.Committed[tp] = offset;
         }
+        return _writer.Enqueue(collection => collection.Upsert(records));
     }
 
     private static string Format(TopicPartition tp) => $"{tp.Partition}:{tp.Topic}";

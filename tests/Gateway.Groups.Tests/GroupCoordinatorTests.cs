@@ -44,6 +44,15 @@ public sealed class GroupCoordinatorTests : IDisposable
         Assert.Equal(held.Count, held.Distinct().Count());
     }
 
+    // The coordinator writes offsets through its group-commit writer; these wait for the write, as the API does.
+    private IReadOnlyDictionary<TopicPartition, long> Commit(string group, string member, long generation, IReadOnlyDictionary<TopicPartition, long>? offsets) =>
+        _coordinator.CommitAsync(group, member, generation, offsets).GetAwaiter().GetResult();
+
+    private void ResetOffsets(string group, IReadOnlyDictionary<TopicPartition, long> offsets) =>
+        _coordinator.ResetOffsetsAsync(group, offsets).GetAwaiter().GetResult();
+
+    private void DeleteGroup(string group) => _coordinator.DeleteAsync(group).GetAwaiter().GetResult();
+
     [Fact]
     public void A_partition_moves_to_a_new_member_only_after_its_holder_has_seen_the_new_generation()
     {
@@ -71,7 +80,7 @@ public sealed class GroupCoordinatorTests : IDisposable
         _coordinator.Heartbeat("g", "a");
         var b = _coordinator.Heartbeat("g", "b");
         var bPartition = b.Assignments[0];
-        _coordinator.Commit("g", "b", b.Generation, new Dictionary<TopicPartition, long> { [bPartition] = 5 });
+        Commit("g", "b", b.Generation, new Dictionary<TopicPartition, long> { [bPartition] = 5 });
 
         for (int i = 0; i < 9; i++)
         {
@@ -81,7 +90,7 @@ public sealed class GroupCoordinatorTests : IDisposable
         _time.Advance(TimeSpan.FromSeconds(2)); // b has now been silent for 11 s of its 10 s lease; the sweep runs on its own
         Assert.Equal(["a"], _coordinator.Describe("g").Members.Select(m => m.MemberId));
 
-        Assert.Throws<UnknownMemberException>(() => _coordinator.Commit("g", "b", b.Generation, new Dictionary<TopicPartition, long> { [bPartition] = 99 }));
+        Assert.Throws<UnknownMemberException>(() => Commit("g", "b", b.Generation, new Dictionary<TopicPartition, long> { [bPartition] = 99 }));
         Assert.Equal(5, _coordinator.Describe("g").CommittedOffsets[bPartition]);
         Assert.Equal(6, _coordinator.Heartbeat("g", "a").Assignments.Count);
     }
@@ -91,19 +100,19 @@ public sealed class GroupCoordinatorTests : IDisposable
     {
         var a = Join("a");
         Join("b");
-        var stale = Assert.Throws<StaleGenerationException>(() => _coordinator.Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [a.Assignments[0]] = 1 }));
+        var stale = Assert.Throws<StaleGenerationException>(() => Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [a.Assignments[0]] = 1 }));
         Assert.Equal(a.Generation + 1, stale.Current);
 
         var current = _coordinator.Heartbeat("g", "a");
         var notMine = new TopicPartition("t", Enumerable.Range(0, 6).First(p => !current.Assignments.Contains(new TopicPartition("t", p))));
-        Assert.Throws<PartitionNotAssignedException>(() => _coordinator.Commit("g", "a", current.Generation, new Dictionary<TopicPartition, long>
+        Assert.Throws<PartitionNotAssignedException>(() => Commit("g", "a", current.Generation, new Dictionary<TopicPartition, long>
         {
             [current.Assignments[0]] = 7,
             [notMine] = 7,
         }));
         Assert.Empty(_coordinator.Describe("g").CommittedOffsets);
 
-        _coordinator.Commit("g", "a", current.Generation, new Dictionary<TopicPartition, long> { [current.Assignments[0]] = 7 });
+        Commit("g", "a", current.Generation, new Dictionary<TopicPartition, long> { [current.Assignments[0]] = 7 });
         Assert.Equal(7, _coordinator.Describe("g").CommittedOffsets[current.Assignments[0]]);
     }
 
@@ -124,15 +133,15 @@ public sealed class GroupCoordinatorTests : IDisposable
     public void A_restart_raises_the_generation_and_keeps_committed_offsets()
     {
         var a = Join("a");
-        _coordinator.Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("t", 2)] = 42 });
+        Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("t", 2)] = 42 });
         Restart();
-        Assert.Throws<StaleGenerationException>(() => _coordinator.Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("t", 2)] = 50 }));
+        Assert.Throws<StaleGenerationException>(() => Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("t", 2)] = 50 }));
         var description = _coordinator.Describe("g");
         Assert.Equal(a.Generation + 1, description.Generation);
         Assert.Equal(42, description.CommittedOffsets[new TopicPartition("t", 2)]);
         var renewed = _coordinator.Heartbeat("g", "a");
         Assert.Equal(6, renewed.Assignments.Count);
-        _coordinator.Commit("g", "a", renewed.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("t", 2)] = 50 });
+        Commit("g", "a", renewed.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("t", 2)] = 50 });
     }
 
     [Fact]
@@ -142,12 +151,12 @@ public sealed class GroupCoordinatorTests : IDisposable
         var plan = _coordinator.BeginFetch("g", "a");
         Assert.All(plan.Positions.Values, p => Assert.Null(p));
         _coordinator.AdvancePositions("g", "a", new Dictionary<TopicPartition, long> { [new TopicPartition("t", 0)] = 10, [new TopicPartition("t", 1)] = 3 }, plan.ResetVersion);
-        var committed = _coordinator.Commit("g", "a", a.Generation, null);
+        var committed = Commit("g", "a", a.Generation, null);
         Assert.Equal(10, committed[new TopicPartition("t", 0)]);
         Assert.Equal(3, _coordinator.Describe("g").CommittedOffsets[new TopicPartition("t", 1)]);
 
         var changed = _coordinator.BeginFetch("g", "a").AssignmentChanged;
-        _coordinator.ResetOffsets("g", new Dictionary<TopicPartition, long> { [new TopicPartition("t", 0)] = 0 });
+        ResetOffsets("g", new Dictionary<TopicPartition, long> { [new TopicPartition("t", 0)] = 0 });
         Assert.True(changed.IsCompleted);
         Assert.Equal(0, _coordinator.BeginFetch("g", "a").Positions[new TopicPartition("t", 0)]);
         Assert.Equal(3, _coordinator.BeginFetch("g", "a").Positions[new TopicPartition("t", 1)]);
@@ -162,7 +171,7 @@ public sealed class GroupCoordinatorTests : IDisposable
     {
         var a = Join("a", "t", "u");
         Assert.Equal(8, a.Assignments.Count);
-        _coordinator.Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("u", 0)] = 4 });
+        Commit("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("u", 0)] = 4 });
         _partitions["u"] = 4;
         _coordinator.OnTopicChanged("u");
         Assert.Equal(10, _coordinator.Heartbeat("g", "a").Assignments.Count);
@@ -179,9 +188,9 @@ public sealed class GroupCoordinatorTests : IDisposable
     public void A_group_is_deleted_only_without_members()
     {
         Join("a");
-        Assert.Throws<GroupNotEmptyException>(() => _coordinator.Delete("g"));
+        Assert.Throws<GroupNotEmptyException>(() => DeleteGroup("g"));
         _coordinator.Leave("g", "a");
-        _coordinator.Delete("g");
+        DeleteGroup("g");
         Assert.Throws<GroupNotFoundException>(() => _coordinator.Describe("g"));
         Restart();
         Assert.Empty(_coordinator.List());
@@ -229,5 +238,26 @@ public sealed class GroupCoordinatorTests : IDisposable
             _coordinator.Heartbeat("g", id);
         }
         Assert.Equal(6, _coordinator.Describe("g").Members.Sum(m => m.Assignments.Count));
+    }
+
+    [Fact]
+    public async Task Concurrent_commits_share_transactions_and_the_store_keeps_the_last_in_order()
+    {
+        var a = Join("a", "t", "u");
+        var tp = new TopicPartition("t", 0);
+        var commits = Enumerable.Range(1, 200).Select(n => Task.Run(() =>
+            _coordinator.CommitAsync("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [tp] = n }))).ToList();
+        await Task.WhenAll(commits);
+        long inMemory = _coordinator.Describe("g").CommittedOffsets[tp];
+        Assert.InRange(inMemory, 1, 200);
+
+        // A topic deleted after commits were queued: the deletion is written after them, so nothing comes back.
+        var queued = _coordinator.CommitAsync("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("u", 0)] = 1 });
+        _coordinator.OnTopicDeleted("u");
+        await queued;
+        Restart();
+        var restored = _coordinator.Describe("g").CommittedOffsets;
+        Assert.Equal(inMemory, restored[tp]);
+        Assert.DoesNotContain(restored.Keys, k => k.Topic == "u");
     }
 }

@@ -36,7 +36,7 @@ public static class GroupsApi
             .WithDescription("Reads across every partition the member holds, from its position in this session, else the committed offset, else `autoOffsetReset`. With `waitMs`, answers on the first record committed in any of them. Renews the lease. A position below a partition's begin offset (after retention) moves to it, and `resets` says so.")
             .Produces<MemberFetchResponse>(200)
             .ProducesProblem(400).ProducesProblem(404);
-        groups.MapPost("/{group}/members/{memberId}/offsets", Commit).WithName("CommitOffsets").RequireGroup(Operations.Consume)
+        groups.MapPost("/{group}/members/{memberId}/offsets", CommitAsync).WithName("CommitOffsets").RequireGroup(Operations.Consume)
             .WithSummary("Commit offsets")
             .WithDescription("Commits the next offset to read (Kafka's convention) per partition, for the member's current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416);
@@ -46,11 +46,11 @@ public static class GroupsApi
             .WithSummary("Describe a consumer group")
             .WithDescription("Members with what they hold (and what is pending a handoff), generation, and per partition the committed offset, end offset and lag.")
             .ProducesProblem(404);
-        groups.MapPut("/{group}/offsets", ResetOffsets).WithName("ResetOffsets").RequireGroup(Operations.Admin)
+        groups.MapPut("/{group}/offsets", ResetOffsetsAsync).WithName("ResetOffsets").RequireGroup(Operations.Admin)
             .WithSummary("Move a group's committed offsets (reprocessing)")
             .WithDescription("`to`: `\"earliest\"`, `\"latest\"`, `{\"offset\":N}` or `{\"timestamp\":T}`. Active members continue from the new offsets.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416);
-        groups.MapDelete("/{group}", Delete).WithName("DeleteGroup").RequireGroup(Operations.Admin)
+        groups.MapDelete("/{group}", DeleteAsync).WithName("DeleteGroup").RequireGroup(Operations.Admin)
             .WithSummary("Delete a consumer group without members")
             .WithDescription("Forgets the group's committed offsets. 409 `group_not_empty` while a member holds a lease.")
             .ProducesProblem(404).ProducesProblem(409);
@@ -146,7 +146,7 @@ public static class GroupsApi
         }
     }
 
-    private static Ok<CommitResponse> Commit(string group, string memberId, CommitRequest request, GroupCoordinator groups, LogStore store)
+    private static async Task<Ok<CommitResponse>> CommitAsync(string group, string memberId, CommitRequest request, GroupCoordinator groups, LogStore store)
     {
         if (request.Generation is not long generation)
         {
@@ -169,7 +169,7 @@ public static class GroupsApi
                 offsets[new TopicPartition(o.Topic, o.Partition)] = o.Offset;
             }
         }
-        var committed = groups.Commit(group, memberId, generation, offsets);
+        var committed = await groups.CommitAsync(group, memberId, generation, offsets);
         return TypedResults.Ok(new CommitResponse(generation, [.. committed.OrderBy(c => c.Key).Select(c => new PartitionOffset(c.Key.Topic, c.Key.Partition, c.Value))]));
     }
 
@@ -201,7 +201,7 @@ public static class GroupsApi
             offsets));
     }
 
-    private static Ok<ResetOffsetsResponse> ResetOffsets(string group, ResetOffsetsRequest request, GroupCoordinator groups, LogStore store)
+    private static async Task<Ok<ResetOffsetsResponse>> ResetOffsetsAsync(string group, ResetOffsetsRequest request, GroupCoordinator groups, LogStore store)
     {
         RequestChecks.GroupName(group);
         if (request.Topic is null)
@@ -216,13 +216,13 @@ public static class GroupsApi
             var partition = topic.GetPartition(p);
             offsets[new TopicPartition(topic.Name, p)] = TargetOffset(request.To, partition);
         }
-        groups.ResetOffsets(group, offsets);
+        await groups.ResetOffsetsAsync(group, offsets);
         return TypedResults.Ok(new ResetOffsetsResponse([.. offsets.OrderBy(o => o.Key).Select(o => new PartitionOffset(o.Key.Topic, o.Key.Partition, o.Value))]));
     }
 
-    private static NoContent Delete(string group, GroupCoordinator groups)
+    private static async Task<NoContent> DeleteAsync(string group, GroupCoordinator groups)
     {
-        groups.Delete(group);
+        await groups.DeleteAsync(group);
         return TypedResults.NoContent();
     }
 

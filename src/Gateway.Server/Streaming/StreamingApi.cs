@@ -179,7 +179,7 @@ public static class StreamingApi
                     groups.AdvancePositions(group, member.MemberId, flushed, resetVersion);
                     if ((time.GetUtcNow() - lastCommit).TotalMilliseconds >= settings.CommitIntervalMs)
                     {
-                        TryCommit(groups, group, member.MemberId, generation, flushed);
+                        await TryCommitAsync(groups, group, member.MemberId, generation, flushed);
                         lastCommit = time.GetUtcNow();
                     }
                     continue;
@@ -202,7 +202,7 @@ public static class StreamingApi
         finally
         {
             groups.AdvancePositions(group, member.MemberId, flushed, resetVersion);
-            TryCommit(groups, group, member.MemberId, generation, flushed);
+            await TryCommitAsync(groups, group, member.MemberId, generation, flushed);
             try
             {
                 groups.Leave(group, member.MemberId);
@@ -380,7 +380,7 @@ public static class StreamingApi
         }
     }
 
-    private static void TryCommit(GroupCoordinator groups, string group, string memberId, long generation, Dictionary<TopicPartition, long> positions)
+    private static async Task TryCommitAsync(GroupCoordinator groups, string group, string memberId, long generation, Dictionary<TopicPartition, long> positions)
     {
         if (positions.Count == 0)
         {
@@ -388,7 +388,7 @@ public static class StreamingApi
         }
         try
         {
-            groups.Commit(group, memberId, generation, positions);
+            await groups.CommitAsync(group, memberId, generation, positions);
         }
         catch (Exception ex) when (ex is StaleGenerationException or PartitionNotAssignedException or UnknownMemberException)
         {
