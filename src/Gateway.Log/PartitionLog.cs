@@ -54,6 +54,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _idempotency = new IdempotencyWindow(options.IdempotencyKeysPerPartition, TimeSpan.FromMilliseconds(options.IdempotencyWindowMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
+        // A new partition gets a first commit at once; one with files but no commit record has lost it.
+        bool fresh = !Directory.Exists(directory) || !Directory.EnumerateFileSystemEntries(directory).Any();
         Directory.CreateDirectory(directory);
         try
         {
@@ -76,7 +78,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 // The constructor's own recovery swallows errors and may start empty; Recover() below does not.
                 TryRecoverLatest = false,
             });
-            Recover();
+            Recover(fresh);
         }
         catch (Exception ex) when (ex is FasterException or LogCorruptedException or IOException)
         {
@@ -564,7 +566,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// Rebuilds offsets and the index from the committed range, checking every batch: CRC, dense offsets, and that
     /// the range ends at the offset the last commit recorded. Anything else is corruption, never an empty log.
     /// </summary>
-    private void Recover()
+    private void Recover(bool fresh)
     {
         _log!.Recover();
         var state = PartitionState.Load(_directory);
@@ -604,10 +606,26 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 }
             }
         }
+        if (committedNext is null && !fresh)
+        {
+            // Every partition is committed once when it is created: its files without a commit record mean the
+            // record was lost, and starting empty would hand out offsets that were already acknowledged.
+            throw Corrupted("its files are there but its commit record is missing");
+        }
         if (firstBase is null && committedNext is long recorded)
         {
+            if (state.BeginOffset < recorded)
+            {
+                // Retention and delete-records persist the begin offset before they truncate: only they may empty
+                // the committed range. Here records [begin, recorded) should be stored and none can be read.
+                throw Corrupted($"no record can be read, but offsets {state.BeginOffset} to {recorded} should be stored (a segment file is missing?)");
+            }
             // Everything was deleted: no batch is left to tell the next offset, the last commit does.
             next = Math.Max(next, recorded);
+        }
+        if (firstBase is long first && first > state.BeginOffset)
+        {
+            throw Corrupted($"the first readable record is at offset {first}, but records from offset {state.BeginOffset} should be stored (a segment file is missing?)");
         }
         if (committedNext is long expectedNext && next != expectedNext)
         {
@@ -616,6 +634,15 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _nextOffset = next;
         _beginOffset = Math.Max(state.BeginOffset, firstBase ?? next);
         _committed = new CommitPoint(next, committedAddress);
+        if (fresh)
+        {
+            // The first commit record (next offset 0), before the topic that holds this partition is saved.
+            _log.CommitStrongly(out _, out _, spinWait: true, cookie: BitConverter.GetBytes(next));
+            if (_log.RecoveredCookie is null && !Directory.EnumerateFiles(_directory, "*", SearchOption.AllDirectories).Any(f => f.Contains("commit", StringComparison.Ordinal)))
+            {
+                throw Corrupted("its first commit record could not be written");
+            }
+        }
         LogRecovered(_logger, Topic, Partition, _beginOffset, next, batches);
     }
 

@@ -53,6 +53,55 @@ public sealed class RecoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_missing_segment_file_is_reported_not_taken_for_retention()
+    {
+        await WriteAsync(50);
+        File.Delete(DataFile);
+
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var partition = store.GetTopic("t").GetPartition(0);
+        Assert.NotNull(partition.Failure);
+        await Assert.ThrowsAsync<LogCorruptedException>(async () => await LogFixture.AppendAsync(partition, Acks.Disk, "x"));
+    }
+
+    [Fact]
+    public async Task A_new_partition_is_committed_before_anything_is_appended()
+    {
+        await WriteAsync(0);
+        Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(_dir.Path, "topics", "t", "0", "log-commits")));
+    }
+
+    [Fact]
+    public async Task A_missing_commit_record_is_reported_not_started_empty()
+    {
+        await WriteAsync(50);
+        string commits = Path.Combine(_dir.Path, "topics", "t", "0", "log-commits");
+        Assert.True(Directory.Exists(commits) && Directory.EnumerateFiles(commits).Any(), "a partition is committed once it exists, appended to or not");
+        Directory.Delete(commits, recursive: true);
+
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var partition = store.GetTopic("t").GetPartition(0);
+        Assert.NotNull(partition.Failure);
+        await Assert.ThrowsAsync<LogCorruptedException>(async () => await LogFixture.AppendAsync(partition, Acks.Disk, "x"));
+    }
+
+    [Fact]
+    public async Task Records_all_deleted_by_delete_records_reopen_empty_at_the_right_offset()
+    {
+        await WriteAsync(30);
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        {
+            await store.GetTopic("t").GetPartition(0).DeleteRecordsBeforeAsync(30);
+        }
+        await using var reopened = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var partition = reopened.GetTopic("t").GetPartition(0);
+        Assert.Null(partition.Failure);
+        Assert.Equal(30, partition.BeginOffset);
+        Assert.Equal(30, partition.EndOffset);
+        Assert.Equal(30, await LogFixture.AppendAsync(partition, Acks.Disk, "next"));
+    }
+
+    [Fact]
     public async Task A_torn_tail_past_the_last_commit_is_cut_and_offsets_continue_densely()
     {
         await WriteAsync(20);

@@ -66,6 +66,9 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>SIGKILL: no shutdown code runs, exactly like a crash or power cut of the process.</summary>
     public void Kill()
     {
+        // The server itself first: walking the process tree takes tens of milliseconds, during which requests in
+        // flight would still be answered and the kill would not land mid-request.
+        _process.Kill();
         _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
     }

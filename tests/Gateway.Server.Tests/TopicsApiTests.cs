@@ -229,4 +229,41 @@ public sealed class TopicsApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, swagger.StatusCode);
         Assert.Contains("swagger-ui", await swagger.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public async Task A_partition_whose_segment_file_vanished_is_refused_and_readiness_says_why()
+    {
+        string data = Path.Combine(Path.GetTempPath(), "gateway-server-tests", Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (var first = new GatewayFactory(dataDirectory: data))
+            {
+                using var client = first.CreateClient();
+                await Http.CreateTopicAsync(client, "fragile", 2);
+                await Http.ProduceAsync(client, "fragile", """[{"partition":0,"value":"a"},{"partition":0,"value":"b"},{"partition":1,"value":"c"}]""");
+            }
+            File.Delete(Path.Combine(data, "topics", "fragile", "0", "data.log.0"));
+
+            await using var second = new GatewayFactory(dataDirectory: data);
+            using var reopened = second.CreateClient();
+            using (var ready = await reopened.GetAsync("/health/ready"))
+            {
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+                string body = await ready.Content.ReadAsStringAsync();
+                Assert.Contains("fragile/0", body, StringComparison.Ordinal);
+                Assert.Contains("segment file is missing", body, StringComparison.Ordinal);
+            }
+            await Http.GetProblemAsync(reopened, "/v1/topics/fragile/partitions/0/records?offset=0", HttpStatusCode.InternalServerError, "log_corrupted");
+            using (var produce = await reopened.PostAsync("/v1/topics/fragile/partitions/0/records", Http.Json("""{"records":[{"value":"z"}]}""")))
+            {
+                Assert.Equal(HttpStatusCode.InternalServerError, produce.StatusCode);
+            }
+            // The intact partition keeps serving.
+            Assert.Single(Http.Records(await Http.GetJsonAsync(reopened, "/v1/topics/fragile/partitions/1/records?offset=0")));
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
 }

@@ -88,6 +88,17 @@ public static class GatewayHosting
         return builder;
     }
 
+    /// <summary>Readiness as JSON: the status, and for each check its status and reason (e.g. which partition is damaged).</summary>
+    private static Task WriteHealthAsync(HttpContext context, Microsoft.Extensions.Diagnostics.HealthChecks.HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.Select(e => new { name = e.Key, status = e.Value.Status.ToString(), description = e.Value.Description }),
+        });
+    }
+
     /// <summary>Key in <see cref="HttpContext.Items"/> of the endpoint routing chose.</summary>
     internal static readonly object MatchedEndpointKey = new();
 
@@ -136,7 +147,7 @@ public static class GatewayHosting
         });
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = WriteHealthAsync });
         return app;
     }
 }
