@@ -112,7 +112,7 @@ ensure_tool wrk wrk
 ensure_tool taskset util-linux
 ensure_tool curl curl
 ((DO_FIO)) && ensure_tool fio fio
-((DO_FIO)) && ensure_tool jq jq
+ensure_tool jq jq
 command -v dotnet >/dev/null 2>&1 || die "dotnet is not on PATH"
 (($(nproc) > SERVER_CPU && $(nproc) > LOAD_CPU)) || die "needs CPUs $SERVER_CPU and $LOAD_CPU (have $(nproc))"
 
@@ -158,24 +158,31 @@ chars 102400 >"$WORK/body-100k.bin"
 # id | target | path | body file (- for a GET) | content type | bytes (the request body; for a GET the response) |
 #   records per request (0: a baseline) | the baseline it is compared with (-: none) | label
 SCENARIOS=(
-    "B1-1k|baseline|/post|$WORK/body-1k.bin|application/octet-stream|-|0|-|baseline POST 1 KB"
-    "G-1k-mem|gateway|/v1/topics/bench/records?acks=memory|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=memory"
-    "G-1k-disk|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=disk"
-    "B1-100k|baseline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|baseline POST 100 KB"
-    "G-100-json|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-json.bin|application/json|-|100|B1-100k|gw 100 x 1 KB JSON, acks=disk"
-    "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-ndjson.bin|application/x-ndjson|-|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk"
-    "G-commit|gateway|/v1/groups/bench-g/members/bench-member/offsets|$WORK/body-commit.json|application/json|-|1|B1-1k|gw group offset commit"
-    "B2-1m|baseline|/blob|-|-|1048576|0|-|baseline GET 1 MiB (B2)"
+    "B1-1k|baseline|/post|$WORK/body-1k.bin|application/octet-stream|-|0|-|baseline POST 1 KB|-"
+    "G-1k-mem|gateway|/v1/topics/bench/records?acks=memory|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=memory|>=0.6"
+    "G-1k-disk|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=disk|-"
+    "B1-100k|baseline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|baseline POST 100 KB|-"
+    "G-100-json|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-json.bin|application/json|-|100|B1-100k|gw 100 x 1 KB JSON, acks=disk|>=0.4"
+    "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-ndjson.bin|application/x-ndjson|-|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk|>=0.4"
+    "G-commit|gateway|/v1/groups/bench-g/members/bench-member/offsets|$WORK/body-commit.json|application/json|-|1|B1-1k|gw group offset commit|>=0.5"
+    "B2-1m|baseline|/blob|-|-|1048576|0|-|baseline GET 1 MiB (B2)|-"
+    "G-fetch-1m|gateway|/v1/topics/bench-fetch/partitions/0/records?offset=FETCH_FROM&maxBytes=1048576&limit=10000|-|-|measured|1000|B2-1m|gw fetch ~1 MB from the tail|>=0.7"
 )
 # A group member whose offset commits the G-commit scenario repeats; its topic is never re-created, so its
 # generation (1, in a fresh data directory) stays valid for the whole run.
 printf '{"generation":1,"offsets":[{"topic":"bench-groups","partition":0,"offset":0}]}' >"$WORK/body-commit.json"
 field() { local IFS='|'; local -a f; read -ra f <<<"$1"; printf '%s' "${f[$2]}"; }
+scenario_of() { local s; for s in "${SCENARIOS[@]}"; do [[ $(field "$s" 0) == "$1" ]] && printf '%s' "$s"; done; }
 url_of() {
-    if [[ $(field "$1" 1) == gateway ]]; then printf '%s' "$GATEWAY_URL$(field "$1" 2)"; else printf '%s' "$BASELINE_URL$(field "$1" 2)"; fi
+    local path
+    path=$(field "$1" 2)
+    path=${path//FETCH_FROM/${FETCH_FROM:-0}}
+    if [[ $(field "$1" 1) == gateway ]]; then printf '%s' "$GATEWAY_URL$path"; else printf '%s' "$BASELINE_URL$path"; fi
 }
 bytes_of() {
-    if [[ $(field "$1" 3) == - ]]; then field "$1" 5; else stat -c %s "$(field "$1" 3)"; fi
+    if [[ $(field "$1" 5) == measured ]]; then cat "$WORK/bytes-$(field "$1" 0)"
+    elif [[ $(field "$1" 3) == - ]]; then field "$1" 5
+    else stat -c %s "$(field "$1" 3)"; fi
 }
 
 # A wrk script per POST scenario: method, body (read once from the file) and content type.
@@ -264,6 +271,21 @@ check_disk() {
     free=$(df -Pm "$WORK" | awk 'NR==2{print $4}')
     ((free >= MIN_FREE_MB)) || die "only ${free} MB free under $WORK (MIN_FREE_MB=$MIN_FREE_MB)"
 }
+
+# The fetch scenario reads the last ~1 MB of a partition of 1 KB JSON records, written once here.
+code=$(curl -s -o "$WORK/topic.out" -w '%{http_code}' --max-time 10 -X POST "$GATEWAY_URL/v1/topics" \
+    -H 'Content-Type: application/json' -d '{"name":"bench-fetch","partitions":1}')
+[[ $code == 2* ]] || die "creating topic bench-fetch: HTTP $code $(head -c 500 "$WORK/topic.out")"
+for _ in $(seq 1 12); do
+    code=$(curl -s -o "$WORK/fill.out" -w '%{http_code}' --max-time 30 -X POST -H 'Content-Type: application/json' \
+        --data-binary "@$WORK/body-100-json.bin" "$GATEWAY_URL/v1/topics/bench-fetch/partitions/0/records")
+    [[ $code == 2* ]] || die "filling bench-fetch: HTTP $code $(head -c 500 "$WORK/fill.out")"
+done
+FETCH_END=$(curl -s --max-time 10 "$GATEWAY_URL/v1/topics/bench-fetch/partitions/0/offsets" | jq -r .endOffset)
+FETCH_FROM=$((FETCH_END - 1000))
+curl -s -o /dev/null -w '%{size_download}' --max-time 10 \
+    "$GATEWAY_URL/v1/topics/bench-fetch/partitions/0/records?offset=$FETCH_FROM&maxBytes=1048576&limit=10000" >"$WORK/bytes-G-fetch-1m"
+log "fetch scenario: offsets $FETCH_FROM.. of $FETCH_END, $(cat "$WORK/bytes-G-fetch-1m") bytes per answer"
 
 # One request per scenario with curl: a wrong body shows up here as a clear error, not as a table of 4xx.
 for s in "${SCENARIOS[@]}"; do
@@ -360,11 +382,11 @@ stats() {
 }
 errors() { awk -F'\t' -v id="$1" '$1 == id { n += $4; e += $5; if ($3 + 0 == 0) z++ } END { printf "%d %d %d\n", n, e, z }' "$RESULTS"; }
 # paired <gateway id> <baseline id>: min and max over rounds of gateway/baseline in the same round
-paired() {
-    awk -F'\t' -v g="$1" -v b="$2" '
+paired() {   # paired <gateway id> <baseline id> [factor: gateway bytes / baseline bytes]
+    awk -F'\t' -v g="$1" -v b="$2" -v f="${3:-1}" '
         $1 == g { gw[$2] = $3 } $1 == b { bl[$2] = $3 }
         END {
-            for (r in gw) if (bl[r] > 0) { x = gw[r] / bl[r]; if (min == "" || x < min) min = x; if (max == "" || x > max) max = x }
+            for (r in gw) if (bl[r] > 0) { x = f * gw[r] / bl[r]; if (min == "" || x < min) min = x; if (max == "" || x > max) max = x }
             if (min == "") print "-"; else printf "%.3f..%.3f\n", min, max
         }' "$RESULTS"
 }
@@ -374,12 +396,12 @@ echo
 echo "Gateway benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
 echo "wrk -t1 -c$CONNECTIONS, ${DURATION}s x $RUNS run(s) after ${WARMUP}s warm-up; servers on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU; $(nproc) CPUs; data on $(df -T "$WORK" | awk 'NR==2{print $2}')"
 echo
-fmt='%-13s %-32s %9s %9s %9s %9s %10s %8s %10s %7s %13s %s\n'
-printf "$fmt" id scenario "body B" "req/s" min max "rec/s" "MB/s" "base req/s" ratio "paired" errors
-printf "$fmt" ------------- -------------------------------- --------- --------- --------- --------- ---------- -------- ---------- ------- ------------- ------
+fmt='%-13s %-32s %9s %9s %9s %9s %10s %8s %10s %7s %7s %13s %s\n'
+printf "$fmt" id scenario "body B" "req/s" min max "rec/s" "MB/s" "base req/s" ratio target "paired" errors
+printf "$fmt" ------------- -------------------------------- --------- --------- --------- --------- ---------- -------- ---------- ------- ------- ------------- ------
 ANY_ERRORS=0
 for s in "${SCENARIOS[@]}"; do
-    id=$(field "$s" 0) bytes=$(bytes_of "$s") recs=$(field "$s" 6) base=$(field "$s" 7) label=$(field "$s" 8)
+    id=$(field "$s" 0) bytes=$(bytes_of "$s") recs=$(field "$s" 6) base=$(field "$s" 7) label=$(field "$s" 8) target=$(field "$s" 9)
     read -r med min max < <(stats "$id")
     read -r non2xx errs zero < <(errors "$id")
     mbs=$(awk -v r="$med" -v b="$bytes" 'BEGIN { printf "%.1f", r * b / 1e6 }')
@@ -388,8 +410,11 @@ for s in "${SCENARIOS[@]}"; do
     basecol=- ratio=- pair=-
     if [[ $base != - ]]; then
         basecol=$(median_of "$base")
-        ratio=$(awk -v g="$med" -v b="$basecol" 'BEGIN { if (b > 0) printf "%.3f", g / b; else print "-" }')
-        pair=$(paired "$id" "$base")
+        # Bulk scenarios compare bytes moved (MB/s), the others requests (req/s).
+        gb=1 bb=1
+        if [[ $base == B1-100k || $base == B2-1m ]]; then gb=$bytes bb=$(bytes_of "$(scenario_of "$base")"); fi
+        ratio=$(awk -v g="$med" -v b="$basecol" -v gb="$gb" -v bb="$bb" 'BEGIN { if (b > 0) printf "%.3f", (g * gb) / (b * bb); else print "-" }')
+        pair=$(paired "$id" "$base" "$(awk -v a="$gb" -v b="$bb" 'BEGIN { printf "%.6f", a / b }')")
     fi
     flag=-
     if ((non2xx + errs + zero > 0)); then
@@ -400,17 +425,19 @@ for s in "${SCENARIOS[@]}"; do
         ANY_ERRORS=1
         PROBLEMS=1
     fi
-    printf "$fmt" "$id" "$label" "$bytes" "$med" "$min" "$max" "$recps" "$mbs" "$basecol" "$ratio" "$pair" "$flag"
+    printf "$fmt" "$id" "$label" "$bytes" "$med" "$min" "$max" "$recps" "$mbs" "$basecol" "$ratio" "$target" "$pair" "$flag"
 done
 if [[ -n $FSYNC_IOPS ]]; then
-    printf "$fmt" B3 "fio 4 KB write+fdatasync (/s)" 4096 "$FSYNC_IOPS" - - - "$(awk -v r="$FSYNC_IOPS" 'BEGIN { printf "%.1f", r * 4096 / 1e6 }')" - - - -
+    printf "$fmt" B3 "fio 4 KB write+fdatasync (/s)" 4096 "$FSYNC_IOPS" - - - "$(awk -v r="$FSYNC_IOPS" 'BEGIN { printf "%.1f", r * 4096 / 1e6 }')" - - - - -
     echo
     for id in G-1k-disk G-100-json G-100-ndjson; do
         med=$(median_of "$id")
         awk -v id="$id" -v r="$med" -v f="$FSYNC_IOPS" \
-            'BEGIN { if (f > 0) printf "%-13s acks=disk requests/s / fsync/s = %.2f\n", id, r / f }'
+            'BEGIN { if (f > 0) printf "%-13s acks=disk requests/s / fsync/s = %.2f%s\n", id, r / f, (id == "G-1k-disk" ? "   (target >= 8)" : "") }'
     done
 fi
+awk -v d="$(median_of G-1k-disk)" -v m="$(median_of G-1k-mem)" \
+    'BEGIN { if (m > 0) printf "G-1k-disk     acks=disk / acks=memory requests/s = %.2f   (target >= 0.5)\n", d / m }' 
 echo
 echo "ratio = median gateway req/s / median baseline req/s; paired = min..max of gateway/baseline within the same round."
 echo "MB/s = request body bytes x req/s / 1e6 (response bytes for B2). rec/s = req/s x records per request."
