@@ -99,7 +99,10 @@ public static class GatewayHosting
         });
     }
 
-    /// <summary>Key in <see cref="HttpContext.Items"/> of the endpoint routing chose.</summary>
+    /// <summary>What routing chose, kept for the request log and metrics.</summary>
+    internal sealed record MatchedRoute(Endpoint? Endpoint, object? Topic, object? Group);
+
+    /// <summary>Key in <see cref="HttpContext.Items"/> of the <see cref="MatchedRoute"/>.</summary>
     internal static readonly object MatchedEndpointKey = new();
 
     public static WebApplication UseGatewayHosting(this WebApplication app)
@@ -110,6 +113,16 @@ public static class GatewayHosting
             // The path's route template and the topic, never the query string (an SSE access_token rides there) or headers.
             o.IncludeQueryInRequestPath = false;
             o.MessageTemplate = "HTTP {RequestMethod} {Route} topic={Topic} responded {StatusCode} in {Elapsed:0.000} ms";
+            o.EnrichDiagnosticContext = (diagnostics, context) =>
+            {
+                var matched = context.Items[MatchedEndpointKey] as MatchedRoute;
+                diagnostics.Set("Route", (matched?.Endpoint as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)");
+                diagnostics.Set("Topic", matched?.Topic);
+                if (matched?.Group is { } group)
+                {
+                    diagnostics.Set("Group", group);
+                }
+            };
             o.GetLevel = (context, elapsedMs, exception) =>
                 exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
                 : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 && context.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) != true ? LogEventLevel.Warning
@@ -123,28 +136,26 @@ public static class GatewayHosting
         });
         app.UseStatusCodePages();
         app.UseRouting();
-        // Noted before the endpoint runs: the exception handler clears the endpoint before the logs and metrics look.
+        // Noted before the endpoint runs: the exception handler clears the endpoint and route values before the
+        // logs and metrics look. One small object per request; the log properties are made only for a written log.
         app.Use((context, next) =>
         {
-            var endpoint = context.GetEndpoint();
-            context.Items[MatchedEndpointKey] = endpoint;
-            var diagnostics = context.RequestServices.GetRequiredService<IDiagnosticContext>();
-            diagnostics.Set("Route", (endpoint as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)");
-            diagnostics.Set("Topic", context.Request.RouteValues.TryGetValue("topic", out object? topic) ? topic : null);
-            if (context.Request.RouteValues.TryGetValue("group", out object? group))
-            {
-                diagnostics.Set("Group", group);
-            }
+            var values = context.Request.RouteValues;
+            context.Items[MatchedEndpointKey] = new MatchedRoute(
+                context.GetEndpoint(), values.TryGetValue("topic", out object? topic) ? topic : null, values.TryGetValue("group", out object? group) ? group : null);
             return next(context);
         });
         app.UseGatewaySecurity();
 
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.UseSwaggerUI(o =>
-        {
-            o.RoutePrefix = "swagger";
-            o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
-        });
+        // Only on its own path: the middleware would otherwise match every API request against its routes.
+        app.UseWhen(
+            context => context.Request.Path.StartsWithSegments("/swagger", StringComparison.OrdinalIgnoreCase),
+            swagger => swagger.UseSwaggerUI(o =>
+            {
+                o.RoutePrefix = "swagger";
+                o.SwaggerEndpoint("/openapi/v1.json", "Gateway v1");
+            }));
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = WriteHealthAsync });

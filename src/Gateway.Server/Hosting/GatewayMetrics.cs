@@ -119,7 +119,7 @@ public sealed class GatewayMetrics
             }
             finally
             {
-                var matched = context.GetEndpoint() ?? context.Items[GatewayHosting.MatchedEndpointKey] as Endpoint;
+                var matched = context.GetEndpoint() ?? (context.Items[GatewayHosting.MatchedEndpointKey] as GatewayHosting.MatchedRoute)?.Endpoint;
                 string endpoint = matched?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
                 // The labelled child is looked up once per endpoint and status: no allocation on the hot path.
                 var child = _durations.GetOrAdd(

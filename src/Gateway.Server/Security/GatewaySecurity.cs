@@ -84,19 +84,22 @@ public static class GatewaySecurity
     /// </summary>
     public static WebApplication UseGatewaySecurity(this WebApplication app)
     {
-        app.UseCors(CorsPolicy);
+        if (app.Configuration.GetSection("Cors:AllowedOrigins").Get<string[]>() is { Length: > 0 })
+        {
+            app.UseCors(CorsPolicy);
+        }
         var authenticator = app.Services.GetRequiredService<Authenticator>();
         var access = app.Services.GetRequiredService<AccessControl>();
-        bool active = app.Services.GetRequiredService<IOptions<AuthOptions>>().Value is { } auth && (auth.CredentialsConfigured || auth.Rules.Count > 0);
-        app.Use(async (context, next) =>
+        if (app.Services.GetRequiredService<IOptions<AuthOptions>>().Value is { } auth && (auth.CredentialsConfigured || auth.Rules.Count > 0))
         {
-            if (active)
+            // Without credentials or rules every caller may do everything: no middleware on the request path at all.
+            app.Use(async (context, next) =>
             {
                 await authenticator.AuthenticateAsync(context);
                 Authorize(context, access);
-            }
-            await next(context);
-        });
+                await next(context);
+            });
+        }
         return app;
     }
 
