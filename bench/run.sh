@@ -56,6 +56,8 @@ GATEWAY_PROJECT=$REPO/src/Gateway.Server/Gateway.Server.csproj
 BASELINE_PROJECT=$REPO/bench/Baseline/Baseline.csproj
 GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
 BASELINE_DLL=$REPO/bench/Baseline/bin/Release/net10.0/Baseline.dll
+LOG_BASELINE_PROJECT=$REPO/bench/LogBaseline/LogBaseline.csproj
+LOG_BASELINE_DLL=$REPO/bench/LogBaseline/bin/Release/net10.0/LogBaseline.dll
 BASELINE_URL=http://127.0.0.1:$BASELINE_PORT
 GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 
@@ -125,6 +127,7 @@ if ((DO_BUILD)); then
     log "building Gateway.Server and Baseline (Release)"
     dotnet build -c Release -nologo -v q "$GATEWAY_PROJECT" >/dev/null || die "build of Gateway.Server failed (run: dotnet build -c Release $GATEWAY_PROJECT)"
     dotnet build -c Release -nologo -v q "$BASELINE_PROJECT" >/dev/null || die "build of Baseline failed (run: dotnet build -c Release $BASELINE_PROJECT)"
+    dotnet build -c Release -nologo -v q "$LOG_BASELINE_PROJECT" >/dev/null || die "build of LogBaseline failed (run: dotnet build -c Release $LOG_BASELINE_PROJECT)"
 fi
 [[ -f $GATEWAY_DLL ]] || die "missing $GATEWAY_DLL"
 [[ -f $BASELINE_DLL ]] || die "missing $BASELINE_DLL"
@@ -210,6 +213,22 @@ if ((DO_FIO)); then
         log "fio failed: $(head -c 500 "$WORK/fio.err")"
     fi
     rm -rf "$WORK/fio"
+fi
+
+# ---------------------------------------------------------------------------------------------- B4: FasterLog
+# The storage engine alone on the server's core, 64 writers of 1 KB entries: with a commit per wait (disk) and
+# without (memory). The gateway's produce rows divided by these say what HTTP and the gateway's own work cost.
+B4_DISK="" B4_MEM=""
+if [[ -f $LOG_BASELINE_DLL ]]; then
+    for mode in memory disk; do
+        rm -rf "$WORK/b4"
+        out=$(taskset -c "$SERVER_CPU" dotnet "$LOG_BASELINE_DLL" "$WORK/b4" "$mode" "$DURATION" 64 1024 2>&1 || true)
+        log "B4 ($mode): $out"
+        rate=$(awk '{print $1; exit}' <<<"$out")
+        [[ $rate =~ ^[0-9]+$ ]] || rate=""
+        if [[ $mode == disk ]]; then B4_DISK=$rate; else B4_MEM=$rate; fi
+    done
+    rm -rf "$WORK/b4"
 fi
 
 # ---------------------------------------------------------------------------------------------- servers
@@ -435,6 +454,12 @@ if [[ -n $FSYNC_IOPS ]]; then
         awk -v id="$id" -v r="$med" -v f="$FSYNC_IOPS" \
             'BEGIN { if (f > 0) printf "%-13s acks=disk requests/s / fsync/s = %.2f%s\n", id, r / f, (id == "G-1k-disk" ? "   (target >= 8)" : "") }'
     done
+fi
+if [[ -n $B4_MEM && -n $B4_DISK ]]; then
+    printf "$fmt" B4-mem "FasterLog 1 KB appends/s, memory" 1024 "$B4_MEM" - - - - - - - - -
+    printf "$fmt" B4-disk "FasterLog 1 KB appends/s, disk" 1024 "$B4_DISK" - - - - - - - - -
+    awk -v g="$(median_of G-1k-mem)" -v b="$B4_MEM" 'BEGIN { if (b > 0) printf "G-1k-mem      gateway / FasterLog alone (memory) = %.2f\n", g / b }'
+    awk -v g="$(median_of G-1k-disk)" -v b="$B4_DISK" 'BEGIN { if (b > 0) printf "G-1k-disk     gateway / FasterLog alone (disk)   = %.2f\n", g / b }'
 fi
 awk -v d="$(median_of G-1k-disk)" -v m="$(median_of G-1k-mem)" \
     'BEGIN { if (m > 0) printf "G-1k-disk     acks=disk / acks=memory requests/s = %.2f   (target >= 0.5)\n", d / m }' 
