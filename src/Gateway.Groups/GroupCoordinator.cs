@@ -282,7 +282,7 @@ public sealed partial class GroupCoordinator : IDisposable
     }
 
     /// <summary>A topic was deleted: its committed offsets go, and groups reading it rebalance.</summary>
-    public void OnTopicDeleted(string topic)
+    public Task OnTopicDeletedAsync(string topic)
     {
         lock (_lock)
         {
@@ -307,7 +307,7 @@ public sealed partial class GroupCoordinator : IDisposable
                 Save(g);
             }
             // In the writer's order, after any commit of the topic queued before.
-            _ = _writer.Enqueue(offsets => offsets.DeleteMany(o => o.Topic == topic));
+            return _writer.Enqueue(offsets => offsets.DeleteMany(o => o.Topic == topic));
         }
     }
 
@@ -458,14 +458,26 @@ public sealed partial class GroupCoordinator : IDisposable
             }
             _groups[g.Name] = g;
         }
+        var gone = new HashSet<string>(StringComparer.Ordinal);
         foreach (var offset in _offsetRecords.FindAll())
         {
+            if (_partitionCount(offset.Topic) == 0)
+            {
+                // The topic was deleted and the deletion of its offsets did not reach the store: a topic created later
+                // under the name must not resume at them.
+                gone.Add(offset.Topic);
+                continue;
+            }
             if (!_groups.TryGetValue(offset.Group, out var g))
             {
                 g = new Group(offset.Group);
                 _groups[g.Name] = g;
             }
             g.Committed[new TopicPartition(offset.Topic, offset.Partition)] = offset.Offset;
+        }
+        foreach (string topic in gone)
+        {
+            _offsetRecords.DeleteMany(o => o.Topic == topic);
         }
         foreach (var g in _groups.Values)
         {

@@ -17,7 +17,8 @@ internal sealed class OffsetWriter : IDisposable
     private readonly ConcurrentQueue<(Action<ILiteCollection<OffsetRecord>> Change, TaskCompletionSource Done)> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Task _loop;
-    private volatile bool _stopping;
+    private readonly Lock _gate = new();
+    private bool _stopping;
     private int _disposed;
 
     public OffsetWriter(LiteDatabase database, ILiteCollection<OffsetRecord> offsets)
@@ -31,12 +32,16 @@ internal sealed class OffsetWriter : IDisposable
     public Task Enqueue(Action<ILiteCollection<OffsetRecord>> change)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (_stopping)
+        lock (_gate)
         {
-            done.SetException(new ObjectDisposedException(nameof(OffsetWriter)));
-            return done.Task;
+            // Under the gate: once Dispose has said stop, nothing joins the queue that the loop might not see.
+            if (_stopping)
+            {
+                done.SetException(new ObjectDisposedException(nameof(OffsetWriter)));
+                return done.Task;
+            }
+            _queue.Enqueue((change, done));
         }
-        _queue.Enqueue((change, done));
         if (_signal.CurrentCount == 0)
         {
             _signal.Release();
@@ -51,7 +56,10 @@ internal sealed class OffsetWriter : IDisposable
         {
             return;
         }
-        _stopping = true;
+        lock (_gate)
+        {
+            _stopping = true;
+        }
         _signal.Release();
         _loop.GetAwaiter().GetResult();
         _signal.Dispose();
@@ -69,7 +77,7 @@ internal sealed class OffsetWriter : IDisposable
             }
             if (batch.Count == 0)
             {
-                if (_stopping)
+                if (Stopped())
                 {
                     return;
                 }
@@ -109,6 +117,19 @@ internal sealed class OffsetWriter : IDisposable
                 }
             }
             batch.Clear();
+            if (Stopped())
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Told to stop, and everything queued before that is written.</summary>
+    private bool Stopped()
+    {
+        lock (_gate)
+        {
+            return _stopping && _queue.IsEmpty;
         }
     }
 }

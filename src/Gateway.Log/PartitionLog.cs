@@ -41,7 +41,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private volatile bool _closed;
     private volatile bool _closing;
 
-    private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services)
+    private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services, bool fresh)
     {
         Topic = topic;
         Partition = partition;
@@ -54,8 +54,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _idempotency = new IdempotencyWindow(options.IdempotencyKeysPerPartition, TimeSpan.FromMilliseconds(options.IdempotencyWindowMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
-        // A new partition gets a first commit at once; one with files but no commit record has lost it.
-        bool fresh = !Directory.Exists(directory) || !Directory.EnumerateFileSystemEntries(directory).Any();
+        // A new partition gets a first commit at once; an existing one without a commit record has lost it.
         Directory.CreateDirectory(directory);
         try
         {
@@ -166,8 +165,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// <summary>Why the partition cannot serve, or null when it can.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
 
-    internal static PartitionLog Open(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services) =>
-        new(topic, partition, directory, options, services);
+    internal static PartitionLog Open(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services, bool create) =>
+        new(topic, partition, directory, options, services, create);
 
     /// <summary>
     /// Appends a sealed batch as one entry and returns its base offset. With <paramref name="expectedEndOffset"/>,
@@ -610,7 +609,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         {
             // Every partition is committed once when it is created: its files without a commit record mean the
             // record was lost, and starting empty would hand out offsets that were already acknowledged.
-            throw Corrupted("its files are there but its commit record is missing");
+            throw Corrupted("its commit record is missing");
         }
         if (firstBase is null && committedNext is long recorded)
         {
@@ -638,7 +637,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
         {
             // The first commit record (next offset 0), before the topic that holds this partition is saved.
             _log.CommitStrongly(out _, out _, spinWait: true, cookie: BitConverter.GetBytes(next));
-            if (_log.RecoveredCookie is null && !Directory.EnumerateFiles(_directory, "*", SearchOption.AllDirectories).Any(f => f.Contains("commit", StringComparison.Ordinal)))
+            string commits = Path.Combine(_directory, "log-commits");
+            if (!Directory.Exists(commits) || !Directory.EnumerateFiles(commits).Any())
             {
                 throw Corrupted("its first commit record could not be written");
             }

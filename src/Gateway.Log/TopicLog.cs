@@ -17,7 +17,7 @@ public sealed class TopicLog
     private TopicMetadata _metadata;
     private uint _stickyCounter;
 
-    private TopicLog(TopicMetadata metadata, string directory, LogStoreOptions options, PartitionServices services)
+    private TopicLog(TopicMetadata metadata, string directory, LogStoreOptions options, PartitionServices services, bool create)
     {
         _metadata = metadata;
         _directory = directory;
@@ -26,7 +26,7 @@ public sealed class TopicLog
         _partitions = new PartitionLog[metadata.Partitions];
         for (int p = 0; p < metadata.Partitions; p++)
         {
-            _partitions[p] = OpenPartition(p);
+            _partitions[p] = OpenPartition(p, create);
         }
     }
 
@@ -63,7 +63,7 @@ public sealed class TopicLog
         Directory.CreateDirectory(directory);
         var metadata = new TopicMetadata(name, partitions, config, now);
         // Partitions first, topic.json last: a crash in between leaves a folder without topic.json, which start-up removes.
-        var topic = new TopicLog(metadata, directory, options, services);
+        var topic = new TopicLog(metadata, directory, options, services, create: true);
         topic.SaveMetadata(metadata);
         return topic;
     }
@@ -72,7 +72,7 @@ public sealed class TopicLog
     {
         var metadata = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(directory, MetadataFile)), LogJsonContext.Default.TopicMetadata)
             ?? throw new LogCorruptedException($"{directory}/{MetadataFile} is empty.");
-        return new TopicLog(metadata, directory, options, services);
+        return new TopicLog(metadata, directory, options, services, create: false);
     }
 
     internal const string MetadataFile = "topic.json";
@@ -95,7 +95,7 @@ public sealed class TopicLog
                 _partitions.CopyTo(grown, 0);
                 for (int p = current.Partitions; p < count; p++)
                 {
-                    grown[p] = OpenPartition(p);
+                    grown[p] = OpenPartition(p, create: true);
                 }
             }
             var updated = current with { Partitions = count, Config = config ?? current.Config };
@@ -113,8 +113,20 @@ public sealed class TopicLog
         }
     }
 
-    private PartitionLog OpenPartition(int partition) =>
-        PartitionLog.Open(Name, partition, Path.Combine(_directory, partition.ToString(CultureInfo.InvariantCulture)), _options, _services);
+    /// <summary>
+    /// Opens a partition; with <paramref name="create"/> a new one: whatever an unfinished earlier attempt left in its
+    /// folder goes (the topic's metadata never listed it), and it is committed once before the metadata names it.
+    /// Without, a partition the metadata lists must have its files and commit record.
+    /// </summary>
+    private PartitionLog OpenPartition(int partition, bool create)
+    {
+        string directory = Path.Combine(_directory, partition.ToString(CultureInfo.InvariantCulture));
+        if (create && Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        return PartitionLog.Open(Name, partition, directory, _options, _services, create);
+    }
 
     private void SaveMetadata(TopicMetadata metadata) =>
         AtomicFile.Write(Path.Combine(_directory, MetadataFile), JsonSerializer.SerializeToUtf8Bytes(metadata, LogJsonContext.Default.TopicMetadata));

@@ -167,7 +167,7 @@ public sealed class GroupCoordinatorTests : IDisposable
     }
 
     [Fact]
-    public void Growing_a_topic_rebalances_and_deleting_it_drops_its_offsets()
+    public async Task Growing_a_topic_rebalances_and_deleting_it_drops_its_offsets()
     {
         var a = Join("a", "t", "u");
         Assert.Equal(8, a.Assignments.Count);
@@ -177,7 +177,7 @@ public sealed class GroupCoordinatorTests : IDisposable
         Assert.Equal(10, _coordinator.Heartbeat("g", "a").Assignments.Count);
 
         _partitions.Remove("u");
-        _coordinator.OnTopicDeleted("u");
+        await _coordinator.OnTopicDeletedAsync("u");
         Assert.Equal(6, _coordinator.Heartbeat("g", "a").Assignments.Count);
         Assert.Empty(_coordinator.Describe("g").CommittedOffsets);
         Restart();
@@ -253,8 +253,9 @@ public sealed class GroupCoordinatorTests : IDisposable
 
         // A topic deleted after commits were queued: the deletion is written after them, so nothing comes back.
         var queued = _coordinator.CommitAsync("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [new TopicPartition("u", 0)] = 1 });
-        _coordinator.OnTopicDeleted("u");
+        var deleted = _coordinator.OnTopicDeletedAsync("u");
         await queued;
+        await deleted;
         Restart();
         var restored = _coordinator.Describe("g").CommittedOffsets;
         Assert.Equal(inMemory, restored[tp]);

@@ -65,6 +65,28 @@ public sealed class RecoveryTests : IDisposable
     }
 
     [Fact]
+    public async Task A_listed_partition_whose_folder_vanished_is_reported_not_recreated_empty()
+    {
+        await WriteAsync(10);
+        Directory.Delete(Path.Combine(_dir.Path, "topics", "t", "0"), recursive: true);
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        Assert.NotNull(store.GetTopic("t").GetPartition(0).Failure);
+    }
+
+    [Fact]
+    public async Task Growing_a_topic_over_a_folder_left_by_an_unfinished_grow_starts_the_partition_clean()
+    {
+        await WriteAsync(3);
+        string leftover = Path.Combine(_dir.Path, "topics", "t", "1");
+        Directory.CreateDirectory(leftover);
+        await File.WriteAllBytesAsync(Path.Combine(leftover, "data.log.0"), new byte[4096]);
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var grown = await store.UpdateTopicAsync("t", null, 2);
+        Assert.Null(grown.GetPartition(1).Failure);
+        Assert.Equal(0, await LogFixture.AppendAsync(grown.GetPartition(1), Acks.Disk, "first"));
+    }
+
+    [Fact]
     public async Task A_new_partition_is_committed_before_anything_is_appended()
     {
         await WriteAsync(0);

@@ -36,6 +36,8 @@ public sealed class SecurityTests : IAsyncLifetime
             "--Auth:Rules:3:Principals:0=bob", "--Auth:Rules:3:Topics:0=orders", "--Auth:Rules:3:Operations:0=fetch",
             "--Auth:Rules:4:Principals:0=bob", "--Auth:Rules:4:Groups:0=bob-*", "--Auth:Rules:4:Operations:0=consume",
             "--Auth:Rules:5:Principals:0=carol", "--Auth:Rules:5:Topics:0=logs.*", "--Auth:Rules:5:Operations:0=produce",
+            // alice and bob share the groups shared-*; bob may not fetch orders-eu.
+            "--Auth:Rules:6:Principals:0=alice", "--Auth:Rules:6:Principals:1=bob", "--Auth:Rules:6:Groups:0=shared-*", "--Auth:Rules:6:Operations:0=consume",
         ];
         _server = await ServerProcess.StartAsync(_data, settings);
     }
@@ -171,6 +173,22 @@ public sealed class SecurityTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await SendAsync(null, HttpMethod.Get, "/openapi/v1.json"));
         Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(null, HttpMethod.Get, "/metrics"));
         Assert.Equal(HttpStatusCode.OK, await SendAsync("bob-key", HttpMethod.Get, "/metrics"));
+    }
+
+    [Fact]
+    public async Task A_shared_group_does_not_let_one_principal_read_through_another_ones_member()
+    {
+        Assert.Equal(HttpStatusCode.Created, await SendAsync("admin-key", HttpMethod.Post, "/v1/topics", """{"name":"orders-eu"}"""));
+        using var join = new HttpRequestMessage(HttpMethod.Post, "/v1/groups/shared-g/members") { Content = Http.Json("""{"topics":["orders-eu"]}""") };
+        join.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "alice-key");
+        using var joined = await _server.Client.SendAsync(join);
+        string member = (string)(await Http.AssertJsonAsync(joined))["memberId"]!;
+
+        Assert.Equal(HttpStatusCode.Forbidden, await SendAsync("bob-key", HttpMethod.Get, $"/v1/groups/shared-g/members/{member}/records"));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync("alice-key", HttpMethod.Get, $"/v1/groups/shared-g/members/{member}/records"));
+        // Nor can it join the group on that topic itself, or move the group's offsets of it.
+        Assert.Equal(HttpStatusCode.Forbidden, await SendAsync("bob-key", HttpMethod.Post, "/v1/groups/shared-g/members", """{"topics":["orders-eu"]}"""));
+        Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(null, HttpMethod.Get, "/METRICS"));
     }
 
     [Fact]

@@ -92,6 +92,13 @@ public static class GroupsApi
         string group, string memberId, int? limit, int? maxBytes, int? waitMs,
         GroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context)
     {
+        // The member's topics were checked at its join; another principal with consume on the group must not read
+        // through it what it may not fetch itself.
+        var access = context.RequestServices.GetRequiredService<AccessControl>();
+        foreach (string topic in groups.BeginFetch(group, memberId).Assignment.Topics)
+        {
+            access.Demand(context, ResourceKind.Topic, topic, Operations.Fetch);
+        }
         var limits = options.Value;
         int maxRecords = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
         int bytes = RequestChecks.InRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
@@ -176,7 +183,7 @@ public static class GroupsApi
     private static Ok<GroupList> List(GroupCoordinator groups, AccessControl access, HttpContext context) =>
         TypedResults.Ok(new GroupList([.. groups.List().Where(g => access.CanSee(context, ResourceKind.Group, g.Name)).Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
 
-    private static Ok<GroupView> Describe(string group, GroupCoordinator groups, LogStore store)
+    private static Ok<GroupView> Describe(string group, GroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
     {
         var description = groups.Describe(group);
         var partitions = description.CommittedOffsets.Keys
@@ -186,7 +193,7 @@ public static class GroupsApi
         var offsets = new List<GroupOffsetView>();
         foreach (var tp in partitions)
         {
-            if (!store.TryGetTopic(tp.Topic, out var topic) || tp.Partition >= topic.PartitionCount)
+            if (!store.TryGetTopic(tp.Topic, out var topic) || tp.Partition >= topic.PartitionCount || !access.CanSee(context, ResourceKind.Topic, tp.Topic))
             {
                 continue;
             }
@@ -201,13 +208,15 @@ public static class GroupsApi
             offsets));
     }
 
-    private static async Task<Ok<ResetOffsetsResponse>> ResetOffsetsAsync(string group, ResetOffsetsRequest request, GroupCoordinator groups, LogStore store)
+    private static async Task<Ok<ResetOffsetsResponse>> ResetOffsetsAsync(
+        string group, ResetOffsetsRequest request, GroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
         if (request.Topic is null)
         {
             throw ApiException.BadRequest("invalid_request", "Name the topic whose offsets move: {\"topic\":\"...\",\"to\":...}.");
         }
+        access.Demand(context, ResourceKind.Topic, request.Topic, Operations.Fetch, Operations.Admin);
         var topic = store.GetTopic(request.Topic);
         var partitions = request.Partitions ?? [.. Enumerable.Range(0, topic.PartitionCount)];
         var offsets = new Dictionary<TopicPartition, long>();

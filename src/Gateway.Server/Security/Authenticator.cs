@@ -110,7 +110,7 @@ public sealed class Authenticator
             rsa.ImportFromPem(pem);
             return new RsaSecurityKey(rsa);
         }
-        catch (ArgumentException)
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
         {
             var ec = ECDsa.Create();
             ec.ImportFromPem(pem);

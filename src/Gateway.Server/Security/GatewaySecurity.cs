@@ -114,12 +114,12 @@ public static class GatewaySecurity
             return;
         }
         if (endpoint?.Metadata.GetMetadata<AuthenticatedOnly>() is not null
-            || context.Request.Path.StartsWithSegments("/metrics", StringComparison.Ordinal))
+            || context.Request.Path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase))
         {
             access.PrincipalOf(context);
             return;
         }
-        if (endpoint is not null && context.Request.Path.StartsWithSegments("/v1", StringComparison.Ordinal))
+        if (endpoint is not null && context.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase))
         {
             throw new ApiException(StatusCodes.Status403Forbidden, "forbidden", "This endpoint declares no access rule.");
         }

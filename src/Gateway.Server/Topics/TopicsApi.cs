@@ -87,7 +87,7 @@ public static class TopicsApi
     private static async Task<NoContent> DeleteAsync(string topic, LogStore store, GroupCoordinator groups, GatewayMetrics metrics, CancellationToken cancellationToken)
     {
         await store.DeleteTopicAsync(topic, cancellationToken);
-        groups.OnTopicDeleted(topic);
+        await groups.OnTopicDeletedAsync(topic);
         metrics.TopicDeleted(topic);
         return TypedResults.NoContent();
     }
