@@ -42,7 +42,7 @@ public static class GroupsApi
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416);
         groups.MapGet("/", List).WithName("ListGroups").RequireAuthenticated().WithSummary("List consumer groups")
             .WithDescription("Every group with committed offsets or members: its name, generation and member count.");
-        groups.MapGet("/{group}", Describe).WithName("DescribeGroup").RequireGroup(Operations.Consume, Operations.Admin)
+        groups.MapGet("/{group}", Describe).WithName("DescribeGroup").RequireGroup(Operations.AnyOnGroup)
             .WithSummary("Describe a consumer group")
             .WithDescription("Members with what they hold (and what is pending a handoff), generation, and per partition the committed offset, end offset and lag.")
             .ProducesProblem(404);
@@ -92,34 +92,28 @@ public static class GroupsApi
         string group, string memberId, int? limit, int? maxBytes, int? waitMs,
         GroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context)
     {
-        // The member's topics were checked at its join; another principal with consume on the group must not read
-        // through it what it may not fetch itself.
-        var access = context.RequestServices.GetRequiredService<AccessControl>();
-        foreach (string topic in groups.BeginFetch(group, memberId).Assignment.Topics)
-        {
-            access.Demand(context, ResourceKind.Topic, topic, Operations.Fetch);
-        }
         var limits = options.Value;
         int maxRecords = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
         int bytes = RequestChecks.InRange(maxBytes ?? limits.DefaultFetchBytes, 1, limits.MaxFetchBytes, "maxBytes");
         int wait = RequestChecks.InRange(waitMs ?? 0, 0, limits.MaxWaitMs, "waitMs");
         var deadline = time.GetUtcNow().AddMilliseconds(wait);
         var resets = new List<PositionReset>();
+        var access = context.RequestServices.GetRequiredService<AccessControl>();
         Quotas.WaitSlot slot = default;
         try
         {
-            return await FetchLoopAsync();
-        }
-        finally
-        {
-            slot.Dispose();
-        }
-
-        async Task<MemberFetchResult> FetchLoopAsync()
-        {
-            while (true)
+            for (bool first = true; ; first = false)
             {
                 var plan = groups.BeginFetch(group, memberId);
+                if (first)
+                {
+                    // The member's topics were checked at its join; another principal with consume on the group must
+                    // not read through it what it may not fetch itself.
+                    foreach (string topic in plan.Assignment.Topics)
+                    {
+                        access.Demand(context, ResourceKind.Topic, topic, Operations.Fetch);
+                    }
+                }
                 var positions = ResolvePositions(plan, store, resets);
                 var read = Read(plan, positions, store, maxRecords, bytes);
                 groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion);
@@ -132,12 +126,12 @@ public static class GroupsApi
                     }
                     return new MemberFetchResult(plan.Assignment, read.Sets, resets);
                 }
-                // Wait for the first commit in any held partition, a change of assignment, or the end of this slice;
-                // slices no longer than the heartbeat interval keep the lease alive while the client waits.
                 if (!slot.Held)
                 {
                     slot = Quotas.EnterWait(context); // only a request that really waits takes a long-poll slot
                 }
+                // Wait for the first commit in any held partition, a change of assignment, or the end of this slice;
+                // slices no longer than the heartbeat interval keep the lease alive while the client waits.
                 var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
                 using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
                 // A failed partition cannot wake anyone (its wait ends at once): leave it out rather than spin.
@@ -150,6 +144,10 @@ public static class GroupsApi
                 await cancel.CancelAsync();
                 context.RequestAborted.ThrowIfCancellationRequested();
             }
+        }
+        finally
+        {
+            slot.Dispose();
         }
     }
 

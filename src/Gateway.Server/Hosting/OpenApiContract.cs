@@ -97,7 +97,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
 
     private void DescribeParameters(OpenApiOperation operation, string path)
     {
-        var limits1 = limits.Value;
+        var apiLimits = limits.Value;
         foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>())
         {
             var schema = parameter.Schema as OpenApiSchema;
@@ -114,9 +114,9 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
                 "expectedOffset" => ("Append only if the partition's end offset is this; else 412 `offset_mismatch` with the actual `endOffset`.", Min(0)),
                 "timestamp" when operation.OperationId is "Fetch" or "GetPartitionOffsets" => ("Epoch milliseconds: start at the first record whose timestamp is ≥ it.", Min(0)),
                 "timestamp" => ("Epoch milliseconds for a raw-body record (default: now).", Min(0)),
-                "limit" => ($"Most records to return (default {limits1.DefaultFetchRecords}).", Range(1, limits1.MaxFetchRecords)),
-                "maxBytes" => ($"About this many bytes of records at most; at least one record is returned (default {limits1.DefaultFetchBytes}).", Range(1, limits1.MaxFetchBytes)),
-                "waitMs" => ("Long-poll: with nothing to return yet, wait up to this long for a record to be committed (default 0).", Range(0, limits1.MaxWaitMs)),
+                "limit" => ($"Most records to return (default {apiLimits.DefaultFetchRecords}).", Range(1, apiLimits.MaxFetchRecords)),
+                "maxBytes" => ($"About this many bytes of records at most; at least one record is returned (default {apiLimits.DefaultFetchBytes}).", Range(1, apiLimits.MaxFetchBytes)),
+                "waitMs" => ("Long-poll: with nothing to return yet, wait up to this long for a record to be committed (default 0).", Range(0, apiLimits.MaxWaitMs)),
                 "acks" => ("`disk`: answer once the records are on disk (fsync); `memory`: once appended, persisted within the flush interval. Default: the topic's `acks`.", s => s.Enum = [JsonValue.Create("disk"), JsonValue.Create("memory")]),
                 "key" => ("Key of a raw-body record (UTF-8); picks the partition by murmur2, as Kafka does.", null),
                 "from" => ("`earliest`, `latest` (default) or an offset, for partitions without a position in `Last-Event-ID`.", null),

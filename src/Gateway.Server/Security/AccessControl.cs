@@ -24,6 +24,12 @@ public static class Operations
     public const string Fetch = "fetch";
     public const string Admin = "admin";
     public const string Consume = "consume";
+
+    /// <summary>Any topic operation: enough to see (describe, list) a topic.</summary>
+    public static readonly string[] AnyOnTopic = [Produce, Fetch, Admin];
+
+    /// <summary>Any group operation: enough to see (describe, list) a group.</summary>
+    public static readonly string[] AnyOnGroup = [Consume, Admin];
 }
 
 /// <summary>
@@ -79,9 +85,7 @@ public sealed class AccessControl
 
     /// <summary>Whether the caller may see the resource at all (any operation): used to filter lists.</summary>
     public bool CanSee(HttpContext context, ResourceKind kind, string name) =>
-        IsAllowed(PrincipalOf(context), kind, name, kind == ResourceKind.Topic
-            ? [Operations.Produce, Operations.Fetch, Operations.Admin]
-            : [Operations.Consume, Operations.Admin]);
+        IsAllowed(PrincipalOf(context), kind, name, kind == ResourceKind.Topic ? Operations.AnyOnTopic : Operations.AnyOnGroup);
 
     public bool IsAllowed(string principal, ResourceKind kind, string name, string[] anyOf)
     {

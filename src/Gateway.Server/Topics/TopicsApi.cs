@@ -20,7 +20,7 @@ public static class TopicsApi
             .ProducesProblem(400).ProducesProblem(409);
         topics.MapGet("/", List).WithName("ListTopics").RequireAuthenticated().WithSummary("List topics")
             .WithDescription("Every topic with its partition count, settings and creation time (epoch ms), sorted by name.");
-        topics.MapGet("/{topic}", Describe).WithName("DescribeTopic").RequireTopic(Operations.Produce, Operations.Fetch, Operations.Admin)
+        topics.MapGet("/{topic}", Describe).WithName("DescribeTopic").RequireTopic(Operations.AnyOnTopic)
             .WithSummary("Describe a topic")
             .WithDescription("Settings, and per partition the begin offset, end offset (high watermark) and bytes held.")
             .ProducesProblem(404);
@@ -32,7 +32,7 @@ public static class TopicsApi
             .WithSummary("Delete a topic and its data")
             .WithDescription("Removes the topic, its partitions' files and every group's committed offsets for it. Open streams of the topic end.")
             .ProducesProblem(404);
-        topics.MapGet("/{topic}/partitions/{partition}/offsets", Offsets).WithName("GetPartitionOffsets").RequireTopic(Operations.Produce, Operations.Fetch, Operations.Admin)
+        topics.MapGet("/{topic}/partitions/{partition}/offsets", Offsets).WithName("GetPartitionOffsets").RequireTopic(Operations.AnyOnTopic)
             .WithSummary("A partition's offsets, or the offset for a timestamp")
             .WithDescription("Without `timestamp`: begin and end offsets. With `timestamp` (epoch ms): also the first offset whose record timestamp is ≥ it, or the end offset if no record is that recent.")
             .ProducesProblem(404);
