@@ -30,6 +30,25 @@ internal sealed class IdempotencyWindow(int capacity, TimeSpan window, TimeProvi
         }
     }
 
+    /// <summary>The remembered batches that end at or below <paramref name="endOffset"/> and are still in the window, oldest first.</summary>
+    public List<RememberedBatch> Snapshot(long endOffset)
+    {
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        lock (_lock)
+        {
+            var batches = new List<RememberedBatch>(_order.Count);
+            foreach (long producerId in _order)
+            {
+                var (batch, rememberedAt) = _byProducer[producerId];
+                if (batch.BaseOffset + batch.Count <= endOffset && now - rememberedAt <= window.TotalMilliseconds)
+                {
+                    batches.Add(new RememberedBatch(new IdempotencyStamp(producerId, batch.RequestHash), batch.BaseOffset, batch.Count));
+                }
+            }
+            return batches;
+        }
+    }
+
     public bool TryGet(long producerId, out IdempotentBatch batch)
     {
         lock (_lock)

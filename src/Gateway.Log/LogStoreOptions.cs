@@ -33,6 +33,18 @@ public sealed class LogStoreOptions
     /// <summary>Bytes of log between two entries of the sparse offset index.</summary>
     public int IndexIntervalBytes { get; set; } = 4096;
 
+    /// <summary>
+    /// Bytes of committed log between two recovery checkpoints of a partition: after a crash, recovery reads at most
+    /// about this much per partition before it serves (plus whatever the last commits added).
+    /// </summary>
+    public long RecoveryCheckpointBytes { get; set; } = 4L * 1024 * 1024;
+
+    /// <summary>
+    /// Log below a partition's recovery checkpoint that is verified (CRC and offsets of every batch) before the
+    /// partition opens after a restart; a larger log opens at once and is verified in the background.
+    /// </summary>
+    public long VerifyBeforeOpenBytes { get; set; } = 4L * 1024 * 1024;
+
     /// <summary>Defaults for topics created without these settings.</summary>
     public TopicConfig TopicDefaults { get; set; } = new();
 
@@ -72,6 +84,10 @@ public sealed class LogStoreOptions
         if (RetentionCheckIntervalMs < 10)
         {
             return "RetentionCheckIntervalMs must be at least 10.";
+        }
+        if (RecoveryCheckpointBytes < 1 || VerifyBeforeOpenBytes < 0)
+        {
+            return "RecoveryCheckpointBytes must be positive and VerifyBeforeOpenBytes not negative.";
         }
         if (IndexIntervalBytes < 1)
         {

@@ -97,6 +97,29 @@ internal sealed class OffsetIndex(int intervalBytes)
         }
     }
 
+    /// <summary>
+    /// Adds the entries of an index built over the log below this one's first entry (the log under a recovery
+    /// checkpoint, verified after the partition opened).
+    /// </summary>
+    public void Prepend(OffsetIndex lower)
+    {
+        Entry[] below;
+        lock (lower._lock)
+        {
+            below = [.. lower._entries];
+        }
+        lock (_lock)
+        {
+            long limit = _entries.Count > 0 ? _entries[0].Address : long.MaxValue;
+            bool wasEmpty = _entries.Count == 0;
+            _entries.InsertRange(0, below.Where(e => e.Address < limit));
+            if (wasEmpty && _entries.Count > 0)
+            {
+                _lastIndexedAddress = _entries[^1].Address;
+            }
+        }
+    }
+
     /// <summary>Drops entries below a new begin address.</summary>
     public void TruncateBefore(long address)
     {

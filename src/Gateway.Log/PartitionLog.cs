@@ -23,6 +23,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private readonly OffsetIndex _index;
     private readonly Lock _appendLock = new();
     private readonly SemaphoreSlim _commitGate = new(1, 1);
+    private readonly SemaphoreSlim _verificationGate;
     private readonly FasterLog? _log;
     private readonly IDevice? _device;
     private readonly DeviceLogCommitCheckpointManager? _commitManager;
@@ -41,6 +42,16 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private volatile bool _closed;
     private volatile bool _closing;
 
+    // Recovery checkpoints (RecoveryCheckpoint): the address of the last one written, and the write under way.
+    private long _checkpointAddress;
+    private int _checkpointing;
+    private Task _checkpointWrite = Task.CompletedTask;
+
+    // The log below a loaded checkpoint is verified in the background once the partition serves.
+    private readonly CancellationTokenSource _closeSource = new();
+    private readonly TaskCompletionSource _verified = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _verification = Task.CompletedTask;
+
     private PartitionLog(string topic, int partition, string directory, LogStoreOptions options, PartitionServices services, bool fresh)
     {
         Topic = topic;
@@ -51,6 +62,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _diskSpace = services.DiskSpace;
         _logger = services.Logger;
         _time = services.Time;
+        _verificationGate = services.Verification;
         _idempotency = new IdempotencyWindow(options.IdempotencyKeysPerPartition, TimeSpan.FromMilliseconds(options.IdempotencyWindowMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
@@ -138,8 +150,9 @@ public sealed partial class PartitionLog : IAsyncDisposable
     public async Task<long?> ApplyRetentionAsync(TopicConfig config, long now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(config);
-        if ((config.RetentionMs <= 0 && config.RetentionBytes <= 0) || Failure is not null || _closed)
+        if ((config.RetentionMs <= 0 && config.RetentionBytes <= 0) || Failure is not null || _closed || !_verified.Task.IsCompleted)
         {
+            // While the log below the recovery checkpoint is verified, nothing under the scan may go; next time.
             return null;
         }
         var committed = Volatile.Read(ref _committed);
@@ -325,6 +338,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     {
                         continue;
                     }
+                    if (record.Offset != next)
+                    {
+                        // Offsets are dense: a jump means a batch in between could not be read.
+                        throw Corrupted($"offset {next} is missing at address {address}, the log continues at {record.Offset}");
+                    }
                     if (count >= maxRecords || (count > 0 && bytes + record.EncodedSize > maxBytes))
                     {
                         full = true;
@@ -420,6 +438,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// </summary>
     public async Task<long> DeleteRecordsBeforeAsync(long offset, CancellationToken cancellationToken = default)
     {
+        // Truncating under the background verification's scan would look like a gap to it.
+        await _verified.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         ThrowIfUnavailable();
         var committed = Volatile.Read(ref _committed);
         long begin = BeginOffset;
@@ -448,6 +468,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
         _log!.TruncateUntil(cutAddress);
         _index.TruncateBefore(cutAddress);
+        // A checkpoint at or below the new begin address is of no use to a restart: the commit below writes one.
+        if (Volatile.Read(ref _checkpointAddress) <= cutAddress)
+        {
+            Volatile.Write(ref _checkpointAddress, long.MinValue / 2);
+        }
         // The truncation is persisted (and segments below it deleted) by the next commit.
         await CommitAsync(force: true).ConfigureAwait(false);
         return offset;
@@ -473,7 +498,21 @@ public sealed partial class PartitionLog : IAsyncDisposable
         {
             LogCloseCommitFailed(_logger, Topic, Partition, ex.Message);
         }
+        await _closeSource.CancelAsync().ConfigureAwait(false);
+        await _verification.ConfigureAwait(false);
         await _commitGate.WaitAsync().ConfigureAwait(false);
+        await _checkpointWrite.ConfigureAwait(false);
+        var committed = Volatile.Read(ref _committed);
+        if (committed.Address > Volatile.Read(ref _checkpointAddress) && Failure is null && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
+        {
+            // A graceful stop leaves a checkpoint at the end: the next start reads nothing it has to trust blindly.
+            long maxTimestamp;
+            lock (_appendLock)
+            {
+                maxTimestamp = _maxTimestamp;
+            }
+            WriteCheckpoint(committed.Address, committed.Offset, maxTimestamp);
+        }
         lock (_appendLock)
         {
             _closed = true;
@@ -487,6 +526,40 @@ public sealed partial class PartitionLog : IAsyncDisposable
     }
 
     internal bool TryMarkDirty() => Interlocked.CompareExchange(ref _dirty, 1, 0) == 0;
+
+    /// <summary>Where the last recovery started reading the log: the begin address, or a recovery checkpoint's address.</summary>
+    internal long RecoveredFromAddress { get; private set; }
+
+    /// <summary>Log address where the partition begins (for tests of recovery).</summary>
+    internal long BeginAddress => _log?.BeginAddress ?? 0;
+
+    /// <summary>Completes when the log below the recovery checkpoint has been verified (at once when there was none to verify).</summary>
+    internal Task Verified => _verified.Task;
+
+    /// <summary>
+    /// Saves a recovery checkpoint for a finished commit: its address, its next offset, the largest timestamp below
+    /// it and the Idempotency-Keys of the batches it covers. Called with <c>_checkpointing</c> taken; releases it.
+    /// </summary>
+    private void WriteCheckpoint(long address, long nextOffset, long maxTimestamp)
+    {
+        try
+        {
+            if (Failure is null)
+            {
+                new RecoveryCheckpoint(address, nextOffset, maxTimestamp, _idempotency.Snapshot(nextOffset)).Save(_directory);
+                Volatile.Write(ref _checkpointAddress, address);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Only the next recovery gets longer.
+            LogCheckpointFailed(_logger, Topic, Partition, ex.Message);
+        }
+        finally
+        {
+            Volatile.Write(ref _checkpointing, 0);
+        }
+    }
 
     /// <summary>
     /// Commits everything appended so far and then publishes it to readers. Called by the commit scheduler (one
@@ -504,10 +577,12 @@ public sealed partial class PartitionLog : IAsyncDisposable
             }
             TaskCompletionSource completes;
             long offset;
+            long maxTimestamp;
             ValueTask<(bool Success, long CommitTail, long CommitNum)> commit;
             lock (_appendLock)
             {
                 offset = _nextOffset;
+                maxTimestamp = _maxTimestamp;
                 if (offset == Volatile.Read(ref _committed).Offset && !force)
                 {
                     // Nothing new: whoever waits for the next commit is already covered.
@@ -530,6 +605,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 Volatile.Write(ref _committed, new CommitPoint(offset, tail));
                 completes.TrySetResult();
                 Interlocked.Exchange(ref _committedSignal, NewSignal()).TrySetResult();
+                if (tail - Volatile.Read(ref _checkpointAddress) >= _options.RecoveryCheckpointBytes && !_closing
+                    && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
+                {
+                    _checkpointWrite = Task.Run(() => WriteCheckpoint(tail, offset, maxTimestamp));
+                }
             }
             catch (Exception ex) when (ex is FasterException or IOException or ObjectDisposedException)
             {
@@ -562,8 +642,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
     }
 
     /// <summary>
-    /// Rebuilds offsets and the index from the committed range, checking every batch: CRC, dense offsets, and that
-    /// the range ends at the offset the last commit recorded. Anything else is corruption, never an empty log.
+    /// Rebuilds offsets, the index and the remembered Idempotency-Keys from the committed range, checking every batch
+    /// it reads: CRC, dense offsets, and that the range ends at the offset the last commit recorded. Anything else is
+    /// corruption, never an empty log. With a usable recovery checkpoint only the log after it is read now; the log
+    /// below it is verified the same way before the partition opens when it is small
+    /// (<see cref="LogStoreOptions.VerifyBeforeOpenBytes"/>), else in the background while the partition serves.
     /// </summary>
     private void Recover(bool fresh)
     {
@@ -571,45 +654,35 @@ public sealed partial class PartitionLog : IAsyncDisposable
         var state = PartitionState.Load(_directory);
         long? committedNext = _log.RecoveredCookie is { Length: 8 } cookie ? BitConverter.ToInt64(cookie) : null;
         long committedAddress = _log.CommittedUntilAddress;
-
-        long? firstBase = null;
-        long next = state.BeginOffset;
-        long recoveredAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        int batches = 0;
-        using (var iterator = _log.Scan(_log.BeginAddress, committedAddress, name: null, recover: false, ScanBufferingMode.DoublePageBuffering))
-        {
-            while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
-            {
-                using (owner)
-                {
-                    var batch = ValidatedBatch(owner, length, address);
-                    if (firstBase is null)
-                    {
-                        firstBase = batch.BaseOffset;
-                        next = batch.BaseOffset;
-                    }
-                    if (batch.BaseOffset != next)
-                    {
-                        throw Corrupted($"batch at address {address} starts at offset {batch.BaseOffset}, expected {next}");
-                    }
-                    _index.OnAppend(batch.BaseOffset, address, _maxTimestamp);
-                    _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
-                    if (batch.Stamp is { } stamp)
-                    {
-                        // The batch headers are the deduplication state: as durable as the data. Recovered stamps
-                        // count their window from this start, so a restart never shortens it.
-                        _idempotency.Remember(stamp, batch.BaseOffset, batch.Count, recoveredAt);
-                    }
-                    next = batch.NextOffset;
-                    batches++;
-                }
-            }
-        }
         if (committedNext is null && !fresh)
         {
             // Every partition is committed once when it is created: its files without a commit record mean the
             // record was lost, and starting empty would hand out offsets that were already acknowledged.
             throw Corrupted("its commit record is missing");
+        }
+        long recoveredAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var checkpoint = fresh ? null : UsableCheckpoint(committedAddress, committedNext);
+
+        long? firstBase;
+        long next;
+        int batches;
+        if (checkpoint is null)
+        {
+            (firstBase, next, _maxTimestamp, batches) = ScanCommitted(_log.BeginAddress, committedAddress, state.BeginOffset, firstSetsNext: true, _index, long.MinValue, recoveredAt);
+            _verified.TrySetResult();
+        }
+        else
+        {
+            firstBase = FirstBaseOffset(checkpoint.Address);
+            if (firstBase is null)
+            {
+                throw Corrupted($"no record can be read below address {checkpoint.Address}, but offsets {state.BeginOffset} to {checkpoint.NextOffset} should be stored (a segment file is missing?)");
+            }
+            foreach (var remembered in checkpoint.Batches)
+            {
+                _idempotency.Remember(remembered.Stamp, remembered.BaseOffset, remembered.Count, recoveredAt);
+            }
+            (_, next, _maxTimestamp, batches) = ScanCommitted(checkpoint.Address, committedAddress, checkpoint.NextOffset, firstSetsNext: false, _index, checkpoint.MaxTimestamp, recoveredAt);
         }
         if (firstBase is null && committedNext is long recorded)
         {
@@ -633,6 +706,19 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _nextOffset = next;
         _beginOffset = Math.Max(state.BeginOffset, firstBase ?? next);
         _committed = new CommitPoint(next, committedAddress);
+        _checkpointAddress = checkpoint?.Address ?? 0;
+        if (checkpoint is not null)
+        {
+            if (checkpoint.Address - _log.BeginAddress <= _options.VerifyBeforeOpenBytes)
+            {
+                VerifyBelow(checkpoint);
+                _verified.TrySetResult();
+            }
+            else
+            {
+                _verification = VerifyInBackgroundAsync(checkpoint);
+            }
+        }
         if (fresh)
         {
             // The first commit record (next offset 0), before the topic that holds this partition is saved.
@@ -643,7 +729,149 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 throw Corrupted("its first commit record could not be written");
             }
         }
-        LogRecovered(_logger, Topic, Partition, _beginOffset, next, batches);
+        RecoveredFromAddress = checkpoint?.Address ?? _log.BeginAddress;
+        LogRecovered(_logger, Topic, Partition, _beginOffset, next, batches, RecoveredFromAddress);
+    }
+
+    /// <summary>
+    /// The recovery checkpoint, if it can stand in for a scan of the log below it: inside the committed range, above
+    /// the begin address, consistent with the last commit, and at the start of a batch with its next offset.
+    /// </summary>
+    private RecoveryCheckpoint? UsableCheckpoint(long committedAddress, long? committedNext)
+    {
+        var checkpoint = RecoveryCheckpoint.Load(_directory);
+        if (checkpoint is null || checkpoint.Address <= _log!.BeginAddress || checkpoint.Address > committedAddress || checkpoint.NextOffset > committedNext)
+        {
+            return null;
+        }
+        if (checkpoint.Address == committedAddress)
+        {
+            return checkpoint.NextOffset == committedNext ? checkpoint : null;
+        }
+        using var iterator = _log.Scan(checkpoint.Address, committedAddress, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+        if (!iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        {
+            return null;
+        }
+        using (owner)
+        {
+            return address == checkpoint.Address
+                && RecordBatch.TryValidate(owner.Memory.Span[..length], out _)
+                && new RecordBatch(owner.Memory[..length]).BaseOffset == checkpoint.NextOffset
+                ? checkpoint
+                : null;
+        }
+    }
+
+    /// <summary>Base offset of the first batch readable from the begin address, if one is below <paramref name="until"/>.</summary>
+    private long? FirstBaseOffset(long until)
+    {
+        using var iterator = _log!.Scan(_log.BeginAddress, until, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+        if (!iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        {
+            return null;
+        }
+        using (owner)
+        {
+            return ValidatedBatch(owner, length, address).BaseOffset;
+        }
+    }
+
+    /// <summary>
+    /// Reads and checks every batch in [<paramref name="from"/>, <paramref name="until"/>): each must pass its CRC
+    /// and continue the offsets densely, the first one at <paramref name="next"/> — unless
+    /// <paramref name="firstSetsNext"/>: from the begin address the first batch may start anywhere, and
+    /// <paramref name="next"/> is the answer only if no batch is read. Notes index entries and, with
+    /// <paramref name="rememberAt"/>, the Idempotency-Keys of the batches.
+    /// </summary>
+    private (long? FirstBase, long Next, long MaxTimestamp, int Batches) ScanCommitted(
+        long from, long until, long next, bool firstSetsNext, OffsetIndex index, long maxTimestamp, long? rememberAt)
+    {
+        long? firstBase = null;
+        int batches = 0;
+        using var iterator = _log!.Scan(from, until, name: null, recover: false, ScanBufferingMode.DoublePageBuffering);
+        while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        {
+            using (owner)
+            {
+                if (_closing)
+                {
+                    break;
+                }
+                var batch = ValidatedBatch(owner, length, address);
+                if (firstBase is null)
+                {
+                    // From the begin address the first batch may start below the begin offset (a deletion inside
+                    // it); callers check it against the begin offset.
+                    firstBase = batch.BaseOffset;
+                    next = firstSetsNext ? batch.BaseOffset : next;
+                }
+                if (batch.BaseOffset != next)
+                {
+                    throw Corrupted($"batch at address {address} starts at offset {batch.BaseOffset}, expected {next}");
+                }
+                index.OnAppend(batch.BaseOffset, address, maxTimestamp);
+                maxTimestamp = Math.Max(maxTimestamp, batch.MaxTimestamp);
+                if (rememberAt is long at && batch.Stamp is { } stamp)
+                {
+                    // The batch headers are the deduplication state: as durable as the data. Recovered stamps
+                    // count their window from this start, so a restart never shortens it.
+                    _idempotency.Remember(stamp, batch.BaseOffset, batch.Count, at);
+                }
+                next = batch.NextOffset;
+                batches++;
+            }
+        }
+        return (firstBase, next, maxTimestamp, batches);
+    }
+
+    /// <summary>Checks the log below a recovery checkpoint as recovery would have, and indexes it. False when closed first.</summary>
+    private bool VerifyBelow(RecoveryCheckpoint checkpoint)
+    {
+        var lower = new OffsetIndex(_options.IndexIntervalBytes);
+        var (_, next, _, _) = ScanCommitted(_log!.BeginAddress, checkpoint.Address, 0, firstSetsNext: true, lower, long.MinValue, rememberAt: null);
+        if (_closing)
+        {
+            return false;
+        }
+        if (next != checkpoint.NextOffset)
+        {
+            throw Corrupted($"the log below address {checkpoint.Address} ends at offset {next}, but the recovery checkpoint there recorded {checkpoint.NextOffset}");
+        }
+        _index.Prepend(lower);
+        return true;
+    }
+
+    private async Task VerifyInBackgroundAsync(RecoveryCheckpoint checkpoint)
+    {
+        // One partition at a time, so that a restart with much data does not take every core from serving.
+        var gate = _verificationGate;
+        try
+        {
+            await gate.WaitAsync(_closeSource.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            _verified.TrySetResult();
+            return;
+        }
+        try
+        {
+            if (await Task.Run(() => VerifyBelow(checkpoint)).ConfigureAwait(false))
+            {
+                LogVerified(_logger, Topic, Partition, checkpoint.Address - _log!.BeginAddress);
+            }
+        }
+        catch (Exception ex) when (ex is FasterException or LogCorruptedException or IOException)
+        {
+            var failure = ex as LogCorruptedException ?? Corrupted($"verifying the log below address {checkpoint.Address} failed: {ex.Message}");
+            LogRecoveryFailed(_logger, Topic, Partition, failure.Message);
+        }
+        finally
+        {
+            gate.Release();
+            _verified.TrySetResult();
+        }
     }
 
     private RecordBatch ValidatedBatch(IMemoryOwner<byte> owner, int length, long address)
@@ -693,8 +921,14 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Recovered {Topic}/{Partition}: offsets [{BeginOffset}, {EndOffset}) in {Batches} batches")]
-    private static partial void LogRecovered(ILogger logger, string topic, int partition, long beginOffset, long endOffset, int batches);
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Recovered {Topic}/{Partition}: offsets [{BeginOffset}, {EndOffset}), {Batches} batches read from address {FromAddress}")]
+    private static partial void LogRecovered(ILogger logger, string topic, int partition, long beginOffset, long endOffset, int batches, long fromAddress);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Verified {Topic}/{Partition}: {Bytes} bytes below the recovery checkpoint")]
+    private static partial void LogVerified(ILogger logger, string topic, int partition, long bytes);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "Recovery checkpoint of {Topic}/{Partition} not written: {Reason}")]
+    private static partial void LogCheckpointFailed(ILogger logger, string topic, int partition, string reason);
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Critical, Message = "Partition {Topic}/{Partition} cannot serve: {Reason}")]
     private static partial void LogRecoveryFailed(ILogger logger, string topic, int partition, string reason);
