@@ -21,6 +21,7 @@ public sealed partial class LogStore : IAsyncDisposable
     private readonly string _topicsDirectory;
     private readonly string _trashDirectory;
     private bool _disposed;
+    private int _verificationStarted;
 
     private LogStore(LogStoreOptions options, TimeProvider time, ILogger logger)
     {
@@ -45,13 +46,40 @@ public sealed partial class LogStore : IAsyncDisposable
 
     public IReadOnlyCollection<TopicLog> Topics => [.. _topics.Values.OrderBy(t => t.Name, StringComparer.Ordinal)];
 
-    /// <summary>Opens (and recovers) every topic in the data directory. A damaged partition opens failed, never empty.</summary>
-    public static async Task<LogStore> OpenAsync(LogStoreOptions options, TimeProvider? time = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Opens (and recovers) every topic in the data directory. A damaged partition opens failed, never empty.
+    /// Logs below recovery checkpoints are verified in the background from <see cref="StartVerification"/> on, which
+    /// this calls unless <paramref name="startVerification"/> is false (a server calls it once it serves).
+    /// </summary>
+    public static async Task<LogStore> OpenAsync(
+        LogStoreOptions options, TimeProvider? time = null, ILogger? logger = null, bool startVerification = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         var store = new LogStore(options, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
-        await Task.Run(store.LoadTopics, cancellationToken).ConfigureAwait(false);
+        await store._services.Verification.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Task.Run(store.LoadTopics, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            store.StartVerification();
+            throw;
+        }
+        if (startVerification)
+        {
+            store.StartVerification();
+        }
         return store;
+    }
+
+    /// <summary>Lets the background verifications begin (once; later calls do nothing).</summary>
+    public void StartVerification()
+    {
+        if (Interlocked.Exchange(ref _verificationStarted, 1) == 0)
+        {
+            _services.Verification.Release();
+        }
     }
 
     /// <summary>The topic, or <see cref="TopicNotFoundException"/>.</summary>
@@ -189,6 +217,9 @@ public sealed partial class LogStore : IAsyncDisposable
 
     private void LoadTopics()
     {
+        // Recovery itself waits for device reads completed on pool threads: without threads to spare the first one
+        // waits for the pool to inject a thread (~0.5-1 s).
+        EnsureThreadPool(0);
         Directory.CreateDirectory(_topicsDirectory);
         if (Directory.Exists(_trashDirectory))
         {

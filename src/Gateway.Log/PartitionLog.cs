@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using FASTER.core;
 using Gateway.Log.Batches;
 using Microsoft.Extensions.Logging;
@@ -673,16 +674,18 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
         else
         {
-            firstBase = FirstBaseOffset(checkpoint.Address);
-            if (firstBase is null)
-            {
-                throw Corrupted($"no record can be read below address {checkpoint.Address}, but offsets {state.BeginOffset} to {checkpoint.NextOffset} should be stored (a segment file is missing?)");
-            }
+            // Nothing below the checkpoint is read now: the files must be there, the verification reads them later.
+            CheckSegmentFiles(committedAddress);
+            firstBase = state.BeginOffset;
             foreach (var remembered in checkpoint.Batches)
             {
                 _idempotency.Remember(remembered.Stamp, remembered.BaseOffset, remembered.Count, recoveredAt);
             }
-            (_, next, _maxTimestamp, batches) = ScanCommitted(checkpoint.Address, committedAddress, checkpoint.NextOffset, firstSetsNext: false, _index, checkpoint.MaxTimestamp, recoveredAt);
+            (next, _maxTimestamp, batches) = (checkpoint.NextOffset, checkpoint.MaxTimestamp, 0);
+            if (checkpoint.Address < committedAddress)
+            {
+                (_, next, _maxTimestamp, batches) = ScanCommitted(checkpoint.Address, committedAddress, checkpoint.NextOffset, firstSetsNext: false, _index, checkpoint.MaxTimestamp, recoveredAt);
+            }
         }
         if (firstBase is null && committedNext is long recorded)
         {
@@ -763,17 +766,23 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
     }
 
-    /// <summary>Base offset of the first batch readable from the begin address, if one is below <paramref name="until"/>.</summary>
-    private long? FirstBaseOffset(long until)
+    /// <summary>Checks that every segment file of the committed range is there and the last one reaches its end.</summary>
+    private void CheckSegmentFiles(long committedAddress)
     {
-        using var iterator = _log!.Scan(_log.BeginAddress, until, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
-        if (!iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        int bits = _options.SegmentSizeBits;
+        long first = _log!.BeginAddress >> bits, last = (committedAddress - 1) >> bits;
+        for (long segment = first; segment <= last; segment++)
         {
-            return null;
-        }
-        using (owner)
-        {
-            return ValidatedBatch(owner, length, address).BaseOffset;
+            var file = new FileInfo(Path.Combine(_directory, $"data.log.{segment}"));
+            if (!file.Exists)
+            {
+                throw Corrupted($"segment file {file.Name} of the committed range is missing");
+            }
+            long needed = segment == last ? committedAddress - (segment << bits) : 1;
+            if (file.Length < needed)
+            {
+                throw Corrupted($"segment file {file.Name} has {file.Length} bytes, the committed range needs {needed}");
+            }
         }
     }
 
@@ -829,10 +838,15 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private bool VerifyBelow(RecoveryCheckpoint checkpoint)
     {
         var lower = new OffsetIndex(_options.IndexIntervalBytes);
-        var (_, next, _, _) = ScanCommitted(_log!.BeginAddress, checkpoint.Address, 0, firstSetsNext: true, lower, long.MinValue, rememberAt: null);
+        var (firstBase, next, _, _) = ScanCommitted(_log!.BeginAddress, checkpoint.Address, 0, firstSetsNext: true, lower, long.MinValue, rememberAt: null);
         if (_closing)
         {
             return false;
+        }
+        long begin = Volatile.Read(ref _beginOffset);
+        if (firstBase is null || firstBase > begin)
+        {
+            throw Corrupted($"the first readable record is at offset {firstBase?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}, but records from offset {begin} should be stored (a segment file is missing?)");
         }
         if (next != checkpoint.NextOffset)
         {

@@ -24,10 +24,8 @@ public sealed class TopicLog
         _options = options;
         _services = services;
         _partitions = new PartitionLog[metadata.Partitions];
-        for (int p = 0; p < metadata.Partitions; p++)
-        {
-            _partitions[p] = OpenPartition(p, create);
-        }
+        // Partitions open independently; on a restart most of the time goes to allocating each log's pages.
+        Parallel.For(0, metadata.Partitions, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, p => _partitions[p] = OpenPartition(p, create));
     }
 
     public string Name => _metadata.Name;

@@ -5,13 +5,15 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Server.Hosting;
 
 /// <summary>
-/// Opens the log store and then the group coordinator when the host starts (before requests are served); on
+/// Opens the log store and then the group coordinator when the host starts (before requests are served), and lets
+/// the store verify logs below recovery checkpoints once the server has started; on
 /// shutdown, after the server has stopped taking requests, closes the coordinator and commits and closes the log.
 /// </summary>
 internal sealed class StorageLifetime(
     IOptions<LogStoreOptions> logOptions,
     IOptions<GroupOptions> groupOptions,
     IHostEnvironment environment,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     GatewayMetrics metrics,
     ILoggerFactory loggers) : IHostedService, IDisposable
@@ -29,8 +31,10 @@ internal sealed class StorageLifetime(
     {
         var configured = logOptions.Value;
         configured.DataDirectory = Path.GetFullPath(configured.DataDirectory, environment.ContentRootPath);
-        _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), cancellationToken);
+        _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), startVerification: false, cancellationToken);
         var store = _store;
+        // Logs below recovery checkpoints are verified once the server serves, not while it starts.
+        lifetime.ApplicationStarted.Register(store.StartVerification);
         store.CommitObserver = metrics.CommitCompleted;
         _groups = new GroupCoordinator(
             Path.Combine(configured.DataDirectory, "groups", "groups.db"),
