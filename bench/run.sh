@@ -24,6 +24,7 @@ FIO_SECONDS=${FIO_SECONDS:-5}
 SETTLE=1                          # seconds of quiet between two runs (lets background commits finish)
 DO_BUILD=1
 DO_FIO=1
+RESTART_QUICK=0                   # bench/restart.sh runs at the end: --quick there too (256 MB, one round)
 KEEP=0
 PROBLEMS=0                        # set when something looks wrong: the temp dir (logs, wrk outputs) is then kept
 STALL_WAIT=${STALL_WAIT:-120}     # seconds to wait for an unresponsive gateway before the next run
@@ -32,7 +33,7 @@ usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
     case "$1" in
-        --quick) RUNS=1; WARMUP=3; DURATION=5; FIO_SECONDS=5 ;;
+        --quick) RUNS=1; WARMUP=3; DURATION=5; FIO_SECONDS=5; RESTART_QUICK=1 ;;
         --runs) RUNS=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
@@ -520,5 +521,13 @@ if grep -qE '^\[[0-9:]+ (WRN|ERR|FTL)\]' "$GWLOG"; then
     if awk -v noise="$LOG_NOISE" '/^[A-Za-z_.]+(Exception|Error)[:]/ && $0 !~ noise { found = 1 } END { exit !found }' "$GWLOG"; then
         PROBLEMS=1
     fi
+fi
+
+# Restart to ready (bench/restart.sh): its own servers and data, on its own ports, after the runs above.
+RESTART_ARGS=(--no-build --runs "$RUNS")
+((RESTART_QUICK)) && RESTART_ARGS+=(--quick)
+if ! BENCH_TMP="${BENCH_TMP:-${TMPDIR:-/tmp}}" "$REPO/bench/restart.sh" "${RESTART_ARGS[@]}"; then
+    echo "!! bench/restart.sh failed"
+    PROBLEMS=1
 fi
 exit 0
