@@ -56,7 +56,7 @@ stop_server() {   # stop_server TERM|KILL
         sleep 0.1
     done
     kill -KILL "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
+    { wait "$PID"; } 2>/dev/null || true
     PID=""
 }
 cleanup() {
@@ -148,7 +148,7 @@ end
 EOF
 data_mb() { du -sm "$DATA/topics/restart" | cut -f1; }
 while (($(data_mb) < DATA_MB)); do
-    wrk -t1 -c16 -d3s -s "$WORK/fill.lua" "$URL" >"$WORK/fill.out" 2>&1 || die "wrk failed: $(cat "$WORK/fill.out")"
+    wrk -t1 -c16 -d1s -s "$WORK/fill.lua" "$URL" >"$WORK/fill.out" 2>&1 || die "wrk failed: $(cat "$WORK/fill.out")"
     grep -q "Non-2xx" "$WORK/fill.out" && die "the fill got errors: $(cat "$WORK/fill.out")"
 done
 STORED_MB=$(data_mb)

@@ -59,6 +59,8 @@ GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
 BASELINE_DLL=$REPO/bench/Baseline/bin/Release/net10.0/Baseline.dll
 LOG_BASELINE_PROJECT=$REPO/bench/LogBaseline/LogBaseline.csproj
 LOG_BASELINE_DLL=$REPO/bench/LogBaseline/bin/Release/net10.0/LogBaseline.dll
+LOAD_PROJECT=$REPO/bench/SseLoad/SseLoad.csproj          # the .NET load generator: its http mode is open-loop
+LOAD_DLL=$REPO/bench/SseLoad/bin/Release/net10.0/SseLoad.dll
 BASELINE_URL=http://127.0.0.1:$BASELINE_PORT
 GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 
@@ -129,6 +131,7 @@ if ((DO_BUILD)); then
     dotnet build -c Release -nologo -v q "$GATEWAY_PROJECT" >/dev/null || die "build of Gateway.Server failed (run: dotnet build -c Release $GATEWAY_PROJECT)"
     dotnet build -c Release -nologo -v q "$BASELINE_PROJECT" >/dev/null || die "build of Baseline failed (run: dotnet build -c Release $BASELINE_PROJECT)"
     dotnet build -c Release -nologo -v q "$LOG_BASELINE_PROJECT" >/dev/null || die "build of LogBaseline failed (run: dotnet build -c Release $LOG_BASELINE_PROJECT)"
+    dotnet build -c Release -nologo -v q "$LOAD_PROJECT" >/dev/null || die "build of SseLoad failed (run: dotnet build -c Release $LOAD_PROJECT)"
 fi
 [[ -f $GATEWAY_DLL ]] || die "missing $GATEWAY_DLL"
 [[ -f $BASELINE_DLL ]] || die "missing $BASELINE_DLL"
@@ -176,7 +179,7 @@ SCENARIOS=(
 # generation (1, in a fresh data directory) stays valid for the whole run.
 printf '{"generation":1,"offsets":[{"topic":"bench-groups","partition":0,"offset":0}]}' >"$WORK/body-commit.json"
 field() { local IFS='|'; local -a f; read -ra f <<<"$1"; printf '%s' "${f[$2]}"; }
-scenario_of() { local s; for s in "${SCENARIOS[@]}"; do [[ $(field "$s" 0) == "$1" ]] && printf '%s' "$s"; done; }
+scenario_of() { local s; for s in "${SCENARIOS[@]}"; do if [[ $(field "$s" 0) == "$1" ]]; then printf '%s' "$s"; fi; done; }
 url_of() {
     local path
     path=$(field "$1" 2)
@@ -467,6 +470,41 @@ awk -v d="$(median_of G-1k-disk)" -v m="$(median_of G-1k-mem)" \
 echo
 echo "ratio = median gateway req/s / median baseline req/s; paired = min..max of gateway/baseline within the same round."
 echo "MB/s = request body bytes x req/s / 1e6 (response bytes for B2). rec/s = req/s x records per request."
+
+# ---------------------------------------------------------------------------------------------- open-loop latency
+# Closed-loop latency hides queueing; here requests are due at 50 % and 80 % of the scenario's median peak, whatever
+# the server does, and latency counts from when each was due. B1 runs at the same rates as the reference.
+open_loop() {   # open_loop <base url> <path> <rate>: prints the generator's result line
+    taskset -c "$LOAD_CPU" dotnet "$LOAD_DLL" http --url "$1" --path "$2" --body-file "$WORK/body-1k.bin" \
+        --content-type application/octet-stream --rate "$3" --seconds "$DURATION" --warmup 2 \
+        --connections "$CONNECTIONS" 2>>"$WORK/open-loop.err" || true
+    sleep "$SETTLE"
+}
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+if [[ -f $LOAD_DLL ]]; then
+    echo
+    echo "Open-loop latency (ms from when each request was due; bench/SseLoad http, $CONNECTIONS connections, ${DURATION}s after 2 s warm-up)"
+    fmt2='%-10s %4s %7s %8s | %7s %7s %7s %8s | %7s %7s %7s | %s\n'
+    printf "$fmt2" id load rate achieved p50 p99 p99.9 max "B1 p50" "B1 p99" "B1 p99.9" "note"
+    for id in G-1k-mem G-1k-disk; do
+        path=$(field "$(scenario_of "$id")" 2)
+        peak=$(median_of "$id")
+        for pct in 50 80; do
+            rate=$((peak * pct / 100))
+            ((rate > 0)) || continue
+            b=$(open_loop "$BASELINE_URL" /post "$rate")
+            g=$(open_loop "$GATEWAY_URL" "$path" "$rate")
+            note=""
+            for line in "$g" "$b"; do
+                if [[ -z $line ]]; then note="!! the generator failed (see $WORK/open-loop.err)"; PROBLEMS=1; continue; fi
+                awk -v a="$(kv achieved_per_s "$line")" -v r="$rate" 'BEGIN { exit !(a < 0.97 * r) }' && note="!! achieved < 97 % of the rate: the generator (~16 k req/s on one core) or the server fell behind"
+                (($(kv errors "$line") + $(kv socket_errors "$line") > 0)) && note="!! errors" && PROBLEMS=1
+            done
+            printf "$fmt2" "$id" "$pct%" "$rate" "$(kv achieved_per_s "$g")" "$(kv p50_ms "$g")" "$(kv p99_ms "$g")" "$(kv p999_ms "$g")" \
+                "$(kv max_ms "$g")" "$(kv p50_ms "$b")" "$(kv p99_ms "$b")" "$(kv p999_ms "$b")" "$note"
+        done
+    done
+fi
 GW_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GATEWAY_PID/status" 2>/dev/null || echo 0)
 BL_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$BASELINE_PID/status" 2>/dev/null || echo 0)
 echo "peak RSS: gateway $((GW_RSS / 1024)) MB, baseline $((BL_RSS / 1024)) MB; gateway data $(du -sm "$WORK/data" | awk '{print $1}') MB"

@@ -8,6 +8,7 @@ internal sealed class Options
 {
     public const string Usage = """
         SseLoad latency|fanout|idle --url http://127.0.0.1:PORT [options]
+        SseLoad http --url http://127.0.0.1:PORT --path /P --rate R [--body-file F --content-type T] [--connections C]
 
           --target gateway|baseline  gateway: GET /v1/topics/{topic}/events?from=latest, POST /v1/topics/{topic}/records?acks=memory
                                      baseline: GET /events, POST /publish                                   (default gateway)
@@ -23,6 +24,12 @@ internal sealed class Options
           --connect-timeout S        give up opening the subscribers after S seconds                        (default 120)
           --max-inflight N           produce requests in flight at most (beyond that the producer waits)    (default 1000)
           --label TEXT               copied to the result line
+
+        http (open-loop latency of one request, any server): requests due at --rate per second for --seconds, sent
+        over --connections keep-alive connections (default 64); a POST of --body-file with --content-type
+        (default application/octet-stream) or, without a body file, a GET of --path. Latency counts from when each
+        request was due. --warmup S (default 2) runs the same schedule first without counting it. --drain S bounds
+        the wait for answers after the last request was due.
 
         Prints one line of key=value pairs on stdout (diagnostics go to stderr). Exit code 0 when the run completed.
         """;
@@ -42,14 +49,19 @@ internal sealed class Options
     public double ConnectTimeout { get; init; } = 120;
     public int MaxInflight { get; init; } = 1000;
     public string Label { get; init; } = "";
+    public string Path { get; init; } = "/";
+    public string? BodyFile { get; init; }
+    public string ContentType { get; init; } = "application/octet-stream";
+    public int Connections { get; init; } = 64;
+    public double Warmup { get; init; } = 2;
 
     public bool IsGateway => Target == "gateway";
 
     public static Options Parse(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("latency" or "fanout" or "idle"))
+        if (args.Length == 0 || args[0] is not ("latency" or "fanout" or "idle" or "http"))
         {
-            throw new ArgumentException("the first argument is the mode: latency, fanout or idle");
+            throw new ArgumentException("the first argument is the mode: latency, fanout, idle or http");
         }
         string mode = args[0];
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -130,7 +142,20 @@ internal sealed class Options
             ConnectTimeout = Number("connect-timeout", 120, 1, 3600),
             MaxInflight = (int)Number("max-inflight", 1000, 1, 100_000),
             Label = Take("label", ""),
+            Path = Take("path", "/"),
+            BodyFile = values.ContainsKey("body-file") ? Take("body-file", "") : null,
+            ContentType = Take("content-type", "application/octet-stream"),
+            Connections = (int)Number("connections", 64, 1, 10_000),
+            Warmup = Number("warmup", 2, 0, 600),
         };
+        if (!options.Path.StartsWith('/') || options.Path.Any(c => c is < '!' or > '~'))
+        {
+            throw new ArgumentException("--path is an absolute path with query, printable ASCII without spaces");
+        }
+        if (options.BodyFile is { } file && !File.Exists(file))
+        {
+            throw new ArgumentException($"--body-file {file} does not exist");
+        }
         if (values.Count > 0)
         {
             throw new ArgumentException($"unknown option --{values.Keys.First()}");

@@ -1,6 +1,7 @@
 using Gateway.Bench.SseLoad;
 
-// Load generator for the SSE benchmarks (bench/sse.sh, bench/README.md). One run per process, one result line.
+// Load generator for what wrk cannot do (bench/sse.sh, bench/run.sh, bench/README.md): SSE latency, fan-out and idle
+// connections, and open-loop HTTP latency. One run per process, one result line.
 Options options;
 try
 {
@@ -12,4 +13,9 @@ catch (ArgumentException ex)
     Console.Error.WriteLine(Options.Usage);
     return 2;
 }
-return options.Mode == "idle" ? await Runs.IdleAsync(options) : await Runs.StreamAsync(options);
+return options.Mode switch
+{
+    "idle" => await Runs.IdleAsync(options),
+    "http" => await OpenLoop.RunAsync(options),
+    _ => await Runs.StreamAsync(options),
+};
