@@ -774,14 +774,15 @@ public sealed partial class PartitionLog : IAsyncDisposable
         for (long segment = first; segment <= last; segment++)
         {
             var file = new FileInfo(Path.Combine(_directory, $"data.log.{segment}"));
-            if (!file.Exists)
+            if (!file.Exists || file.Length == 0)
             {
-                throw Corrupted($"segment file {file.Name} of the committed range is missing");
+                // FasterLog's recovery creates a missing segment file empty: either way the bytes are gone.
+                throw Corrupted($"a segment file is missing: {file.Name}, part of the committed range, is {(file.Exists ? "empty" : "gone")}");
             }
             long needed = segment == last ? committedAddress - (segment << bits) : 1;
             if (file.Length < needed)
             {
-                throw Corrupted($"segment file {file.Name} has {file.Length} bytes, the committed range needs {needed}");
+                throw Corrupted($"segment file {file.Name} was cut short: it has {file.Length} bytes, the committed range needs {needed}");
             }
         }
     }

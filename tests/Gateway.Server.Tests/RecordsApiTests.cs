@@ -23,6 +23,71 @@ public sealed class RecordsApiTests : IAsyncLifetime
     private async Task<long> EndOffsetAsync(string topic, int partition) =>
         (long)(await Http.GetJsonAsync(_client, $"/v1/topics/{topic}/partitions/{partition}/offsets"))["endOffset"]!;
 
+    private async Task<long> SharedFetchesAsync()
+    {
+        string metrics = await _client.GetStringAsync("/metrics");
+        var match = System.Text.RegularExpressions.Regex.Match(metrics, @"^gateway_fetches_shared_total (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+        return match.Success ? long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
+    [Fact]
+    public async Task A_second_fetch_of_the_tail_comes_from_the_shared_ring_with_the_same_bytes_and_limits()
+    {
+        await Http.CreateTopicAsync(_client, "tail", 1);
+        await Http.ProduceAsync(_client, "tail", """
+            [
+              {"key":"k1","value":"text with \"quotes\" and é","headers":{"h":"v","n":null}},
+              {"value":{"nested":[1,2,{"x":null}]}},
+              {"valueBase64":"AAECAwQ="},
+              {"key":null,"value":null}
+            ]
+            """);
+        for (int i = 0; i < 6; i++)
+        {
+            await Http.ProduceAsync(_client, "tail", $$"""[{"value":"plain-{{i}}"}]""");
+        }
+        var paths = new[]
+        {
+            "/v1/topics/tail/partitions/0/records?offset=0",
+            "/v1/topics/tail/partitions/0/records?offset=2&limit=3",
+            "/v1/topics/tail/partitions/0/records?offset=1&maxBytes=1",
+            "/v1/topics/tail/partitions/0/records?offset=5&maxBytes=60",
+            "/v1/topics/tail/partitions/0/records?offset=9",
+        };
+        var first = new List<string>();
+        foreach (string path in paths)
+        {
+            using var response = await _client.GetAsync(path);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            first.Add(await response.Content.ReadAsStringAsync());
+        }
+        long before = await SharedFetchesAsync();
+        for (int i = 0; i < paths.Length; i++)
+        {
+            using var response = await _client.GetAsync(paths[i]);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("application/json; charset=utf-8", response.Content.Headers.ContentType?.ToString());
+            Assert.Equal(first[i], await response.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(before + paths.Length, await SharedFetchesAsync());
+
+        var limited = JsonNode.Parse(first[1])!;
+        Assert.Equal([2L, 3L, 4L], Http.Records(limited).Select(r => (long)r!["offset"]!));
+        Assert.Equal(5, (long)limited["nextOffset"]!);
+        Assert.Single(Http.Records(JsonNode.Parse(first[2])!));
+        Assert.Equal(10, (long)JsonNode.Parse(first[4])!["endOffset"]!);
+
+        // Past the tail, after a deletion of records and for a partition the ring never saw: the log answers.
+        using (var deleted = await _client.DeleteAsync("/v1/topics/tail/partitions/0/records?before=3"))
+        {
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        }
+        await Http.GetProblemAsync(_client, "/v1/topics/tail/partitions/0/records?offset=2", HttpStatusCode.RequestedRangeNotSatisfiable, "offset_out_of_range");
+        var afterDelete = await Http.GetJsonAsync(_client, "/v1/topics/tail/partitions/0/records?offset=3");
+        Assert.Equal(3, (long)afterDelete["beginOffset"]!);
+        Assert.Equal(7, Http.Records(afterDelete).Count);
+    }
+
     [Fact]
     public async Task An_explicit_null_counts_as_a_field_left_out()
     {

@@ -251,7 +251,7 @@ public sealed class TopicsApiTests : IAsyncLifetime
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
                 string body = await ready.Content.ReadAsStringAsync();
                 Assert.Contains("fragile/0", body, StringComparison.Ordinal);
-                Assert.Contains("segment file is missing", body, StringComparison.Ordinal);
+                Assert.True(body.Contains("segment file is missing", StringComparison.Ordinal), body);
             }
             await Http.GetProblemAsync(reopened, "/v1/topics/fragile/partitions/0/records?offset=0", HttpStatusCode.InternalServerError, "log_corrupted");
             using (var produce = await reopened.PostAsync("/v1/topics/fragile/partitions/0/records", Http.Json("""{"records":[{"value":"z"}]}""")))

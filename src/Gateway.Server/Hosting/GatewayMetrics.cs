@@ -18,6 +18,7 @@ public sealed class GatewayMetrics
     private readonly Counter _bytesProduced;
     private readonly Counter _recordsFetched;
     private readonly Counter _bytesFetched;
+    private readonly Counter _sharedFetches;
     private readonly Histogram _requestDuration;
     private readonly Gauge _endOffset;
     private readonly Gauge _beginOffset;
@@ -36,6 +37,7 @@ public sealed class GatewayMetrics
         _bytesProduced = metrics.CreateCounter("gateway_bytes_produced_total", "Encoded bytes appended, per topic.", "topic");
         _recordsFetched = metrics.CreateCounter("gateway_records_fetched_total", "Records returned by partition and member fetches, per topic.", "topic");
         _bytesFetched = metrics.CreateCounter("gateway_bytes_fetched_total", "Encoded bytes of records returned by fetches, per topic.", "topic");
+        _sharedFetches = metrics.CreateCounter("gateway_fetches_shared_total", "Partition fetches answered from the shared encoded-record ring (no log read, no encoding).");
         _requestDuration = metrics.CreateHistogram("gateway_request_duration_seconds", "Request latency per endpoint.", new HistogramConfiguration
         {
             LabelNames = ["endpoint", "code"],
@@ -61,6 +63,13 @@ public sealed class GatewayMetrics
         var counters = CountersOf(topic);
         counters.RecordsProduced.Inc(records);
         counters.BytesProduced.Inc(bytes);
+    }
+
+    /// <summary>A partition fetch answered from the shared ring of encoded tail records.</summary>
+    public void FetchedShared(string topic, long records, long bytes)
+    {
+        _sharedFetches.Inc();
+        Fetched(topic, records, bytes);
     }
 
     public void Fetched(string topic, long records, long bytes)

@@ -1,7 +1,11 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
+using Gateway.Server.Streaming;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -117,9 +121,9 @@ public static class RecordsApi
         return TypedResults.Ok(response);
     }
 
-    private static async Task<FetchResult> FetchAsync(
+    private static async Task<IResult> FetchAsync(
         string topic, int partition, long? offset, long? timestamp, int? limit, int? maxBytes, int? waitMs,
-        LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, HttpContext context)
+        LogStore store, SharedEventCache cache, GatewayMetrics metrics, IOptions<ApiLimits> options, HttpContext context)
     {
         var limits = options.Value;
         int records = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
@@ -157,9 +161,15 @@ public static class RecordsApi
                 // waitMs passed with nothing new: an empty answer.
             }
         }
+        if (cache.TryCollect(log, start, records, bytes, out var shared))
+        {
+            // Every record is in the shared ring of encoded tail records (readers of the tail share one encoding).
+            metrics.FetchedShared(topic, shared.Json.Count, shared.Bytes);
+            return new SharedFetchResult(shared);
+        }
         var set = log.Read(start, records, bytes);
         metrics.Fetched(topic, set.Count, set.Bytes);
-        return new FetchResult(topic, partition, set);
+        return new FetchResult(topic, log, set, cache);
     }
 
     private static Acks ParseAcks(string? acks, Acks topicDefault) => acks switch
@@ -170,8 +180,11 @@ public static class RecordsApi
         _ => throw ApiException.BadRequest("invalid_acks", "acks is 'disk' or 'memory'."),
     };
 
-    /// <summary>Writes a fetch answer straight from the stored batches into the response.</summary>
-    private sealed class FetchResult(string topic, int partition, RecordSet records) : IResult
+    /// <summary>
+    /// Writes a fetch answer straight from the stored batches into the response; the records among the most recent
+    /// offsets are encoded into the shared ring on the way, for the next reader of the tail.
+    /// </summary>
+    private sealed class FetchResult(string topic, PartitionLog log, RecordSet records, SharedEventCache cache) : IResult
     {
         public async Task ExecuteAsync(HttpContext httpContext)
         {
@@ -190,11 +203,19 @@ public static class RecordsApi
         {
             using var writer = new Utf8JsonWriter(body, RecordJson.WriterOptions);
             var topicName = JsonEncodedText.Encode(topic);
+            long shareFrom = cache.RecordsPerPartition == 0 ? long.MaxValue : records.EndOffset - cache.RecordsPerPartition;
             writer.WriteStartObject();
             writer.WriteStartArray("records");
             foreach (var record in records)
             {
-                RecordJson.Write(writer, topicName, partition, record);
+                if (record.Offset >= shareFrom)
+                {
+                    writer.WriteRawValue(cache.Get(log, topicName, record), skipInputValidation: true);
+                }
+                else
+                {
+                    RecordJson.Write(writer, topicName, log.Partition, record);
+                }
             }
             writer.WriteEndArray();
             writer.WriteNumber("nextOffset", records.NextOffset);
@@ -202,6 +223,41 @@ public static class RecordsApi
             writer.WriteNumber("endOffset", records.EndOffset);
             writer.WriteEndObject();
             writer.Flush();
+        }
+    }
+
+    /// <summary>
+    /// A fetch answer from the shared ring: the same bytes <see cref="FetchResult"/> writes, copied once into the
+    /// response with a Content-Length.
+    /// </summary>
+    private sealed class SharedFetchResult(CachedRecords records) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            var response = httpContext.Response;
+            byte[] tail = Encoding.ASCII.GetBytes(string.Create(
+                CultureInfo.InvariantCulture, $"],\"nextOffset\":{records.NextOffset},\"beginOffset\":{records.BeginOffset},\"endOffset\":{records.EndOffset}}}"));
+            var head = "{\"records\":["u8;
+            long length = head.Length + tail.Length + Math.Max(0, records.Json.Count - 1);
+            foreach (byte[] json in records.Json)
+            {
+                length += json.Length;
+            }
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "application/json; charset=utf-8";
+            response.ContentLength = length;
+            var body = response.BodyWriter;
+            body.Write(head);
+            for (int i = 0; i < records.Json.Count; i++)
+            {
+                if (i > 0)
+                {
+                    body.Write(","u8);
+                }
+                body.Write(records.Json[i]);
+            }
+            body.Write(tail);
+            await body.FlushAsync(httpContext.RequestAborted);
         }
     }
 }
