@@ -56,9 +56,9 @@ stop_server() {   # stop_server TERM|KILL
         sleep 0.1
     done
     kill -KILL "$PID" 2>/dev/null || true
-    { wait "$PID"; } 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
     PID=""
-}
+} 2>/dev/null   # also bash's "Killed" notice for the kill -9 rounds
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
