@@ -4,21 +4,43 @@ namespace Gateway.Server.Streaming;
 
 /// <summary>
 /// One timer for every stream: idle streams wait on <see cref="NextTick"/> to send their keep-alive, so ten
-/// thousand idle subscribers cost one timer, not ten thousand.
+/// thousand idle subscribers cost one timer, not ten thousand. Streams are spread over <see cref="Phases"/>
+/// phases of the period and the timer wakes one phase at a time: every stream still hears one tick per period, but
+/// a tick wakes only a slice of them, so the write buffers their keep-alives borrow from Kestrel's pool are a slice
+/// too (all at once, 10,000 streams held 10,000 pooled blocks at each tick).
 /// </summary>
 public sealed class KeepAliveTicker : IDisposable
 {
+    public const int Phases = 32;
+
     private readonly ITimer _timer;
-    private TaskCompletionSource _tick = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource[] _ticks = new TaskCompletionSource[Phases];
+    private int _next;
+    private int _assigned;
 
     public KeepAliveTicker(IOptions<StreamingOptions> options, TimeProvider time)
     {
-        var period = TimeSpan.FromSeconds(options.Value.KeepAliveSeconds);
-        _timer = time.CreateTimer(_ => Interlocked.Exchange(ref _tick, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(), null, period, period);
+        for (int i = 0; i < Phases; i++)
+        {
+            _ticks[i] = NewTick();
+        }
+        var slice = TimeSpan.FromSeconds(options.Value.KeepAliveSeconds) / Phases;
+        _timer = time.CreateTimer(_ => Tick(), null, slice, slice);
     }
 
-    /// <summary>Completes at the next tick.</summary>
-    public Task NextTick => Volatile.Read(ref _tick).Task;
+    /// <summary>A phase for a new stream (round robin).</summary>
+    public int AssignPhase() => (int)((uint)Interlocked.Increment(ref _assigned) % Phases);
+
+    /// <summary>Completes at the next tick of <paramref name="phase"/>: within one keep-alive period.</summary>
+    public Task NextTick(int phase) => Volatile.Read(ref _ticks[phase]).Task;
 
     public void Dispose() => _timer.Dispose();
+
+    private static TaskCompletionSource NewTick() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void Tick()
+    {
+        int phase = (int)((uint)Interlocked.Increment(ref _next) % Phases);
+        Interlocked.Exchange(ref _ticks[phase], NewTick()).TrySetResult();
+    }
 }

@@ -57,11 +57,15 @@ public static class StreamingApi
         WriteResets(body, resets);
         var cancel = context.RequestAborted;
         using var subscriber = metrics.StreamOpened(group: false);
+        int phase = ticker.AssignPhase();
+        // An idle stream keeps its wait for records across keep-alive ticks: a tick costs a comment, not new waits.
+        DataWait? pending = null;
         try
         {
             await context.Response.StartAsync(cancel);
             await FlushAsync(context, settings, cancel);
             var topicName = JsonEncodedText.Encode(topic);
+            Func<TopicPartition, PartitionLog> partitionOf = tp => log.GetPartition(tp.Partition);
             while (!cancel.IsCancellationRequested)
             {
                 if (!store.TryGetTopic(topic, out var current) || current != log)
@@ -73,14 +77,30 @@ public static class StreamingApi
                     // The topic grew: new partitions are read from their start, so nothing in them is missed.
                     AddPartitions(log, null, "earliest", cursor, positions, resets);
                     WriteResets(body, resets);
+                    pending?.Dispose();
+                    pending = null;
                 }
-                bool sent = Send(body, positions, tp => log.GetPartition(tp.Partition), topicName, cache, settings, resets);
+                bool sent = Send(body, positions, partitionOf, topicName, cache, settings, resets);
                 if (sent)
                 {
+                    pending?.Dispose();
+                    pending = null;
                     await FlushAsync(context, settings, cancel);
                     continue;
                 }
-                await WaitAsync(context, settings, positions, tp => log.GetPartition(tp.Partition), ticker, extra: null, renew: null, cancel);
+                pending ??= DataWait.Start(positions, partitionOf, cancel);
+                var tick = ticker.NextTick(phase);
+                if (await Task.WhenAny(pending.Task, tick) == tick)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    SseWriter.Comment(context.Response.BodyWriter, "keep-alive");
+                    await FlushAsync(context, settings, cancel);
+                }
+                else
+                {
+                    pending.Dispose();
+                    pending = null;
+                }
             }
         }
         catch (OperationCanceledException)
@@ -90,6 +110,10 @@ public static class StreamingApi
         catch (TopicNotFoundException)
         {
             // The topic was deleted while a read was under way: the stream ends.
+        }
+        finally
+        {
+            pending?.Dispose();
         }
     }
 
@@ -130,6 +154,7 @@ public static class StreamingApi
         var cancel = context.RequestAborted;
         var body = StartStream(context, settings);
         using var subscriber = metrics.StreamOpened(group: true);
+        int phase = ticker.AssignPhase();
         try
         {
             await context.Response.StartAsync(cancel);
@@ -187,7 +212,7 @@ public static class StreamingApi
                 // Idle: wake on a commit in a held partition, a change of assignment, the keep-alive tick, or in time
                 // to renew the lease.
                 await WaitAsync(
-                    context, settings, positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition), ticker, [plan.AssignmentChanged],
+                    context, settings, positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition), ticker.NextTick(phase), [plan.AssignmentChanged],
                     (TimeSpan.FromMilliseconds(plan.Assignment.HeartbeatIntervalMs), time), cancel);
             }
         }
@@ -293,6 +318,16 @@ public static class StreamingApi
         PipeWriter body, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
         JsonEncodedText? topicName, SharedEventCache cache, StreamingOptions settings, List<(TopicPartition, long, long)> resets)
     {
+        bool any = false;
+        foreach (var (tp, position) in positions)
+        {
+            // Checked first without allocating: an idle stream wakes here at every keep-alive tick.
+            any |= partitionOf(tp).EndOffset > position;
+        }
+        if (!any)
+        {
+            return false;
+        }
         bool sent = false;
         foreach (var tp in positions.Keys.Order().ToList())
         {
@@ -334,10 +369,9 @@ public static class StreamingApi
 
     private static async Task WaitAsync(
         HttpContext context, StreamingOptions settings, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
-        KeepAliveTicker ticker, Task[]? extra, (TimeSpan After, TimeProvider Time)? renew, CancellationToken cancel)
+        Task tick, Task[]? extra, (TimeSpan After, TimeProvider Time)? renew, CancellationToken cancel)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var tick = ticker.NextTick;
         // A failed partition's wait ends at once; waiting on it would spin. It is left out (reads of it fail loudly).
         var waits = positions.Select(p => (Partition: partitionOf(p.Key), Offset: p.Value))
             .Where(p => p.Partition.Failure is null)
@@ -393,6 +427,42 @@ public static class StreamingApi
         catch (Exception ex) when (ex is StaleGenerationException or PartitionNotAssignedException or UnknownMemberException)
         {
             // A rebalance got there first; what was sent since the last commit may be delivered again (at least once).
+        }
+    }
+
+    /// <summary>A wait for the next committed record at any of a stream's positions, until disposed.</summary>
+    private sealed class DataWait : IDisposable
+    {
+        private readonly CancellationTokenSource _stop;
+
+        private DataWait(CancellationTokenSource stop, Task task)
+        {
+            _stop = stop;
+            Task = task;
+        }
+
+        public Task Task { get; }
+
+        public static DataWait Start(Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf, CancellationToken cancel)
+        {
+            var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            var waits = new List<Task>(positions.Count);
+            foreach (var (tp, offset) in positions)
+            {
+                var log = partitionOf(tp);
+                // A failed partition's wait ends at once; waiting on it would spin. It is left out (reads of it fail loudly).
+                if (log.Failure is null)
+                {
+                    waits.Add(log.WaitForRecordAsync(offset, stop.Token).AsTask());
+                }
+            }
+            return new DataWait(stop, waits.Count > 0 ? Task.WhenAny(waits) : Task.Delay(Timeout.Infinite, stop.Token));
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _stop.Dispose();
         }
     }
 }
