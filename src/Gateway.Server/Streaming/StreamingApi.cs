@@ -343,6 +343,17 @@ public static class StreamingApi
                 positions[tp] = position = Clamp(tp, position, log, resets);
                 WriteResets(body, resets);
             }
+            if (cache.TryCollect(log, position, settings.BatchRecords, 1024 * 1024, out var shared))
+            {
+                // Every record is in the shared ring: subscribers at the tail read neither the log nor encode anything.
+                foreach (byte[] json in shared.Json)
+                {
+                    positions[tp] = ++position;
+                    SseWriter.Event(body, EventCursor.Encode(positions), "record", json);
+                }
+                sent = true;
+                continue;
+            }
             var name = topicName ?? JsonEncodedText.Encode(tp.Topic);
             RecordSet records;
             try
