@@ -132,6 +132,7 @@ if ((DO_BUILD)); then
     dotnet build -c Release -nologo -v q "$BASELINE_PROJECT" >/dev/null || die "build of Baseline failed (run: dotnet build -c Release $BASELINE_PROJECT)"
     dotnet build -c Release -nologo -v q "$LOG_BASELINE_PROJECT" >/dev/null || die "build of LogBaseline failed (run: dotnet build -c Release $LOG_BASELINE_PROJECT)"
     dotnet build -c Release -nologo -v q "$LOAD_PROJECT" >/dev/null || die "build of SseLoad failed (run: dotnet build -c Release $LOAD_PROJECT)"
+    dotnet build -c Release -nologo -v q "$REPO/bench/SseBaseline/SseBaseline.csproj" >/dev/null || die "build of SseBaseline failed"
 fi
 [[ -f $GATEWAY_DLL ]] || die "missing $GATEWAY_DLL"
 [[ -f $BASELINE_DLL ]] || die "missing $BASELINE_DLL"
@@ -566,6 +567,15 @@ RESTART_ARGS=(--no-build --runs "$RUNS")
 ((RESTART_QUICK)) && RESTART_ARGS+=(--quick)
 if ! BENCH_TMP="${BENCH_TMP:-${TMPDIR:-/tmp}}" "$REPO/bench/restart.sh" "${RESTART_ARGS[@]}"; then
     echo "!! bench/restart.sh failed"
+    PROBLEMS=1
+fi
+
+# The SSE scenarios against B5 (bench/sse.sh), on ports of their own beside the idle servers above.
+SSE_ARGS=(--no-build --runs "$RUNS")
+((RESTART_QUICK)) && SSE_ARGS+=(--quick)
+if ! BASELINE_PORT=$((BASELINE_PORT + 10)) GATEWAY_PORT=$((GATEWAY_PORT + 10)) SERVER_CPU="$SERVER_CPU" LOAD_CPU="$LOAD_CPU" \
+    "$REPO/bench/sse.sh" "${SSE_ARGS[@]}"; then
+    echo "!! bench/sse.sh failed"
     PROBLEMS=1
 fi
 exit 0
