@@ -67,7 +67,6 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _idempotency = new IdempotencyWindow(options.IdempotencyKeysPerPartition, TimeSpan.FromMilliseconds(options.IdempotencyWindowMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
-        // A new partition gets a first commit at once; an existing one without a commit record has lost it.
         Directory.CreateDirectory(directory);
         try
         {
@@ -469,13 +468,10 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
         _log!.TruncateUntil(cutAddress);
         _index.TruncateBefore(cutAddress);
-        // A checkpoint at or below the new begin address is of no use to a restart: the commit below writes one.
-        if (Volatile.Read(ref _checkpointAddress) <= cutAddress)
-        {
-            Volatile.Write(ref _checkpointAddress, long.MinValue / 2);
-        }
         // The truncation is persisted (and segments below it deleted) by the next commit.
         await CommitAsync(force: true).ConfigureAwait(false);
+        // A checkpoint at or below the new begin address is of no use to a restart: one at this commit replaces it.
+        await CheckpointCommittedAsync().ConfigureAwait(false);
         return offset;
     }
 
@@ -502,18 +498,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
         await _closeSource.CancelAsync().ConfigureAwait(false);
         await _verification.ConfigureAwait(false);
         await _commitGate.WaitAsync().ConfigureAwait(false);
-        await _checkpointWrite.ConfigureAwait(false);
-        var committed = Volatile.Read(ref _committed);
-        if (committed.Address > Volatile.Read(ref _checkpointAddress) && Failure is null && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
-        {
-            // A graceful stop leaves a checkpoint at the end: the next start reads nothing it has to trust blindly.
-            long maxTimestamp;
-            lock (_appendLock)
-            {
-                maxTimestamp = _maxTimestamp;
-            }
-            WriteCheckpoint(committed.Address, committed.Offset, maxTimestamp);
-        }
+        // A graceful stop leaves a checkpoint at the end: the next start reads nothing before serving.
+        await CheckpointCommittedAsync().ConfigureAwait(false);
         lock (_appendLock)
         {
             _closed = true;
@@ -536,6 +522,26 @@ public sealed partial class PartitionLog : IAsyncDisposable
 
     /// <summary>Completes when the log below the recovery checkpoint has been verified (at once when there was none to verify).</summary>
     internal Task Verified => _verified.Task;
+
+    /// <summary>
+    /// Saves a recovery checkpoint at the last finished commit now (after any write under way), unless one is there.
+    /// The largest timestamp is taken at this moment: later appends can only make it larger than the log below the
+    /// commit holds, which leaves timestamp lookups correct (they start earlier), never wrong.
+    /// </summary>
+    private async Task CheckpointCommittedAsync()
+    {
+        await _checkpointWrite.ConfigureAwait(false);
+        var committed = Volatile.Read(ref _committed);
+        if (committed.Address > Volatile.Read(ref _checkpointAddress) && Failure is null && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
+        {
+            long maxTimestamp;
+            lock (_appendLock)
+            {
+                maxTimestamp = _maxTimestamp;
+            }
+            WriteCheckpoint(committed.Address, committed.Offset, maxTimestamp);
+        }
+    }
 
     /// <summary>
     /// Saves a recovery checkpoint for a finished commit: its address, its next offset, the largest timestamp below
@@ -700,7 +706,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
         if (firstBase is long first && first > state.BeginOffset)
         {
-            throw Corrupted($"the first readable record is at offset {first}, but records from offset {state.BeginOffset} should be stored (a segment file is missing?)");
+            throw FirstRecordsMissing(first, state.BeginOffset);
         }
         if (committedNext is long expectedNext && next != expectedNext)
         {
@@ -847,7 +853,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         long begin = Volatile.Read(ref _beginOffset);
         if (firstBase is null || firstBase > begin)
         {
-            throw Corrupted($"the first readable record is at offset {firstBase?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}, but records from offset {begin} should be stored (a segment file is missing?)");
+            throw FirstRecordsMissing(firstBase, begin);
         }
         if (next != checkpoint.NextOffset)
         {
@@ -916,6 +922,9 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
         return committed.Address;
     }
+
+    private LogCorruptedException FirstRecordsMissing(long? firstReadable, long beginOffset) => Corrupted(
+        $"the first readable record is at offset {firstReadable?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}, but records from offset {beginOffset} should be stored (a segment file is missing?)");
 
     private LogCorruptedException Corrupted(string detail)
     {

@@ -21,8 +21,10 @@ public sealed class RecoveryTests : IDisposable
         }
     }
 
-    [Fact]
-    public async Task A_flipped_byte_in_the_committed_range_fails_the_partition_instead_of_hiding_records()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_flipped_byte_in_the_committed_range_fails_the_partition_instead_of_hiding_records(bool withCheckpoint)
     {
         await WriteAsync(50);
         byte[] data = await File.ReadAllBytesAsync(DataFile);
@@ -30,6 +32,7 @@ public sealed class RecoveryTests : IDisposable
         Assert.True(at > 0);
         data[at + 3] ^= 0x01;
         await File.WriteAllBytesAsync(DataFile, data);
+        DropCheckpointUnless(withCheckpoint);
 
         await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
         var partition = store.GetTopic("t").GetPartition(0);
@@ -39,29 +42,53 @@ public sealed class RecoveryTests : IDisposable
         await Assert.ThrowsAsync<LogCorruptedException>(async () => await LogFixture.AppendAsync(partition, Acks.Disk, "x"));
     }
 
-    [Fact]
-    public async Task A_data_file_cut_short_inside_the_committed_range_is_reported()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_data_file_cut_short_inside_the_committed_range_is_reported(bool withCheckpoint)
     {
         await WriteAsync(50);
         byte[] data = await File.ReadAllBytesAsync(DataFile);
         int at = IndexOf(data, "value-0030"u8);
         await File.WriteAllBytesAsync(DataFile, data[..at]);
+        DropCheckpointUnless(withCheckpoint);
 
         await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
         Assert.NotNull(store.GetTopic("t").GetPartition(0).Failure);
         Assert.NotEmpty(store.Failures);
     }
 
-    [Fact]
-    public async Task A_missing_segment_file_is_reported_not_taken_for_retention()
+    /// <summary>Reopens the store: partition t/0 must be failed and refuse appends.</summary>
+    private async Task AssertReopenedPartitionRefusedAsync()
     {
-        await WriteAsync(50);
-        File.Delete(DataFile);
-
         await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
         var partition = store.GetTopic("t").GetPartition(0);
         Assert.NotNull(partition.Failure);
         await Assert.ThrowsAsync<LogCorruptedException>(async () => await LogFixture.AppendAsync(partition, Acks.Disk, "x"));
+    }
+
+    // With the checkpoint a graceful stop leaves, recovery checks the segment files and verifies below it; without,
+    // it scans everything: both must find the damage.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_missing_segment_file_is_reported_not_taken_for_retention(bool withCheckpoint)
+    {
+        await WriteAsync(50);
+        File.Delete(DataFile);
+        DropCheckpointUnless(withCheckpoint);
+
+        await AssertReopenedPartitionRefusedAsync();
+    }
+
+    private void DropCheckpointUnless(bool keep)
+    {
+        string checkpoint = Path.Combine(_dir.Path, "topics", "t", "0", RecoveryCheckpoint.FileName);
+        Assert.True(File.Exists(checkpoint), "a graceful stop leaves a recovery checkpoint");
+        if (!keep)
+        {
+            File.Delete(checkpoint);
+        }
     }
 
     [Fact]
@@ -101,10 +128,7 @@ public sealed class RecoveryTests : IDisposable
         Assert.True(Directory.Exists(commits) && Directory.EnumerateFiles(commits).Any(), "a partition is committed once it exists, appended to or not");
         Directory.Delete(commits, recursive: true);
 
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
-        var partition = store.GetTopic("t").GetPartition(0);
-        Assert.NotNull(partition.Failure);
-        await Assert.ThrowsAsync<LogCorruptedException>(async () => await LogFixture.AppendAsync(partition, Acks.Disk, "x"));
+        await AssertReopenedPartitionRefusedAsync();
     }
 
     [Fact]

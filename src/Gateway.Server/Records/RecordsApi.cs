@@ -164,7 +164,7 @@ public static class RecordsApi
         if (cache.TryCollect(log, start, records, bytes, out var shared))
         {
             // Every record is in the shared ring of encoded tail records (readers of the tail share one encoding).
-            metrics.FetchedShared(topic, shared.Json.Count, shared.Bytes);
+            metrics.FetchedShared(topic, shared.Json.Length, shared.Bytes);
             return new SharedFetchResult(shared);
         }
         var set = log.Read(start, records, bytes);
@@ -238,7 +238,7 @@ public static class RecordsApi
             byte[] tail = Encoding.ASCII.GetBytes(string.Create(
                 CultureInfo.InvariantCulture, $"],\"nextOffset\":{records.NextOffset},\"beginOffset\":{records.BeginOffset},\"endOffset\":{records.EndOffset}}}"));
             var head = "{\"records\":["u8;
-            long length = head.Length + tail.Length + Math.Max(0, records.Json.Count - 1);
+            long length = head.Length + tail.Length + Math.Max(0, records.Json.Length - 1);
             foreach (byte[] json in records.Json)
             {
                 length += json.Length;
@@ -248,7 +248,7 @@ public static class RecordsApi
             response.ContentLength = length;
             var body = response.BodyWriter;
             body.Write(head);
-            for (int i = 0; i < records.Json.Count; i++)
+            for (int i = 0; i < records.Json.Length; i++)
             {
                 if (i > 0)
                 {

@@ -99,31 +99,35 @@ public sealed class SharedEventCache(IOptions<StreamingOptions> options)
         public bool TryCollect(long start, long end, int maxRecords, int maxBytes, long begin, out CachedRecords records)
         {
             records = default;
-            var json = new List<byte[]>((int)Math.Min(maxRecords, end - start));
-            long bytes = 0, offset = start;
             lock (_lock)
             {
-                while (offset < end && json.Count < maxRecords)
+                // Counted first, so that a miss (a reader behind the ring) allocates nothing.
+                int count = 0;
+                long bytes = 0;
+                for (long offset = start; offset < end && count < maxRecords; offset++, count++)
                 {
                     int slot = (int)(offset % _offsets.Length);
                     if (_offsets[slot] != offset)
                     {
                         return false;
                     }
-                    if (json.Count > 0 && bytes + _sizes[slot] > maxBytes)
+                    if (count > 0 && bytes + _sizes[slot] > maxBytes)
                     {
                         break;
                     }
-                    json.Add(_events[slot]!);
                     bytes += _sizes[slot];
-                    offset++;
                 }
+                var json = new byte[count][];
+                for (int i = 0; i < count; i++)
+                {
+                    json[i] = _events[(int)((start + i) % _offsets.Length)]!;
+                }
+                records = new CachedRecords(json, start + count, bytes, begin, end);
+                return true;
             }
-            records = new CachedRecords(json, offset, bytes, begin, end);
-            return true;
         }
     }
 }
 
 /// <summary>A fetch answered from <see cref="SharedEventCache"/>: each record's JSON, and the offsets of the answer.</summary>
-public readonly record struct CachedRecords(List<byte[]> Json, long NextOffset, long Bytes, long BeginOffset, long EndOffset);
+public readonly record struct CachedRecords(byte[][] Json, long NextOffset, long Bytes, long BeginOffset, long EndOffset);

@@ -93,8 +93,7 @@ public static class StreamingApi
                 if (await Task.WhenAny(pending.Task, tick) == tick)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    SseWriter.Comment(context.Response.BodyWriter, "keep-alive");
-                    await FlushAsync(context, settings, cancel);
+                    await SendKeepAliveAsync(context, settings, cancel);
                 }
                 else
                 {
@@ -378,32 +377,24 @@ public static class StreamingApi
         return sent;
     }
 
+    /// <summary>A group stream's idle wait: a record, a change of assignment, the keep-alive tick or the lease renewal.</summary>
     private static async Task WaitAsync(
         HttpContext context, StreamingOptions settings, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
-        Task tick, Task[]? extra, (TimeSpan After, TimeProvider Time)? renew, CancellationToken cancel)
+        Task tick, Task[] extra, (TimeSpan After, TimeProvider Time) renew, CancellationToken cancel)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        // A failed partition's wait ends at once; waiting on it would spin. It is left out (reads of it fail loudly).
-        var waits = positions.Select(p => (Partition: partitionOf(p.Key), Offset: p.Value))
-            .Where(p => p.Partition.Failure is null)
-            .Select(p => p.Partition.WaitForRecordAsync(p.Offset, stop.Token).AsTask())
-            .Append(tick);
-        if (extra is not null)
-        {
-            waits = waits.Concat(extra);
-        }
-        if (renew is { } r)
-        {
-            waits = waits.Append(Task.Delay(r.After, r.Time, stop.Token));
-        }
-        var first = await Task.WhenAny(waits);
-        await stop.CancelAsync();
+        using var data = DataWait.Start(positions, partitionOf, cancel);
+        var first = await Task.WhenAny([data.Task, tick, .. extra, Task.Delay(renew.After, renew.Time, data.Token)]);
         cancel.ThrowIfCancellationRequested();
         if (first == tick)
         {
-            SseWriter.Comment(context.Response.BodyWriter, "keep-alive");
-            await FlushAsync(context, settings, cancel);
+            await SendKeepAliveAsync(context, settings, cancel);
         }
+    }
+
+    private static async Task SendKeepAliveAsync(HttpContext context, StreamingOptions settings, CancellationToken cancel)
+    {
+        SseWriter.Comment(context.Response.BodyWriter, "keep-alive");
+        await FlushAsync(context, settings, cancel);
     }
 
     /// <summary>Flushes; a subscriber whose socket does not drain within the send timeout is disconnected.</summary>
@@ -453,6 +444,9 @@ public static class StreamingApi
         }
 
         public Task Task { get; }
+
+        /// <summary>Cancelled when the wait is disposed (or the request aborted).</summary>
+        public CancellationToken Token => _stop.Token;
 
         public static DataWait Start(Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf, CancellationToken cancel)
         {
