@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Gateway.Server.Tests;
@@ -11,18 +10,14 @@ internal sealed class ServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
-    private ServerProcess(Process process, Uri address)
-    {
-        _process = process;
-        Address = address;
-        Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
-    }
+    private ServerProcess(Process process) => _process = process;
 
     private bool _disposed;
 
-    public Uri Address { get; }
+    /// <summary>Where the server listens: the port the server itself was given by the system, read from its log.</summary>
+    public Uri Address { get; private set; } = null!;
 
-    public HttpClient Client { get; }
+    public HttpClient Client { get; private set; } = null!;
 
     public string Output
     {
@@ -37,7 +32,6 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(string dataDirectory, params string[] settings)
     {
-        int port = FreePort();
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = AppContext.BaseDirectory,
@@ -46,15 +40,18 @@ internal sealed class ServerProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Gateway.Server.dll"));
-        start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
+        // Port 0: the server binds a free port itself. A port picked here and handed over could be taken meanwhile
+        // by another test's server, and this test would then talk to that one.
+        start.ArgumentList.Add("--urls=http://127.0.0.1:0");
         start.ArgumentList.Add($"--Storage:DataDirectory={dataDirectory}");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Default=Warning");
+        start.ArgumentList.Add("--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Information"); // "Now listening on: …"
         foreach (string setting in settings)
         {
             start.ArgumentList.Add(setting);
         }
         var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        var server = new ServerProcess(process, new Uri($"http://127.0.0.1:{port}"));
+        var server = new ServerProcess(process);
         process.OutputDataReceived += (_, e) => server.Append(e.Data);
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
@@ -91,7 +88,7 @@ internal sealed class ServerProcess : IAsyncDisposable
             return;
         }
         _disposed = true;
-        Client.Dispose();
+        Client?.Dispose();
         if (!_process.HasExited)
         {
             Kill();
@@ -107,7 +104,19 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
+                // Let the output readers catch up so the message shows why.
+                await _process.WaitForExitAsync();
                 throw new InvalidOperationException($"The server exited with {_process.ExitCode}:\n{Output}");
+            }
+            if (Client is null)
+            {
+                if (ListeningAddress(Output) is not { } address)
+                {
+                    await Task.Delay(50);
+                    continue;
+                }
+                Address = address;
+                Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
             }
             try
             {
@@ -137,10 +146,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    private static Uri? ListeningAddress(string output)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        const string Marker = "Now listening on: ";
+        int at = output.IndexOf(Marker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return null;
+        }
+        int start = at + Marker.Length;
+        int end = output.IndexOfAny(['\r', '\n', ' '], start);
+        return end < 0 ? null : new Uri(output[start..end]);
     }
 }
