@@ -39,7 +39,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private TaskCompletionSource _committedSignal = NewSignal();
     private Exception? _failure;
     private int _dirty;
-    private int _tailReaders;
+    private int _tailWaiting; // someone waits on the current commit signal: appends commit at once
     private volatile bool _closed;
     private volatile bool _closing;
 
@@ -248,7 +248,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
             return earlierBatch.BaseOffset;
         }
         // A durable append waits for its commit; so does a reader waiting at the tail: either one makes it urgent.
-        _scheduler.Schedule(this, urgent: acks == Acks.Disk || Volatile.Read(ref _tailReaders) > 0);
+        _scheduler.Schedule(this, urgent: acks == Acks.Disk || Volatile.Read(ref _tailWaiting) != 0);
         if (acks == Acks.Disk)
         {
             await committed!.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -384,16 +384,34 @@ public sealed partial class PartitionLog : IAsyncDisposable
             {
                 return false;
             }
-            Interlocked.Increment(ref _tailReaders);
-            try
-            {
-                await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _tailReaders);
-            }
+            Volatile.Write(ref _tailWaiting, 1);
+            await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The partition's commit signal for a reader at <paramref name="offset"/>: a task that completes at the next
+    /// commit (or when the partition fails or closes), already completed when a record at the offset is readable or
+    /// the partition is unavailable. It is shared by every reader and cannot be cancelled, so waiting on it costs no
+    /// registration of its own: many idle subscribers wait on it beside one cancellation of their own. As with
+    /// <see cref="WaitForRecordAsync"/>, appends commit at once while someone waits.
+    /// </summary>
+    public Task NextCommit(long offset)
+    {
+        var signal = Volatile.Read(ref _committedSignal);
+        if (EndOffset > offset || _closed || Failure is not null)
+        {
+            return Task.CompletedTask;
+        }
+        Volatile.Write(ref _tailWaiting, 1);
+        return signal.Task;
+    }
+
+    /// <summary>Completes the current commit signal and starts the next; its waiters say again that they wait.</summary>
+    private void SignalCommitted()
+    {
+        Volatile.Write(ref _tailWaiting, 0);
+        Interlocked.Exchange(ref _committedSignal, NewSignal()).TrySetResult();
     }
 
     /// <summary>The first offset whose record has a timestamp ≥ <paramref name="timestamp"/>, or <see cref="EndOffset"/> if none has.</summary>
@@ -611,7 +629,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 }
                 Volatile.Write(ref _committed, new CommitPoint(offset, tail));
                 completes.TrySetResult();
-                Interlocked.Exchange(ref _committedSignal, NewSignal()).TrySetResult();
+                SignalCommitted();
                 if (tail - Volatile.Read(ref _checkpointAddress) >= _options.RecoveryCheckpointBytes && !_closing
                     && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
                 {
@@ -628,7 +646,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     // Appends made while this commit ran wait on the next one, which will never come.
                     _pendingCommit.TrySetException(failure);
                 }
-                Interlocked.Exchange(ref _committedSignal, NewSignal()).TrySetResult();
+                SignalCommitted();
                 LogCommitFailed(_logger, Topic, Partition, ex.Message);
             }
         }

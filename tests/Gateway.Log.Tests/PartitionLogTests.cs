@@ -179,6 +179,32 @@ public sealed class PartitionLogTests : IDisposable
         Assert.True(await waiting.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_waiting_reader_makes_memory_appends_commit_at_once(bool sharedSignal)
+    {
+        // An hour's flush interval: without a reader, a memory-acknowledged record stays uncommitted (invisible).
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path, flushIntervalMs: 3_600_000));
+        var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+        await LogFixture.AppendAsync(partition, Acks.Memory, "unwatched");
+        await Task.Delay(100);
+        Assert.Equal(0, partition.EndOffset);
+
+        // A reader at the tail: the next append is committed without waiting for the interval.
+        var waiting = sharedSignal ? partition.NextCommit(0) : partition.WaitForRecordAsync(0, CancellationToken.None).AsTask();
+        Assert.False(waiting.IsCompleted);
+        await LogFixture.AppendAsync(partition, Acks.Memory, "watched");
+        await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(2, partition.EndOffset);
+        Assert.True(partition.NextCommit(1).IsCompleted); // readable at once: nothing to wait for
+
+        // The commit consumed the reader's wish: with nobody waiting, appends gather again.
+        await LogFixture.AppendAsync(partition, Acks.Memory, "unwatched again");
+        await Task.Delay(100);
+        Assert.Equal(2, partition.EndOffset);
+    }
+
     [Fact]
     public async Task A_waiting_reader_is_released_when_the_topic_is_deleted()
     {

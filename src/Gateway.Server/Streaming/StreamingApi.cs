@@ -58,8 +58,8 @@ public static class StreamingApi
         var cancel = context.RequestAborted;
         using var subscriber = metrics.StreamOpened(group: false);
         int phase = ticker.AssignPhase();
-        // An idle stream keeps its wait for records across keep-alive ticks: a tick costs a comment, not new waits.
-        DataWait? pending = null;
+        // The one registration of this stream on the request's end; each idle wait adds nothing but its WhenAny.
+        var ended = Task.Delay(Timeout.Infinite, cancel);
         try
         {
             await context.Response.StartAsync(cancel);
@@ -77,28 +77,19 @@ public static class StreamingApi
                     // The topic grew: new partitions are read from their start, so nothing in them is missed.
                     AddPartitions(log, null, "earliest", cursor, positions, resets);
                     WriteResets(body, resets);
-                    pending?.Dispose();
-                    pending = null;
                 }
                 bool sent = Send(body, positions, partitionOf, topicName, cache, settings, resets);
                 if (sent)
                 {
-                    pending?.Dispose();
-                    pending = null;
                     await FlushAsync(context, settings, cancel);
                     continue;
                 }
-                pending ??= DataWait.Start(positions, partitionOf, cancel);
                 var tick = ticker.NextTick(phase);
-                if (await Task.WhenAny(pending.Task, tick) == tick)
+                var woken = await WhenRecordOr(positions, partitionOf, [tick, ended]);
+                cancel.ThrowIfCancellationRequested();
+                if (woken == tick)
                 {
-                    cancel.ThrowIfCancellationRequested();
                     await SendKeepAliveAsync(context, settings, cancel);
-                }
-                else
-                {
-                    pending.Dispose();
-                    pending = null;
                 }
             }
         }
@@ -109,10 +100,6 @@ public static class StreamingApi
         catch (TopicNotFoundException)
         {
             // The topic was deleted while a read was under way: the stream ends.
-        }
-        finally
-        {
-            pending?.Dispose();
         }
     }
 
@@ -154,6 +141,7 @@ public static class StreamingApi
         var body = StartStream(context, settings);
         using var subscriber = metrics.StreamOpened(group: true);
         int phase = ticker.AssignPhase();
+        var ended = Task.Delay(Timeout.Infinite, cancel);
         try
         {
             await context.Response.StartAsync(cancel);
@@ -210,9 +198,17 @@ public static class StreamingApi
                 }
                 // Idle: wake on a commit in a held partition, a change of assignment, the keep-alive tick, or in time
                 // to renew the lease.
-                await WaitAsync(
-                    context, settings, positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition), ticker.NextTick(phase), [plan.AssignmentChanged],
-                    (TimeSpan.FromMilliseconds(plan.Assignment.HeartbeatIntervalMs), time), cancel);
+                using var renewal = new CancellationTokenSource();
+                var tick = ticker.NextTick(phase);
+                var woken = await WhenRecordOr(
+                    positions, tp => store.GetTopic(tp.Topic).GetPartition(tp.Partition),
+                    [tick, ended, plan.AssignmentChanged, Task.Delay(TimeSpan.FromMilliseconds(plan.Assignment.HeartbeatIntervalMs), time, renewal.Token)]);
+                await renewal.CancelAsync();
+                cancel.ThrowIfCancellationRequested();
+                if (woken == tick)
+                {
+                    await SendKeepAliveAsync(context, settings, cancel);
+                }
             }
         }
         catch (OperationCanceledException)
@@ -377,18 +373,25 @@ public static class StreamingApi
         return sent;
     }
 
-    /// <summary>A group stream's idle wait: a record, a change of assignment, the keep-alive tick or the lease renewal.</summary>
-    private static async Task WaitAsync(
-        HttpContext context, StreamingOptions settings, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
-        Task tick, Task[] extra, (TimeSpan After, TimeProvider Time) renew, CancellationToken cancel)
+    /// <summary>
+    /// Completes with the first of: a commit in a partition the stream holds (one that has not failed: waiting on it
+    /// would spin; reads of it fail loudly) or one of <paramref name="others"/> (the keep-alive tick, the request's
+    /// end, ...). Partitions' commit signals are shared by all their readers, so an idle stream holds no registration
+    /// per wait, only this one continuation.
+    /// </summary>
+    private static Task<Task> WhenRecordOr(Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf, ReadOnlySpan<Task> others)
     {
-        using var data = DataWait.Start(positions, partitionOf, cancel);
-        var first = await Task.WhenAny([data.Task, tick, .. extra, Task.Delay(renew.After, renew.Time, data.Token)]);
-        cancel.ThrowIfCancellationRequested();
-        if (first == tick)
+        var tasks = new List<Task>(positions.Count + others.Length);
+        tasks.AddRange(others);
+        foreach (var (tp, offset) in positions)
         {
-            await SendKeepAliveAsync(context, settings, cancel);
+            var log = partitionOf(tp);
+            if (log.Failure is null)
+            {
+                tasks.Add(log.NextCommit(offset));
+            }
         }
+        return Task.WhenAny(tasks);
     }
 
     private static async Task SendKeepAliveAsync(HttpContext context, StreamingOptions settings, CancellationToken cancel)
@@ -429,45 +432,6 @@ public static class StreamingApi
         catch (Exception ex) when (ex is StaleGenerationException or PartitionNotAssignedException or UnknownMemberException)
         {
             // A rebalance got there first; what was sent since the last commit may be delivered again (at least once).
-        }
-    }
-
-    /// <summary>A wait for the next committed record at any of a stream's positions, until disposed.</summary>
-    private sealed class DataWait : IDisposable
-    {
-        private readonly CancellationTokenSource _stop;
-
-        private DataWait(CancellationTokenSource stop, Task task)
-        {
-            _stop = stop;
-            Task = task;
-        }
-
-        public Task Task { get; }
-
-        /// <summary>Cancelled when the wait is disposed (or the request aborted).</summary>
-        public CancellationToken Token => _stop.Token;
-
-        public static DataWait Start(Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf, CancellationToken cancel)
-        {
-            var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            var waits = new List<Task>(positions.Count);
-            foreach (var (tp, offset) in positions)
-            {
-                var log = partitionOf(tp);
-                // A failed partition's wait ends at once; waiting on it would spin. It is left out (reads of it fail loudly).
-                if (log.Failure is null)
-                {
-                    waits.Add(log.WaitForRecordAsync(offset, stop.Token).AsTask());
-                }
-            }
-            return new DataWait(stop, waits.Count > 0 ? Task.WhenAny(waits) : Task.Delay(Timeout.Infinite, stop.Token));
-        }
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _stop.Dispose();
         }
     }
 }
