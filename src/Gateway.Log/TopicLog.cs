@@ -24,8 +24,7 @@ public sealed class TopicLog
         _options = options;
         _services = services;
         _partitions = new PartitionLog[metadata.Partitions];
-        // Partitions open independently; on a restart most of the time goes to allocating each log's pages.
-        Parallel.For(0, metadata.Partitions, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, p => _partitions[p] = OpenPartition(p, create));
+        OpenPartitions(_partitions, 0, create);
     }
 
     public string Name => _metadata.Name;
@@ -91,10 +90,7 @@ public sealed class TopicLog
             {
                 grown = new PartitionLog[count];
                 _partitions.CopyTo(grown, 0);
-                for (int p = current.Partitions; p < count; p++)
-                {
-                    grown[p] = OpenPartition(p, create: true);
-                }
+                OpenPartitions(grown, current.Partitions, create: true);
             }
             var updated = current with { Partitions = count, Config = config ?? current.Config };
             SaveMetadata(updated);
@@ -108,6 +104,22 @@ public sealed class TopicLog
         foreach (var partition in Volatile.Read(ref _partitions))
         {
             await partition.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Opens partitions <paramref name="from"/>.. of <paramref name="partitions"/> side by side: they are independent,
+    /// and most of the time goes to allocating each log's pages. The first failure is thrown as itself.
+    /// </summary>
+    private void OpenPartitions(PartitionLog[] partitions, int from, bool create)
+    {
+        try
+        {
+            Parallel.For(from, partitions.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, p => partitions[p] = OpenPartition(p, create));
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
         }
     }
 
