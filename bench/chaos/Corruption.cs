@@ -39,7 +39,7 @@ internal sealed class Corruption(Options options, ServerLog log)
 
         string partitionDir = Path.Combine(pristine, "topics", Topic, Damaged.ToString(CultureInfo.InvariantCulture));
         var entries = SegmentFile.Entries(Path.Combine(partitionDir, "data.log.0"));
-        string commitFile = Directory.GetFiles(Path.Combine(partitionDir, "log-commits")).Single();
+        string commitFile = Path.Combine(partitionDir, "commit.record");
         if (entries.Count != RequestsPerPartition || SegmentFile.UntilAddress(commitFile) != SegmentFile.End(entries[^1]))
         {
             throw new ChaosFailure($"the segment of {Topic}/{Damaged} does not look as expected ({entries.Count} entries for {RequestsPerPartition} batches, "
@@ -71,7 +71,7 @@ internal sealed class Corruption(Options options, ServerLog log)
         long inLast = Payload(last, CrcCovered + random.Next(last.Length - CrcCovered));
         long committedEnd = SegmentFile.End(last);
         long halfLast = Payload(last, last.Length / 2);
-        static string CommitFile(string dir) => Directory.GetFiles(Path.Combine(dir, "log-commits")).Single();
+        static string CommitFile(string dir) => Path.Combine(dir, "commit.record");
 
         yield return new("control", "no damage (checks the harness: everything must be served)", _ => { });
         yield return new("flip-batch-byte", $"byte {inMiddle} of {Segment} XOR 0xFF: inside the CRC-covered part of the middle batch ({entries.Count / 2} of {entries.Count})",
@@ -90,9 +90,9 @@ internal sealed class Corruption(Options options, ServerLog log)
             dir => SegmentFile.Truncate(Path.Combine(dir, Segment), halfLast));
         yield return new("segment-deleted", $"{Segment} deleted (the commit file still records the committed range up to {committedEnd})",
             dir => File.Delete(Path.Combine(dir, Segment)));
-        yield return new("commit-until-short", $"the committed-until address in log-commits/commit.* set from {committedEnd} to {last.Address}: the commit leaves out the last batch, its next offset still counts it",
+        yield return new("commit-until-short", $"the committed-until address in commit.record set from {committedEnd} to {last.Address}: the commit leaves out the last batch, its next offset still counts it",
             dir => SegmentFile.WriteInt64(CommitFile(dir), SegmentFile.UntilAddressOffset, last.Address));
-        yield return new("commit-deleted", "log-commits/commit.* deleted (the segment still holds every batch)",
+        yield return new("commit-deleted", "commit.record deleted (the segment still holds every batch)",
             dir => File.Delete(CommitFile(dir)));
     }
 

@@ -6,14 +6,15 @@ namespace Gateway.Chaos;
 /// Just enough of FasterLog's on-disk format to aim damage precisely. A segment file (<c>data.log.N</c>) holds log
 /// addresses from 0; the log begins at address 64; every entry is a 12-byte header (8-byte checksum, 4-byte length,
 /// with <c>LogChecksum = PerEntry</c>) and its payload (here one Kafka record batch), padded to 4 bytes; a zero
-/// length is padding to the end of the page. The commit file (<c>log-commits/commit.N.0</c>) starts with a length, a
-/// version, a checksum, the begin address and the committed-until address (8 bytes each from byte 8).
+/// length is padding to the end of the page. The commit record (<c>commit.record</c>, the gateway's) has a 20-byte
+/// header (magic, CRC-32C, commit number, length) and then FasterLog's metadata: a version, a checksum, the begin
+/// address and the committed-until address (8 bytes each from the metadata's byte 4).
 /// </summary>
 internal static class SegmentFile
 {
     public const int FirstAddress = 64;
     public const int HeaderBytes = 12;
-    public const int UntilAddressOffset = 24;
+    public const int UntilAddressOffset = 40;
 
     /// <summary>The entries of a segment holding one page (4 MiB by default): address and payload length of each.</summary>
     public static List<(long Address, int Length)> Entries(string path)
@@ -37,7 +38,7 @@ internal static class SegmentFile
     /// <summary>The address after an entry (where the next one starts): header and payload, padded to 4 bytes.</summary>
     public static long End((long Address, int Length) entry) => (entry.Address + HeaderBytes + entry.Length + 3) & ~3L;
 
-    /// <summary>The committed-until address recorded in a commit file.</summary>
+    /// <summary>The committed-until address recorded in the commit record.</summary>
     public static long UntilAddress(string commitFile) =>
         BinaryPrimitives.ReadInt64LittleEndian(File.ReadAllBytes(commitFile).AsSpan(UntilAddressOffset, 8));
 

@@ -27,7 +27,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private readonly SemaphoreSlim _verificationGate;
     private readonly FasterLog? _log;
     private readonly IDevice? _device;
-    private readonly DeviceLogCommitCheckpointManager? _commitManager;
+    private readonly CommitRecord? _commitManager;
 
     // Guarded by _appendLock.
     private long _nextOffset;
@@ -71,10 +71,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         try
         {
             _device = Devices.CreateLogDevice(Path.Combine(directory, "data.log"));
-            _commitManager = new DeviceLogCommitCheckpointManager(
-                new LocalStorageNamedDeviceFactory(),
-                new DefaultCheckpointNamingScheme(directory),
-                removeOutdated: true);
+            _commitManager = new CommitRecord(directory);
             _log = new FasterLog(new FasterLogSettings
             {
                 LogDevice = _device,
@@ -750,8 +747,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         {
             // The first commit record (next offset 0), before the topic that holds this partition is saved.
             _log.CommitStrongly(out _, out _, spinWait: true, cookie: BitConverter.GetBytes(next));
-            string commits = Path.Combine(_directory, "log-commits");
-            if (!Directory.Exists(commits) || !Directory.EnumerateFiles(commits).Any())
+            if (_commitManager?.ListCommits().Any() != true)
             {
                 throw Corrupted("its first commit record could not be written");
             }

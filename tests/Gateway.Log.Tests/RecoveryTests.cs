@@ -117,16 +117,59 @@ public sealed class RecoveryTests : IDisposable
     public async Task A_new_partition_is_committed_before_anything_is_appended()
     {
         await WriteAsync(0);
-        Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(_dir.Path, "topics", "t", "0", "log-commits")));
+        Assert.Equal(512, new FileInfo(Path.Combine(_dir.Path, "topics", "t", "0", "commit.record")).Length);
     }
 
     [Fact]
     public async Task A_missing_commit_record_is_reported_not_started_empty()
     {
         await WriteAsync(50);
-        string commits = Path.Combine(_dir.Path, "topics", "t", "0", "log-commits");
-        Assert.True(Directory.Exists(commits) && Directory.EnumerateFiles(commits).Any(), "a partition is committed once it exists, appended to or not");
-        Directory.Delete(commits, recursive: true);
+        string commit = Path.Combine(_dir.Path, "topics", "t", "0", "commit.record");
+        Assert.True(File.Exists(commit), "a partition is committed once it exists, appended to or not");
+        File.Delete(commit);
+
+        await AssertReopenedPartitionRefusedAsync();
+    }
+
+    [Fact]
+    public async Task A_partition_committed_in_the_older_commit_files_opens_and_moves_to_the_commit_record()
+    {
+        await WriteAsync(20);
+        // The layout before the commit record: FasterLog's own commit file, log-commits/commit.N.0 = length + metadata.
+        string partitionDir = Path.Combine(_dir.Path, "topics", "t", "0");
+        string record = Path.Combine(partitionDir, "commit.record");
+        byte[] bytes = await File.ReadAllBytesAsync(record);
+        int length = BitConverter.ToInt32(bytes, 16);
+        long commitNum = BitConverter.ToInt64(bytes, 8);
+        string legacy = Path.Combine(partitionDir, "log-commits");
+        Directory.CreateDirectory(legacy);
+        await File.WriteAllBytesAsync(Path.Combine(legacy, $"commit.{commitNum}.0"), [.. BitConverter.GetBytes(length), .. bytes.AsSpan(20, length)]);
+        File.Delete(record);
+
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        {
+            var partition = store.GetTopic("t").GetPartition(0);
+            Assert.Null(partition.Failure);
+            Assert.Equal(20, partition.EndOffset);
+            Assert.Equal(20, await LogFixture.AppendAsync(partition, Acks.Disk, "after"));
+        }
+        Assert.False(Directory.Exists(legacy));
+        await using var reopened = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        Assert.Equal(21, reopened.GetTopic("t").GetPartition(0).EndOffset);
+    }
+
+    [Theory]
+    [InlineData(4)] // the checksum
+    [InlineData(8)] // the commit number
+    [InlineData(20)] // the first byte of FasterLog's metadata
+    [InlineData(40)] // inside it: the committed addresses
+    public async Task A_damaged_commit_record_is_reported_not_rolled_back(int at)
+    {
+        await WriteAsync(50);
+        string commit = Path.Combine(_dir.Path, "topics", "t", "0", "commit.record");
+        byte[] record = await File.ReadAllBytesAsync(commit);
+        record[at] ^= 0x40;
+        await File.WriteAllBytesAsync(commit, record);
 
         await AssertReopenedPartitionRefusedAsync();
     }
