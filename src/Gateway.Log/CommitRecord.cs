@@ -25,11 +25,13 @@ internal sealed class CommitRecord : ILogCommitManager
     private readonly byte[] _buffer = new byte[Size];
     private Microsoft.Win32.SafeHandles.SafeFileHandle? _handle;
     private DeviceLogCommitCheckpointManager? _legacy;
+    private bool _legacyOnDisk; // until the first commit here removes them (looked up once, not per commit)
 
     public CommitRecord(string directory)
     {
         _path = Path.Combine(directory, FileName);
         _legacyDirectory = Path.Combine(directory, "log-commits");
+        _legacyOnDisk = Directory.Exists(_legacyDirectory);
     }
 
     public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
@@ -47,12 +49,13 @@ internal sealed class CommitRecord : ILogCommitManager
         BinaryPrimitives.WriteUInt32LittleEndian(span[4..], Crc32C.Compute(span[8..(Header + commitMetadata.Length)]));
         _handle ??= File.OpenHandle(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.WriteThrough);
         RandomAccess.Write(_handle, _buffer, 0);
-        if (_legacy is not null || Directory.Exists(_legacyDirectory))
+        if (_legacyOnDisk)
         {
             // The record is on disk: the commit files of before are no longer read.
             _legacy?.Dispose();
             _legacy = null;
             Directory.Delete(_legacyDirectory, recursive: true);
+            _legacyOnDisk = false;
         }
     }
 
@@ -132,7 +135,7 @@ internal sealed class CommitRecord : ILogCommitManager
 
     private DeviceLogCommitCheckpointManager? Legacy()
     {
-        if (_legacy is null && Directory.Exists(_legacyDirectory))
+        if (_legacy is null && _legacyOnDisk)
         {
             _legacy = new DeviceLogCommitCheckpointManager(
                 new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(Path.GetDirectoryName(_path)!), removeOutdated: true);

@@ -372,17 +372,12 @@ public sealed partial class PartitionLog : IAsyncDisposable
     {
         while (true)
         {
-            var signal = Volatile.Read(ref _committedSignal);
-            if (EndOffset > offset)
+            var next = NextCommit(offset);
+            if (next.IsCompleted)
             {
-                return true;
+                return EndOffset > offset;
             }
-            if (_closed || Failure is not null)
-            {
-                return false;
-            }
-            Volatile.Write(ref _tailWaiting, 1);
-            await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await next.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
