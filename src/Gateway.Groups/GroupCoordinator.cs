@@ -181,9 +181,17 @@ public sealed partial class GroupCoordinator : IDisposable
             }
             member.LeaseExpiresAt = now.AddMilliseconds(member.SessionTimeoutMs);
             offsets ??= member.Positions.Where(p => member.Owned.Contains(p.Key)).ToDictionary(p => p.Key, p => p.Value);
-            var notHeld = offsets.Keys.Where(tp => !member.Owned.Contains(tp)).Order().ToList();
-            if (notHeld.Count > 0)
+            List<TopicPartition>? notHeld = null;
+            foreach (var tp in offsets.Keys)
             {
+                if (!member.Owned.Contains(tp))
+                {
+                    (notHeld ??= []).Add(tp);
+                }
+            }
+            if (notHeld is not null)
+            {
+                notHeld.Sort();
                 throw new PartitionNotAssignedException(notHeld);
             }
             foreach (var (tp, offset) in offsets)
@@ -264,7 +272,7 @@ public sealed partial class GroupCoordinator : IDisposable
             }
             _groups.Remove(group);
             _groupRecords.Delete(group);
-            return _writer.Enqueue(offsets => offsets.DeleteMany(o => o.Group == group));
+            return _writer.Apply(offsets => offsets.DeleteMany(o => o.Group == group));
         }
     }
 
@@ -307,7 +315,7 @@ public sealed partial class GroupCoordinator : IDisposable
                 Save(g);
             }
             // In the writer's order, after any commit of the topic queued before.
-            return _writer.Enqueue(offsets => offsets.DeleteMany(o => o.Topic == topic));
+            return _writer.Apply(offsets => offsets.DeleteMany(o => o.Topic == topic));
         }
     }
 
@@ -519,7 +527,7 @@ public sealed partial class GroupCoordinator : IDisposable
         {
             g.Committed[tp] = offset;
         }
-        return _writer.Enqueue(collection => collection.Upsert(records));
+        return _writer.Upsert(records);
     }
 
     private static string Format(TopicPartition tp) => $"{tp.Partition}:{tp.Topic}";

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Gateway.Groups.Storage;
 using LiteDB;
 
@@ -7,17 +6,18 @@ namespace Gateway.Groups;
 /// <summary>
 /// Group commit for the offset store: every change of committed offsets is queued (under the coordinator's lock,
 /// so the queue holds them in the order they happened in memory) and one writer applies whatever has gathered in
-/// one LiteDB transaction, then completes each change's task. Concurrent commits share a transaction instead of
-/// each paying for one; a commit is answered only once its transaction is written.
+/// one LiteDB transaction, then completes the batch's one task. Concurrent commits share a transaction instead of
+/// each paying for one, and commits of the same partition in a batch are one upsert of the last value (what the
+/// store holds afterwards is the same); a commit is answered only once its transaction is written.
 /// </summary>
 internal sealed class OffsetWriter : IDisposable
 {
     private readonly LiteDatabase _database;
     private readonly ILiteCollection<OffsetRecord> _offsets;
-    private readonly ConcurrentQueue<(Action<ILiteCollection<OffsetRecord>> Change, TaskCompletionSource Done)> _queue = new();
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Task _loop;
     private readonly Lock _gate = new();
+    private Batch _next = new();
     private bool _stopping;
     private int _disposed;
 
@@ -28,26 +28,11 @@ internal sealed class OffsetWriter : IDisposable
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>Queues a change; the task completes when it is written, or fails with the write's error.</summary>
-    public Task Enqueue(Action<ILiteCollection<OffsetRecord>> change)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_gate)
-        {
-            // Under the gate: once Dispose has said stop, nothing joins the queue that the loop might not see.
-            if (_stopping)
-            {
-                done.SetException(new ObjectDisposedException(nameof(OffsetWriter)));
-                return done.Task;
-            }
-            _queue.Enqueue((change, done));
-        }
-        if (_signal.CurrentCount == 0)
-        {
-            _signal.Release();
-        }
-        return done.Task;
-    }
+    /// <summary>Queues offsets to write; the task completes when they are written, or fails with the write's error.</summary>
+    public Task Upsert(IReadOnlyList<OffsetRecord> records) => Enqueue(new Change(records, null));
+
+    /// <summary>Queues another change (a deletion); the task completes when it is written, or fails with the write's error.</summary>
+    public Task Apply(Action<ILiteCollection<OffsetRecord>> change) => Enqueue(new Change(null, change));
 
     /// <summary>Writes what is queued, then stops.</summary>
     public void Dispose()
@@ -65,71 +50,112 @@ internal sealed class OffsetWriter : IDisposable
         _signal.Dispose();
     }
 
+    private Task Enqueue(Change change)
+    {
+        bool wake;
+        Task written;
+        lock (_gate)
+        {
+            // Under the gate: once Dispose has said stop, nothing joins a batch that the loop might not see.
+            if (_stopping)
+            {
+                return Task.FromException(new ObjectDisposedException(nameof(OffsetWriter)));
+            }
+            wake = _next.Changes.Count == 0;
+            _next.Changes.Add(change);
+            written = _next.Written.Task;
+        }
+        if (wake)
+        {
+            _signal.Release();
+        }
+        return written;
+    }
+
     private async Task RunAsync()
     {
-        var batch = new List<(Action<ILiteCollection<OffsetRecord>> Change, TaskCompletionSource Done)>();
+        var latest = new Dictionary<string, OffsetRecord>(StringComparer.Ordinal);
         while (true)
         {
             await _signal.WaitAsync().ConfigureAwait(false);
-            while (_queue.TryDequeue(out var item))
+            // To the back of the thread pool's queue once: requests already waiting there join this batch first.
+            // Idle, that costs one hop; busy, it turns a transaction per few commits into one per many.
+            await Task.Yield();
+            Batch batch;
+            bool stopping;
+            lock (_gate)
             {
-                batch.Add(item);
+                batch = _next;
+                _next = new Batch();
+                stopping = _stopping;
             }
-            if (batch.Count == 0)
+            if (batch.Changes.Count > 0)
             {
-                if (Stopped())
-                {
-                    return;
-                }
-                continue;
+                Write(batch, latest);
             }
-            Exception? failure = null;
-            try
+            if (stopping)
             {
-                // Synchronous from BeginTrans to Commit: LiteDB binds a transaction to its thread.
-                _database.BeginTrans();
-                foreach (var (change, _) in batch)
-                {
-                    change(_offsets);
-                }
-                _database.Commit();
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-                try
-                {
-                    _database.Rollback();
-                }
-                catch (LiteException)
-                {
-                }
-            }
-            foreach (var (_, done) in batch)
-            {
-                if (failure is null)
-                {
-                    done.SetResult();
-                }
-                else
-                {
-                    done.SetException(failure);
-                }
-            }
-            batch.Clear();
-            if (Stopped())
-            {
+                // Nothing joins after stop was said, so everything queued before it was in this batch.
                 return;
             }
         }
     }
 
-    /// <summary>Told to stop, and everything queued before that is written.</summary>
-    private bool Stopped()
+    private void Write(Batch batch, Dictionary<string, OffsetRecord> latest)
     {
-        lock (_gate)
+        try
         {
-            return _stopping && _queue.IsEmpty;
+            // Synchronous from BeginTrans to Commit: LiteDB binds a transaction to its thread.
+            _database.BeginTrans();
+            foreach (var change in batch.Changes)
+            {
+                if (change.Records is { } records)
+                {
+                    foreach (var record in records)
+                    {
+                        latest[record.Id] = record;
+                    }
+                }
+                else
+                {
+                    // A deletion applies after the upserts queued before it, as they happened in memory.
+                    UpsertLatest(latest);
+                    change.Other!(_offsets);
+                }
+            }
+            UpsertLatest(latest);
+            _database.Commit();
+            batch.Written.SetResult();
         }
+        catch (Exception ex)
+        {
+            latest.Clear();
+            try
+            {
+                _database.Rollback();
+            }
+            catch (LiteException)
+            {
+            }
+            batch.Written.SetException(ex);
+        }
+    }
+
+    private void UpsertLatest(Dictionary<string, OffsetRecord> latest)
+    {
+        if (latest.Count > 0)
+        {
+            _offsets.Upsert(latest.Values);
+            latest.Clear();
+        }
+    }
+
+    private readonly record struct Change(IReadOnlyList<OffsetRecord>? Records, Action<ILiteCollection<OffsetRecord>>? Other);
+
+    private sealed class Batch
+    {
+        public List<Change> Changes { get; } = [];
+
+        public TaskCompletionSource Written { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -261,4 +261,26 @@ public sealed class GroupCoordinatorTests : IDisposable
         Assert.Equal(inMemory, restored[tp]);
         Assert.DoesNotContain(restored.Keys, k => k.Topic == "u");
     }
+
+    [Fact]
+    public async Task Commits_and_a_deletion_queued_together_are_written_in_the_order_they_happened()
+    {
+        var a = Join("a", "t", "u");
+        var u0 = new TopicPartition("u", 0);
+        // Queued without waiting, so they share the writer's batches: a commit, the topic's deletion, then an
+        // offset set for the topic again (as after re-creating it). The store must end as memory did: the commit
+        // before the deletion gone, the offset after it kept.
+        var first = _coordinator.CommitAsync("g", "a", a.Generation, new Dictionary<TopicPartition, long> { [u0] = 1 });
+        var deleted = _coordinator.OnTopicDeletedAsync("u");
+        var again = _coordinator.ResetOffsetsAsync("g", new Dictionary<TopicPartition, long> { [new TopicPartition("u", 1)] = 9, [new TopicPartition("t", 1)] = 3 });
+        var otherTopic = _coordinator.OnTopicDeletedAsync("v");
+        await Task.WhenAll(first, deleted, again, otherTopic);
+        var inMemory = _coordinator.Describe("g").CommittedOffsets;
+        Restart();
+        var restored = _coordinator.Describe("g").CommittedOffsets;
+        Assert.Equal(inMemory.OrderBy(o => o.Key), restored.OrderBy(o => o.Key));
+        Assert.False(restored.ContainsKey(u0));
+        Assert.Equal(9, restored[new TopicPartition("u", 1)]);
+        Assert.Equal(3, restored[new TopicPartition("t", 1)]);
+    }
 }
