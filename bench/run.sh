@@ -8,6 +8,11 @@
 # Environment overrides: RUNS, DURATION, WARMUP, CONNECTIONS, BASELINE_PORT, GATEWAY_PORT, BENCH_TMP,
 # SERVER_CPU, LOAD_CPU, MAX_DATA_MB, MIN_FREE_MB, FIO_SECONDS, STALL_WAIT.
 set -Eeuo pipefail
+# Every .NET process here runs pinned to one CPU, and there the runtime waits ten times longer (1 s instead of
+# 100 ms of no new methods) before it starts promoting hot methods to optimized code; under load something new is
+# always compiled, so the gateway ran its first minute on unoptimized code (bench/README.md, "Warm-up on one CPU").
+# This restores the multi-core delay for the baselines and the gateway alike; the Docker image sets it too.
+export DOTNET_TC_DelaySingleProcMultiplier=${DOTNET_TC_DelaySingleProcMultiplier:-1}
 
 # ---------------------------------------------------------------------------------------------- settings
 RUNS=${RUNS:-5}

@@ -7,6 +7,11 @@
 # Environment overrides: RUNS, DURATION, WARMUP, LATENCY_RATE, FANOUT_SUBS, FANOUT_RATE, FANOUT_SECONDS, IDLE_SUBS,
 # IDLE_SECONDS, DRAIN, SOURCES, BASELINE_PORT, GATEWAY_PORT, SERVER_CPU, LOAD_CPU, BENCH_TMP.
 set -Eeuo pipefail
+# Every .NET process here runs pinned to one CPU, and there the runtime waits ten times longer (1 s instead of
+# 100 ms of no new methods) before it starts promoting hot methods to optimized code; under load something new is
+# always compiled, so the gateway ran its first minute on unoptimized code (bench/README.md, "Warm-up on one CPU").
+# This restores the multi-core delay for the baselines and the gateway alike; the Docker image sets it too.
+export DOTNET_TC_DelaySingleProcMultiplier=${DOTNET_TC_DelaySingleProcMultiplier:-1}
 
 # ---------------------------------------------------------------------------------------------- settings
 RUNS=${RUNS:-3}                     # interleaved latency rounds (gateway, baseline)
