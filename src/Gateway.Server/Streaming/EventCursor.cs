@@ -14,18 +14,45 @@ public static class EventCursor
 {
     private const byte Version = 1;
 
-    public static string Encode(IReadOnlyDictionary<TopicPartition, long> positions)
+    // Scratch for the raw cursor between filling and base64-encoding it; never held across an await.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_raw;
+
+    public static string Encode(IReadOnlyDictionary<TopicPartition, long> positions) => Base64Url.EncodeToString(Raw(positions));
+
+    /// <summary>Writes the cursor's text (UTF-8) to <paramref name="output"/>, as <see cref="Encode"/> spells it, without allocating.</summary>
+    public static void Write(IBufferWriter<byte> output, IReadOnlyDictionary<TopicPartition, long> positions)
     {
-        var buffer = new ArrayBufferWriter<byte>(64);
+        var raw = Raw(positions);
+        int length = Base64Url.GetEncodedLength(raw.Length);
+        Base64Url.EncodeToUtf8(raw, output.GetSpan(length));
+        output.Advance(length);
+    }
+
+    private static ReadOnlySpan<byte> Raw(IReadOnlyDictionary<TopicPartition, long> positions)
+    {
+        var buffer = t_raw ??= new ArrayBufferWriter<byte>(64);
+        buffer.ResetWrittenCount();
         buffer.GetSpan(1)[0] = Version;
         buffer.Advance(1);
+        if (positions.Count == 1)
+        {
+            // Most streams read one partition of one topic: no grouping or sorting to do.
+            foreach (var (tp, offset) in positions)
+            {
+                WriteVarint(buffer, 1);
+                WriteTopic(buffer, tp.Topic);
+                WriteVarint(buffer, 1);
+                WriteVarint(buffer, (ulong)tp.Partition);
+                WriteVarint(buffer, (ulong)offset);
+            }
+            return buffer.WrittenSpan;
+        }
         var byTopic = positions.GroupBy(p => p.Key.Topic, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
         WriteVarint(buffer, (ulong)byTopic.Count);
         foreach (var topic in byTopic)
         {
-            byte[] name = Encoding.UTF8.GetBytes(topic.Key);
-            WriteVarint(buffer, (ulong)name.Length);
-            buffer.Write(name);
+            WriteTopic(buffer, topic.Key);
             var partitions = topic.OrderBy(p => p.Key.Partition).ToList();
             WriteVarint(buffer, (ulong)partitions.Count);
             foreach (var (tp, offset) in partitions)
@@ -34,7 +61,15 @@ public static class EventCursor
                 WriteVarint(buffer, (ulong)offset);
             }
         }
-        return Base64Url.EncodeToString(buffer.WrittenSpan);
+        return buffer.WrittenSpan;
+    }
+
+    private static void WriteTopic(ArrayBufferWriter<byte> buffer, string topic)
+    {
+        int length = Encoding.UTF8.GetByteCount(topic);
+        WriteVarint(buffer, (ulong)length);
+        Encoding.UTF8.GetBytes(topic, buffer.GetSpan(length));
+        buffer.Advance(length);
     }
 
     /// <summary>Reads a cursor; false for anything this server did not write.</summary>

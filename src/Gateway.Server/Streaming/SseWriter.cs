@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Text;
+using Gateway.Groups;
 
 namespace Gateway.Server.Streaming;
 
@@ -19,6 +20,20 @@ internal static class SseWriter
             Write(body, id);
             Write(body, "\n");
         }
+        EventBody(body, type, data);
+    }
+
+    /// <summary>An event whose id is the stream's cursor, written straight into the response (no string per event).</summary>
+    public static void Event(PipeWriter body, IReadOnlyDictionary<TopicPartition, long> cursor, string type, ReadOnlySpan<byte> data)
+    {
+        Write(body, "id: "u8);
+        EventCursor.Write(body, cursor);
+        Write(body, "\n"u8);
+        EventBody(body, type, data);
+    }
+
+    private static void EventBody(PipeWriter body, string type, ReadOnlySpan<byte> data)
+    {
         Write(body, "event: ");
         Write(body, type);
         Write(body, "\n");

@@ -303,12 +303,15 @@ public static class StreamingApi
         foreach (var (tp, from, to) in resets)
         {
             byte[] data = JsonSerializer.SerializeToUtf8Bytes(new { topic = tp.Topic, partition = tp.Partition, offset = from, resetTo = to, reason = "offset_out_of_range" });
-            SseWriter.Event(body, null, "reset", data);
+            SseWriter.Event(body, (string?)null, "reset", data);
         }
         resets.Clear();
     }
 
     /// <summary>Writes the records available at each position (a batch per partition, partitions in turn); true if any.</summary>
+    [ThreadStatic]
+    private static List<TopicPartition>? t_order;
+
     private static bool Send(
         PipeWriter body, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
         JsonEncodedText? topicName, SharedEventCache cache, StreamingOptions settings, List<(TopicPartition, long, long)> resets)
@@ -324,7 +327,12 @@ public static class StreamingApi
             return false;
         }
         bool sent = false;
-        foreach (var tp in positions.Keys.Order().ToList())
+        // The partitions in order, in a scratch list (Send never awaits): this runs once per wake of every stream.
+        var order = t_order ??= [];
+        order.Clear();
+        order.AddRange(positions.Keys);
+        order.Sort();
+        foreach (var tp in order)
         {
             var log = partitionOf(tp);
             long position = positions[tp];
@@ -344,7 +352,7 @@ public static class StreamingApi
                 foreach (byte[] json in shared.Json)
                 {
                     positions[tp] = ++position;
-                    SseWriter.Event(body, EventCursor.Encode(positions), "record", json);
+                    SseWriter.Event(body, positions, "record", json);
                 }
                 sent = true;
                 continue;
@@ -366,7 +374,7 @@ public static class StreamingApi
             foreach (var record in records)
             {
                 positions[tp] = record.Offset + 1;
-                SseWriter.Event(body, EventCursor.Encode(positions), "record", cache.Get(log, name, record));
+                SseWriter.Event(body, positions, "record", cache.Get(log, name, record));
                 sent = true;
             }
         }
