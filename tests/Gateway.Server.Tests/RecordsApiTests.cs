@@ -31,6 +31,26 @@ public sealed class RecordsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_shared_answer_larger_than_its_write_chunks_is_the_same_bytes_as_the_log_s()
+    {
+        // 60 records of ~5 KB: the shared answer is copied into the response in 32 KB spans, so records straddle them.
+        await Http.CreateTopicAsync(_client, "wide", 1);
+        for (int i = 0; i < 6; i++)
+        {
+            string records = string.Join(",", Enumerable.Range(0, 10).Select(r => $$"""{"key":"k{{i}}-{{r}}","value":"{{new string((char)('a' + r), 5000 + (i * 37) + r)}}"}"""));
+            await Http.ProduceAsync(_client, "wide", $"[{records}]");
+        }
+        const string path = "/v1/topics/wide/partitions/0/records?offset=0&limit=60";
+        string fromLog = await _client.GetStringAsync(path);
+        long before = await SharedFetchesAsync();
+        string shared = await _client.GetStringAsync(path);
+        Assert.Equal(before + 1, await SharedFetchesAsync());
+        Assert.True(shared.Length > 300_000, $"{shared.Length} bytes");
+        Assert.Equal(fromLog, shared);
+        Assert.Equal(60, Http.Records(JsonNode.Parse(shared)!).Count);
+    }
+
+    [Fact]
     public async Task A_second_fetch_of_the_tail_comes_from_the_shared_ring_with_the_same_bytes_and_limits()
     {
         await Http.CreateTopicAsync(_client, "tail", 1);

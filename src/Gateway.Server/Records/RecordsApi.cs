@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
 using Gateway.Log;
@@ -232,6 +233,8 @@ public static class RecordsApi
     /// </summary>
     private sealed class SharedFetchResult(CachedRecords records) : IResult
     {
+        private const int ChunkBytes = 32 * 1024;
+
         public async Task ExecuteAsync(HttpContext httpContext)
         {
             var response = httpContext.Response;
@@ -247,17 +250,44 @@ public static class RecordsApi
             response.ContentType = "application/json; charset=utf-8";
             response.ContentLength = length;
             var body = response.BodyWriter;
-            body.Write(head);
-            for (int i = 0; i < records.Json.Length; i++)
+            Fill(body, records.Json, tail);
+            await body.FlushAsync(httpContext.RequestAborted);
+        }
+
+        // Copies the answer into large spans of the response: Kestrel's writer takes a lock for every GetSpan and
+        // Advance, and two writes per record (comma, record) made that lock 15 % of a 1 MB fetch's CPU.
+        private static void Fill(PipeWriter body, byte[][] json, byte[] tail)
+        {
+            var span = body.GetSpan(ChunkBytes);
+            int used = 0;
+            Copy(body, ref span, ref used, "{\"records\":["u8);
+            for (int i = 0; i < json.Length; i++)
             {
                 if (i > 0)
                 {
-                    body.Write(","u8);
+                    Copy(body, ref span, ref used, ","u8);
                 }
-                body.Write(records.Json[i]);
+                Copy(body, ref span, ref used, json[i]);
             }
-            body.Write(tail);
-            await body.FlushAsync(httpContext.RequestAborted);
+            Copy(body, ref span, ref used, tail);
+            body.Advance(used);
+        }
+
+        private static void Copy(PipeWriter body, ref Span<byte> span, ref int used, ReadOnlySpan<byte> bytes)
+        {
+            while (!bytes.IsEmpty)
+            {
+                if (used == span.Length)
+                {
+                    body.Advance(used);
+                    span = body.GetSpan(ChunkBytes);
+                    used = 0;
+                }
+                int n = Math.Min(bytes.Length, span.Length - used);
+                bytes[..n].CopyTo(span[used..]);
+                used += n;
+                bytes = bytes[n..];
+            }
         }
     }
 }
