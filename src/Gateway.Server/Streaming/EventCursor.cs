@@ -29,7 +29,8 @@ public static class EventCursor
         output.Advance(length);
     }
 
-    private static ReadOnlySpan<byte> Raw(IReadOnlyDictionary<TopicPartition, long> positions)
+    /// <summary>The cursor before base64, in a per-thread buffer valid until the thread's next call.</summary>
+    internal static ReadOnlySpan<byte> Raw(IReadOnlyDictionary<TopicPartition, long> positions)
     {
         var buffer = t_raw ??= new ArrayBufferWriter<byte>(64);
         buffer.ResetWrittenCount();

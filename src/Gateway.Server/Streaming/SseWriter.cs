@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.IO.Pipelines;
 using System.Text;
 using Gateway.Groups;
@@ -26,10 +27,35 @@ internal static class SseWriter
     /// <summary>An event whose id is the stream's cursor, written straight into the response (no string per event).</summary>
     public static void Event(PipeWriter body, IReadOnlyDictionary<TopicPartition, long> cursor, string type, ReadOnlySpan<byte> data)
     {
-        Write(body, "id: "u8);
-        EventCursor.Write(body, cursor);
-        Write(body, "\n"u8);
-        EventBody(body, type, data);
+        if (data.IndexOfAny((byte)'\n', (byte)'\r') >= 0)
+        {
+            Write(body, "id: "u8);
+            EventCursor.Write(body, cursor);
+            Write(body, "\n"u8);
+            EventBody(body, type, data);
+            return;
+        }
+        // The usual event (one data line) goes into one span with one Advance: Kestrel's response writer takes a
+        // lock for each, and a subscriber at the tail writes an event per record.
+        var raw = EventCursor.Raw(cursor);
+        int idLength = Base64Url.GetEncodedLength(raw.Length);
+        int typeLength = Encoding.UTF8.GetByteCount(type);
+        int size = "id: ".Length + idLength + "\nevent: ".Length + typeLength + "\ndata: ".Length + data.Length + "\n\n".Length;
+        var span = body.GetSpan(size);
+        int p = Put(span, 0, "id: "u8);
+        Base64Url.EncodeToUtf8(raw, span[p..]);
+        p = Put(span, p + idLength, "\nevent: "u8);
+        p += Encoding.UTF8.GetBytes(type, span[p..]);
+        p = Put(span, p, "\ndata: "u8);
+        p = Put(span, p, data);
+        p = Put(span, p, "\n\n"u8);
+        body.Advance(p);
+    }
+
+    private static int Put(Span<byte> span, int at, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(span[at..]);
+        return at + bytes.Length;
     }
 
     private static void EventBody(PipeWriter body, string type, ReadOnlySpan<byte> data)
