@@ -250,17 +250,17 @@ public static class RecordsApi
             response.ContentType = "application/json; charset=utf-8";
             response.ContentLength = length;
             var body = response.BodyWriter;
-            Fill(body, records.Json, tail);
+            Fill(body, head, records.Json, tail);
             await body.FlushAsync(httpContext.RequestAborted);
         }
 
         // Copies the answer into large spans of the response: Kestrel's writer takes a lock for every GetSpan and
         // Advance, and two writes per record (comma, record) made that lock 15 % of a 1 MB fetch's CPU.
-        private static void Fill(PipeWriter body, byte[][] json, byte[] tail)
+        private static void Fill(PipeWriter body, ReadOnlySpan<byte> head, byte[][] json, byte[] tail)
         {
             var span = body.GetSpan(ChunkBytes);
             int used = 0;
-            Copy(body, ref span, ref used, "{\"records\":["u8);
+            Copy(body, ref span, ref used, head);
             for (int i = 0; i < json.Length; i++)
             {
                 if (i > 0)

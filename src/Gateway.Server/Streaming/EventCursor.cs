@@ -14,9 +14,12 @@ public static class EventCursor
 {
     private const byte Version = 1;
 
-    // Scratch for the raw cursor between filling and base64-encoding it; never held across an await.
+    // Scratch for the raw cursor (and its sorted partitions) between filling and base64-encoding it; never held across an await.
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_raw;
+
+    [ThreadStatic]
+    private static List<KeyValuePair<TopicPartition, long>>? t_sorted;
 
     public static string Encode(IReadOnlyDictionary<TopicPartition, long> positions) => Base64Url.EncodeToString(Raw(positions));
 
@@ -36,30 +39,31 @@ public static class EventCursor
         buffer.ResetWrittenCount();
         buffer.GetSpan(1)[0] = Version;
         buffer.Advance(1);
-        if (positions.Count == 1)
+        // Partitions sorted by topic, then number, in a per-thread list: each topic is one run, named once.
+        var sorted = t_sorted ??= [];
+        sorted.Clear();
+        sorted.AddRange(positions);
+        sorted.Sort(static (a, b) => a.Key.CompareTo(b.Key));
+        int topics = 0;
+        for (int i = 0; i < sorted.Count; i++)
         {
-            // Most streams read one partition of one topic: no grouping or sorting to do.
-            foreach (var (tp, offset) in positions)
-            {
-                WriteVarint(buffer, 1);
-                WriteTopic(buffer, tp.Topic);
-                WriteVarint(buffer, 1);
-                WriteVarint(buffer, (ulong)tp.Partition);
-                WriteVarint(buffer, (ulong)offset);
-            }
-            return buffer.WrittenSpan;
+            topics += i == 0 || sorted[i].Key.Topic != sorted[i - 1].Key.Topic ? 1 : 0;
         }
-        var byTopic = positions.GroupBy(p => p.Key.Topic, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
-        WriteVarint(buffer, (ulong)byTopic.Count);
-        foreach (var topic in byTopic)
+        WriteVarint(buffer, (ulong)topics);
+        for (int start = 0, end; start < sorted.Count; start = end)
         {
-            WriteTopic(buffer, topic.Key);
-            var partitions = topic.OrderBy(p => p.Key.Partition).ToList();
-            WriteVarint(buffer, (ulong)partitions.Count);
-            foreach (var (tp, offset) in partitions)
+            string topic = sorted[start].Key.Topic;
+            end = start + 1;
+            while (end < sorted.Count && sorted[end].Key.Topic == topic)
             {
-                WriteVarint(buffer, (ulong)tp.Partition);
-                WriteVarint(buffer, (ulong)offset);
+                end++;
+            }
+            WriteTopic(buffer, topic);
+            WriteVarint(buffer, (ulong)(end - start));
+            for (int i = start; i < end; i++)
+            {
+                WriteVarint(buffer, (ulong)sorted[i].Key.Partition);
+                WriteVarint(buffer, (ulong)sorted[i].Value);
             }
         }
         return buffer.WrittenSpan;

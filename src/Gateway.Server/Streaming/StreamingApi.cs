@@ -308,10 +308,10 @@ public static class StreamingApi
         resets.Clear();
     }
 
-    /// <summary>Writes the records available at each position (a batch per partition, partitions in turn); true if any.</summary>
     [ThreadStatic]
     private static List<TopicPartition>? t_order;
 
+    /// <summary>Writes the records available at each position (a batch per partition, partitions in turn); true if any.</summary>
     private static bool Send(
         PipeWriter body, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
         JsonEncodedText? topicName, SharedEventCache cache, StreamingOptions settings, List<(TopicPartition, long, long)> resets)
