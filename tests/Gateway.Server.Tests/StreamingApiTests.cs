@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Gateway.Groups;
+using Gateway.Server.Streaming;
 
 namespace Gateway.Server.Tests;
 
@@ -91,6 +93,25 @@ public sealed class StreamingApiTests : IAsyncLifetime
         var live = await stream.NextAsync();
         Assert.Equal((2, 0L, "live"), Parse(live.Data));
         Assert.False(string.IsNullOrEmpty(live.EventId));
+    }
+
+    [Fact]
+    public async Task A_json_value_with_line_breaks_arrives_whole_and_carries_a_resumable_id()
+    {
+        // A stored JSON value keeps its line breaks, so its event has several data lines (the other write path).
+        await Http.CreateTopicAsync(_client, "lines", 1);
+        await Http.ProduceAsync(_client, "lines", "[{\"value\":{\"a\":\r\n1,\n\"b\":[2]}}]");
+        await Http.ProduceAsync(_client, "lines", """[{"value":"flat"}]""");
+        await using var stream = await SseClient.OpenAsync(_client, "/v1/topics/lines/events?from=earliest");
+        var multiLine = await stream.NextAsync();
+        var value = JsonNode.Parse(multiLine.Data)!["value"]!;
+        Assert.Equal(1, (int)value["a"]!);
+        Assert.Equal(2, (int)value["b"]![0]!);
+        Assert.True(EventCursor.TryDecode(multiLine.EventId, out var afterFirst));
+        Assert.Equal(1, afterFirst[new TopicPartition("lines", 0)]);
+        var flat = await stream.NextAsync();
+        Assert.True(EventCursor.TryDecode(flat.EventId, out var afterSecond));
+        Assert.Equal(2, afterSecond[new TopicPartition("lines", 0)]);
     }
 
     [Fact]
