@@ -26,7 +26,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly SemaphoreSlim _verificationGate;
     private readonly FasterLog? _log;
-    private readonly IDevice? _device;
+    private readonly SegmentFileDevice? _device;
     private readonly CommitRecord? _commitManager;
 
     // Guarded by _appendLock.
@@ -70,7 +70,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         Directory.CreateDirectory(directory);
         try
         {
-            _device = Devices.CreateLogDevice(Path.Combine(directory, "data.log"));
+            _device = new SegmentFileDevice(Path.Combine(directory, "data.log"), $"log {topic}/{partition}");
             _commitManager = new CommitRecord(directory);
             _log = new FasterLog(new FasterLogSettings
             {

@@ -1,0 +1,179 @@
+using System.Runtime.InteropServices;
+using FASTER.core;
+
+namespace Gateway.Log.Tests;
+
+/// <summary>The partition's log device: FasterLog's files, its reads and writes on threads of its own.</summary>
+public sealed class SegmentFileDeviceTests : IDisposable
+{
+    private const int Length = 4096;
+    private const long SegmentSize = 1L << 20;
+
+    private readonly TempDirectory _dir = new();
+    private readonly IntPtr _buffer = AlignedBuffer();
+
+    public void Dispose()
+    {
+        FreeBuffer(_buffer);
+        _dir.Dispose();
+    }
+
+    private string FileName => Path.Combine(_dir.Path, "data.log");
+
+    [Fact]
+    public async Task Files_written_by_FasterLogs_own_device_read_back_the_same_and_the_other_way_round()
+    {
+        // Partitions written before this device existed must open: same file names, same bytes at the same places.
+        var before = Pattern(seed: 1);
+        using (var stock = Devices.CreateLogDevice(FileName))
+        {
+            stock.Initialize(SegmentSize);
+            Fill(before);
+            Assert.Equal((0u, (uint)Length), await WriteAsync(stock, segment: 1, address: 8192));
+        }
+        var after = Pattern(seed: 2);
+        using (var device = new SegmentFileDevice(FileName, "test"))
+        {
+            device.Initialize(SegmentSize);
+            Assert.Equal((0u, (uint)Length), await ReadAsync(device, segment: 1, address: 8192));
+            Assert.Equal(before, Buffer());
+            Fill(after);
+            Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 1, address: 12288));
+        }
+        Assert.True(File.Exists(FileName + ".1"));
+        using (var stock = Devices.CreateLogDevice(FileName))
+        {
+            stock.Initialize(SegmentSize);
+            Assert.Equal((0u, (uint)Length), await ReadAsync(stock, segment: 1, address: 12288));
+            Assert.Equal(after, Buffer());
+        }
+    }
+
+    [Fact]
+    public async Task Reads_and_writes_complete_on_the_partitions_own_threads_never_on_the_thread_pool()
+    {
+        // A reader blocked in FasterLog waiting for its page must not need a pool thread to run the read it waits for.
+        using var device = new SegmentFileDevice(FileName, "t/0");
+        device.Initialize(SegmentSize);
+        Fill(Pattern(seed: 3));
+        var written = new TaskCompletionSource<Thread>(TaskCreationOptions.RunContinuationsAsynchronously);
+        device.WriteAsync(_buffer, 0, 0, Length, (_, _, _) => written.SetResult(Thread.CurrentThread), null!);
+        var writer = await written.Task;
+        var read = new TaskCompletionSource<Thread>(TaskCreationOptions.RunContinuationsAsynchronously);
+        device.ReadAsync(0, 0, _buffer, Length, (_, _, _) => read.SetResult(Thread.CurrentThread), null!);
+        var reader = await read.Task;
+
+        Assert.False(writer.IsThreadPoolThread);
+        Assert.Equal("t/0 writes", writer.Name);
+        Assert.False(reader.IsThreadPoolThread);
+        Assert.Equal("t/0 reads", reader.Name);
+    }
+
+    [Fact]
+    public async Task A_write_that_cannot_reach_its_file_fails_with_an_error_code_and_no_bytes()
+    {
+        Directory.CreateDirectory(FileName + ".0"); // the segment's file cannot be opened
+        using var device = new SegmentFileDevice(FileName, "test");
+        device.Initialize(SegmentSize);
+        Fill(Pattern(seed: 4));
+
+        var (error, bytes) = await WriteAsync(device, segment: 0, address: 0);
+
+        Assert.NotEqual(0u, error);
+        Assert.Equal(0u, bytes);
+    }
+
+    [Fact]
+    public async Task A_read_past_the_end_of_the_file_reports_the_bytes_there_were()
+    {
+        using var device = new SegmentFileDevice(FileName, "test");
+        device.Initialize(SegmentSize);
+        Fill(Pattern(seed: 5));
+        await WriteAsync(device, segment: 0, address: 0);
+
+        Assert.Equal((0u, 2048u), await ReadAsync(device, segment: 0, address: 2048));
+    }
+
+    [Fact]
+    public async Task A_closed_device_fails_what_is_asked_of_it_instead_of_losing_it()
+    {
+        var device = new SegmentFileDevice(FileName, "test");
+        device.Initialize(SegmentSize);
+        device.Dispose();
+
+        Assert.Equal((uint.MaxValue, 0u), await WriteAsync(device, segment: 0, address: 0));
+        Assert.Equal((uint.MaxValue, 0u), await ReadAsync(device, segment: 0, address: 0));
+    }
+
+    [Fact]
+    public async Task An_io_thread_runs_operations_in_order_ends_when_idle_and_starts_again_for_the_next()
+    {
+        var ran = new List<int>();
+        var threads = new HashSet<Thread>();
+        var done = new SemaphoreSlim(0);
+        var io = new IoThread<int>("test", n =>
+        {
+            lock (ran)
+            {
+                ran.Add(n);
+                threads.Add(Thread.CurrentThread);
+            }
+            done.Release();
+        }, TimeSpan.FromMilliseconds(50));
+
+        for (int i = 0; i < 100; i++)
+        {
+            io.Post(i);
+        }
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.True(await done.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+        Assert.Equal(Enumerable.Range(0, 100), ran);
+        Assert.Single(threads);
+
+        var idle = System.Diagnostics.Stopwatch.StartNew();
+        while (io.Running && idle.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(10);
+        }
+        Assert.False(io.Running);
+        Assert.False(io.Busy);
+
+        io.Post(100);
+        Assert.True(await done.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(100, ran[^1]);
+        Assert.Equal(2, threads.Count);
+        io.Close();
+    }
+
+    private static byte[] Pattern(int seed)
+    {
+        var bytes = new byte[Length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    // FasterLog hands its devices sector-aligned native memory.
+    private static unsafe IntPtr AlignedBuffer() => (IntPtr)NativeMemory.AlignedAlloc(Length, 512);
+
+    private static unsafe void FreeBuffer(IntPtr buffer) => NativeMemory.AlignedFree((void*)buffer);
+
+    private unsafe void Fill(byte[] bytes) => bytes.CopyTo(new Span<byte>((void*)_buffer, Length));
+
+    private unsafe byte[] Buffer() => new Span<byte>((void*)_buffer, Length).ToArray();
+
+    private Task<(uint Error, uint Bytes)> WriteAsync(IDevice device, int segment, ulong address)
+    {
+        var done = new TaskCompletionSource<(uint, uint)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        device.WriteAsync(_buffer, segment, address, Length, (error, bytes, _) => done.SetResult((error, bytes)), null!);
+        return done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private Task<(uint Error, uint Bytes)> ReadAsync(IDevice device, int segment, ulong address)
+    {
+        var done = new TaskCompletionSource<(uint, uint)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        device.ReadAsync(segment, address, _buffer, Length, (error, bytes, _) => done.SetResult((error, bytes)), null!);
+        return done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+}
