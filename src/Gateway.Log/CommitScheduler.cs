@@ -26,10 +26,10 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>Asks for a commit of the partition: at once when a producer waits for it, else within the flush interval.</summary>
     /// <summary>Told how long each commit round took (all partitions' writes and fsyncs, shared by every waiting producer).</summary>
     public Action<TimeSpan>? RoundObserver { get; set; }
 
+    /// <summary>Asks for a commit of the partition: at once when a producer waits for it, else within the flush interval.</summary>
     public void Schedule(PartitionLog partition, bool urgent)
     {
         if (partition.TryMarkDirty())
