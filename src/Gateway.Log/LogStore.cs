@@ -241,11 +241,11 @@ public sealed partial class LogStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// Log reads and writes run on each partition's own threads (<see cref="SegmentFileDevice"/>), but FasterLog writes
-    /// a commit's record from a pool thread, which blocks in the write: one per partition committing at once, plus a
-    /// few for requests and LiteDB's writes, are kept ready so that such a burst does not wait for the pool to inject
-    /// threads. No more: every extra thread the pool keeps awake costs a machine with few cores in context switches
-    /// (1,000 SSE subscribers: p99 142-165 ms with 64, 109-125 ms with 8).
+    /// Log reads run on each partition's own thread (<see cref="SegmentFileDevice"/>); its writes and FasterLog's
+    /// commit-record writes block a pool thread each: one per partition committing at once, plus a few for requests
+    /// and LiteDB's writes, are kept ready so that such a burst does not wait for the pool to inject threads. No more:
+    /// every extra thread the pool keeps awake costs a machine with few cores in context switches (1,000 SSE
+    /// subscribers: p99 142-165 ms with 64, 109-125 ms with 8).
     /// </summary>
     private static void EnsureThreadPool(int partitions)
     {
