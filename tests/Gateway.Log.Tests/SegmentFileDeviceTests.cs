@@ -53,10 +53,7 @@ public sealed class SegmentFileDeviceTests : IDisposable
     public async Task Reads_complete_on_the_partitions_own_thread_never_on_the_thread_pool()
     {
         // A reader blocked in FasterLog waiting for its page must not need a pool thread to run the read it waits for.
-        using var device = new SegmentFileDevice(FileName, "t/0");
-        device.Initialize(SegmentSize);
-        Fill(Pattern(seed: 3));
-        await WriteAsync(device, segment: 0, address: 0);
+        using var device = await WrittenDeviceAsync("t/0", seed: 3);
         var read = new TaskCompletionSource<Thread>(TaskCreationOptions.RunContinuationsAsynchronously);
         device.ReadAsync(0, 0, _buffer, Length, (_, _, _) => read.SetResult(Thread.CurrentThread), null!);
         var reader = await read.Task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -82,10 +79,7 @@ public sealed class SegmentFileDeviceTests : IDisposable
     [Fact]
     public async Task A_read_past_the_end_of_the_file_reports_the_bytes_there_were()
     {
-        using var device = new SegmentFileDevice(FileName, "test");
-        device.Initialize(SegmentSize);
-        Fill(Pattern(seed: 5));
-        await WriteAsync(device, segment: 0, address: 0);
+        using var device = await WrittenDeviceAsync("test", seed: 5);
 
         Assert.Equal((0u, 2048u), await ReadAsync(device, segment: 0, address: 2048));
     }
@@ -141,6 +135,16 @@ public sealed class SegmentFileDeviceTests : IDisposable
         Assert.Equal(100, ran[^1]);
         Assert.Equal(2, threads.Count);
         io.Close();
+    }
+
+    /// <summary>A device whose segment 0 holds one block of the pattern at address 0.</summary>
+    private async Task<SegmentFileDevice> WrittenDeviceAsync(string name, int seed)
+    {
+        var device = new SegmentFileDevice(FileName, name);
+        device.Initialize(SegmentSize);
+        Fill(Pattern(seed));
+        Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: 0));
+        return device;
     }
 
     private static byte[] Pattern(int seed)
