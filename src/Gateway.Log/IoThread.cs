@@ -5,11 +5,7 @@ namespace Gateway.Log;
 /// <summary>
 /// A thread of its own for blocking file operations, in the order they were posted. It starts with the first
 /// operation and ends after an idle timeout without one, so an idle partition holds no thread.
-/// <para>
-/// Blocking calls on the thread pool need a pool large enough for all of them at once, and a large pool costs every
-/// request on a small machine (more threads woken, more context switches); when the pool is too small, a reader that
-/// blocks waiting for its page waits for a pool thread to run the very read it waits for.
-/// </para>
+/// Why blocking reads are not left on the thread pool: see <see cref="SegmentFileDevice"/>.
 /// </summary>
 internal sealed class IoThread<T>(string name, Action<T> run, TimeSpan idleTimeout)
 {

@@ -22,8 +22,8 @@ namespace Gateway.Log;
 internal sealed class SegmentFileDevice : StorageDeviceBase
 {
     private readonly ConcurrentDictionary<int, SafeFileHandle> _segments = new();
-    private int _writing;
     private readonly IoThread<PendingRead> _reader;
+    private int _writing; // writes queued on the pool and not yet finished: Dispose waits for them
     private volatile bool _closed;
 
     public SegmentFileDevice(string fileName, string name)
