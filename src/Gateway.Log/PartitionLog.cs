@@ -70,7 +70,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         Directory.CreateDirectory(directory);
         try
         {
-            _device = new SegmentFileDevice(Path.Combine(directory, "data.log"), $"log {topic}/{partition}");
+            _device = new SegmentFileDevice(Path.Combine(directory, "data.log"), $"log {topic}/{partition}", options.CacheWrittenData);
             _commitManager = new CommitRecord(directory);
             _log = new FasterLog(new FasterLogSettings
             {

@@ -18,17 +18,28 @@ namespace Gateway.Log;
 /// record's write) then follows on the same thread, with fewer hops than the stock device's three. Positional reads
 /// and writes share one handle per segment.
 /// </para>
+/// <para>
+/// Unless written data is to stay cached, each write's pages leave the page cache once the write is durable (it is
+/// write-through, so they are clean): all but the page the write ended in, which the next commit writes again. On a
+/// VM whose host backs guest memory lazily, a page cache that keeps growing with the log costs the writer a host
+/// fault per new 4 KiB page — a third of the core at 140 MB/s of 100 KB produce, where dropping the pages made it
+/// 40-50 % faster (bench/README.md). Reads stay buffered, and the pages they bring in stay cached.
+/// </para>
 /// </summary>
 internal sealed class SegmentFileDevice : StorageDeviceBase
 {
     private readonly ConcurrentDictionary<int, SafeFileHandle> _segments = new();
     private readonly IoThread<PendingRead> _reader;
+    private readonly bool _cacheWrites;
+    private readonly Lock _dropLock = new();
+    private long _droppedUntil = -1; // log address (segment × segment size + offset) below which written pages were dropped
     private int _writing; // writes queued on the pool and not yet finished: Dispose waits for them
     private volatile bool _closed;
 
-    public SegmentFileDevice(string fileName, string name)
+    public SegmentFileDevice(string fileName, string name, bool cacheWrites = false)
         : base(fileName, sectorSize: 512, Devices.CAPACITY_UNSPECIFIED)
     {
+        _cacheWrites = cacheWrites || !PageCache.CanDrop;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(fileName))!);
         _reader = new IoThread<PendingRead>($"{name} reads", Read, IoThread<PendingRead>.DefaultIdleTimeout);
     }
@@ -115,6 +126,11 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
             {
                 RandomAccess.Write(Segment(write.SegmentId), new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length), write.Address);
             }
+            if (!_cacheWrites && segmentSize > 0)
+            {
+                long start = write.SegmentId * segmentSize + write.Address;
+                DropWritten(start, start + write.Length);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
@@ -122,6 +138,35 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         }
         Interlocked.Decrement(ref _writing);
         write.Callback(error, error == 0 ? write.Length : 0, write.Context);
+    }
+
+    /// <summary>
+    /// Drops the written pages below <paramref name="end"/>'s page from the page cache, from where the last drop
+    /// ended (or <paramref name="start"/>'s page, the first time). A write that finishes before an earlier one may
+    /// drop that one's pages while it runs: the kernel keeps pages that are not yet clean, so nothing but caching is
+    /// at stake.
+    /// </summary>
+    private void DropWritten(long start, long end)
+    {
+        long until = end & ~(PageCache.PageSize - 1);
+        lock (_dropLock)
+        {
+            if (_droppedUntil < 0)
+            {
+                _droppedUntil = start & ~(PageCache.PageSize - 1);
+            }
+            while (_droppedUntil < until)
+            {
+                int segment = (int)(_droppedUntil / segmentSize);
+                long offset = _droppedUntil - (segment * segmentSize);
+                long length = Math.Min(until - _droppedUntil, segmentSize - offset);
+                if (_segments.TryGetValue(segment, out var handle))
+                {
+                    PageCache.Drop(handle, offset, length);
+                }
+                _droppedUntil += length;
+            }
+        }
     }
 
     private void Read(PendingRead read)

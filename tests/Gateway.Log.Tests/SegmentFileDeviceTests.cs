@@ -84,6 +84,38 @@ public sealed class SegmentFileDeviceTests : IDisposable
         Assert.Equal((0u, 2048u), await ReadAsync(device, segment: 0, address: 2048));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Written_pages_leave_the_page_cache_once_durable_all_but_the_last_unless_asked_to_stay(bool cacheWrites)
+    {
+        // Three whole pages, then a write from the middle of the fourth to the middle of the fifth, which the next
+        // commit would write again from there on (FasterLog's next flush starts at the sector where this one ended).
+        using (var device = new SegmentFileDevice(FileName, "test", cacheWrites))
+        {
+            device.Initialize(SegmentSize);
+            for (int page = 0; page < 3; page++)
+            {
+                Fill(Pattern(seed: 10 + page));
+                Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: (ulong)(page * Length)));
+            }
+            Fill(Pattern(seed: 13));
+            Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: (3 * Length) + (Length / 2)));
+        }
+
+        bool[] cached = CachedPages(FileName + ".0", pages: 5);
+
+        Assert.True(cached[4], "the last, partly written page stays cached");
+        if (cacheWrites)
+        {
+            Assert.All(cached, Assert.True);
+        }
+        else if (new DriveInfo(_dir.Path).DriveFormat != "tmpfs") // tmpfs pages are the file itself: they cannot be dropped
+        {
+            Assert.Equal([false, false, false, false, true], cached);
+        }
+    }
+
     [Fact]
     public async Task A_closed_device_fails_what_is_asked_of_it_instead_of_losing_it()
     {
@@ -146,6 +178,32 @@ public sealed class SegmentFileDeviceTests : IDisposable
         Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: 0));
         return device;
     }
+
+    /// <summary>Which of the file's first pages (it must reach into the last) are in the page cache: <c>mincore</c> over a mapping that touches none.</summary>
+    private static unsafe bool[] CachedPages(string path, int pages)
+    {
+        using var file = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+        long length = Math.Min(new FileInfo(path).Length, pages * 4096L);
+        using var view = file.CreateViewAccessor(0, length, System.IO.MemoryMappedFiles.MemoryMappedFileAccess.Read);
+        byte* start = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
+        try
+        {
+            var resident = new byte[pages];
+            fixed (byte* vector = resident)
+            {
+                Assert.Equal(0, Mincore(start + view.PointerOffset, (nuint)length, vector));
+            }
+            return [.. resident.Select(b => (b & 1) != 0)];
+        }
+        finally
+        {
+            view.SafeMemoryMappedViewHandle.ReleasePointer();
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "mincore", SetLastError = true)]
+    private static extern unsafe int Mincore(byte* address, nuint length, byte* vector);
 
     private static byte[] Pattern(int seed)
     {
