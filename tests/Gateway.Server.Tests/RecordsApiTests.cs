@@ -230,6 +230,29 @@ public sealed class RecordsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_small_body_after_a_large_one_carries_only_its_own_bytes()
+    {
+        // Bodies are read into pooled buffers: a small one may land in the array a large one used before it.
+        await Http.CreateTopicAsync(_client, "reuse", 1);
+        for (int i = 0; i < 5; i++)
+        {
+            string large = string.Join(",", Enumerable.Range(0, 40).Select(_ => $$"""{"value":"{{new string('L', 4000)}}"}"""));
+            await Http.ProduceAsync(_client, "reuse", $"[{large}]");
+            await Http.ProduceAsync(_client, "reuse", $$"""[{"value":"small-{{i}}"}]""");
+            using var raw = await _client.PostAsync("/v1/topics/reuse/records", new StringContent($"raw-{i}", Encoding.UTF8, "text/plain"));
+            Assert.Equal(HttpStatusCode.OK, raw.StatusCode);
+        }
+        var records = Http.Records(await Http.GetJsonAsync(_client, "/v1/topics/reuse/partitions/0/records?limit=1000&maxBytes=16777216"));
+        Assert.Equal(5 * 42, records.Count);
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.All(Enumerable.Range(i * 42, 40), r => Assert.Equal(new string('L', 4000), (string?)records[r]!["value"]));
+            Assert.Equal($"small-{i}", (string?)records[(i * 42) + 40]!["value"]);
+            Assert.Equal($"raw-{i}", (string?)records[(i * 42) + 41]!["value"]);
+        }
+    }
+
+    [Fact]
     public async Task A_raw_body_is_one_record_with_the_key_from_the_query()
     {
         using (var text = await _client.PostAsync("/v1/topics/one/records?key=user-7", new StringContent("hello", Encoding.UTF8, "text/plain")))

@@ -53,7 +53,8 @@ internal static class ProduceBodyReader
     /// <summary>Reads the whole body as one record's value; <paramref name="key"/> (text) and the partition come from the query.</summary>
     public static async Task ReadSingleAsync(PipeReader body, BodyKind kind, string? key, long? timestamp, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
-        byte[] value = await ReadAllAsync(body, maxBytes, "record_too_large", cancellationToken);
+        using var whole = await ReadAllAsync(body, maxBytes, "record_too_large", cancellationToken);
+        var value = whole.Span;
         hash?.AppendData(value);
         var format = kind switch
         {
@@ -76,9 +77,9 @@ internal static class ProduceBodyReader
     /// <summary>Reads <c>{"records":[...]}</c>.</summary>
     public static async Task ReadEnvelopeAsync(PipeReader body, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
-        byte[] json = await ReadAllAsync(body, maxBytes, "request_too_large", cancellationToken);
-        hash?.AppendData(json);
-        ParseEnvelope(json, batches);
+        using var json = await ReadAllAsync(body, maxBytes, "request_too_large", cancellationToken);
+        hash?.AppendData(json.Span);
+        ParseEnvelope(json.Span, batches);
     }
 
     /// <summary>Reads one record object per line as the body streams in; blank lines are skipped.</summary>
@@ -428,7 +429,12 @@ internal static class ProduceBodyReader
         }
     }
 
-    private static async Task<byte[]> ReadAllAsync(PipeReader body, int maxBytes, string code, CancellationToken cancellationToken)
+    /// <summary>
+    /// The whole body in a pooled buffer: a body of 100 KB copied into an array of its own each time went to the large
+    /// object heap, whose fresh, zeroed memory cost more than the parsing (page faults and clearing, ~7 % of the core).
+    /// Records are copied into their batches as they are parsed, so the buffer is free again once parsing ends.
+    /// </summary>
+    private static async Task<PooledBody> ReadAllAsync(PipeReader body, int maxBytes, string code, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -440,11 +446,31 @@ internal static class ProduceBodyReader
             }
             if (result.IsCompleted)
             {
-                byte[] all = result.Buffer.ToArray();
+                var all = new PooledBody((int)result.Buffer.Length);
+                result.Buffer.CopyTo(all.Writable);
                 body.AdvanceTo(result.Buffer.End);
                 return all;
             }
             body.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    /// <summary>A body's bytes in an array rented from the shared pool, returned on dispose.</summary>
+    private sealed class PooledBody(int length) : IDisposable
+    {
+        private byte[]? _array = ArrayPool<byte>.Shared.Rent(length);
+
+        public ReadOnlySpan<byte> Span => Writable;
+
+        public Span<byte> Writable => (_array ?? throw new ObjectDisposedException(nameof(PooledBody))).AsSpan(0, length);
+
+        public void Dispose()
+        {
+            if (_array is { } array)
+            {
+                _array = null;
+                ArrayPool<byte>.Shared.Return(array);
+            }
         }
     }
 }
