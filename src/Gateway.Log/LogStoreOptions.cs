@@ -19,9 +19,9 @@ public sealed class LogStoreOptions
     /// Whether log data stays in the operating system's page cache once it is on disk. Off (the default), the pages
     /// of each write are dropped as soon as it is durable (all but the last, partly written page), so the page cache
     /// does not grow with the log: the newest data is read from the log's own memory, older data from disk (and the
-    /// pages a read brings in stay cached). Where a page cache that grows costs the writer dearly — here, 100 KB
-    /// produce ran 40-50 % faster without it — off is the better choice; on keeps written data cached for readers
-    /// that lag behind the log's memory.
+    /// pages a read brings in stay cached). Where a page cache that grows costs the writer dearly — on the benchmark
+    /// VM, 100 KB produce ran 1.5-1.8 times as fast without it — off is the better choice; on keeps written data
+    /// cached for readers that lag behind the log's memory.
     /// </summary>
     public bool CacheWrittenData { get; set; }
 

@@ -22,8 +22,8 @@ namespace Gateway.Log;
 /// Unless written data is to stay cached, each write's pages leave the page cache once the write is durable (it is
 /// write-through, so they are clean): all but the page the write ended in, which the next commit writes again. On a
 /// VM whose host backs guest memory lazily, a page cache that keeps growing with the log costs the writer a host
-/// fault per new 4 KiB page — a third of the core at 140 MB/s of 100 KB produce, where dropping the pages made it
-/// 40-50 % faster (bench/README.md). Reads stay buffered, and the pages they bring in stay cached.
+/// fault per new 4 KiB page — a third of the core at 140 MB/s of 100 KB produce, which ran 1.5-1.8 times as fast
+/// with the pages dropped (bench/README.md, seventh run). Reads stay buffered, and the pages they bring in stay cached.
 /// </para>
 /// </summary>
 internal sealed class SegmentFileDevice : StorageDeviceBase
