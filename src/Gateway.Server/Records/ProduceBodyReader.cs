@@ -54,7 +54,7 @@ internal static class ProduceBodyReader
     public static async Task ReadSingleAsync(PipeReader body, BodyKind kind, string? key, long? timestamp, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         using var whole = await ReadAllAsync(body, maxBytes, "record_too_large", cancellationToken);
-        var value = whole.Span;
+        var value = whole.Written.Span;
         hash?.AppendData(value);
         var format = kind switch
         {
@@ -78,8 +78,8 @@ internal static class ProduceBodyReader
     public static async Task ReadEnvelopeAsync(PipeReader body, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         using var json = await ReadAllAsync(body, maxBytes, "request_too_large", cancellationToken);
-        hash?.AppendData(json.Span);
-        ParseEnvelope(json.Span, batches);
+        hash?.AppendData(json.Written.Span);
+        ParseEnvelope(json.Written.Span, batches);
     }
 
     /// <summary>Reads one record object per line as the body streams in; blank lines are skipped.</summary>
@@ -446,31 +446,14 @@ internal static class ProduceBodyReader
             }
             if (result.IsCompleted)
             {
-                var all = new PooledBody((int)result.Buffer.Length);
-                result.Buffer.CopyTo(all.Writable);
+                int length = (int)result.Buffer.Length;
+                var all = new PooledBody(length);
+                result.Buffer.CopyTo(all.GetSpan(length));
+                all.Advance(length);
                 body.AdvanceTo(result.Buffer.End);
                 return all;
             }
             body.AdvanceTo(result.Buffer.Start, result.Buffer.End);
-        }
-    }
-
-    /// <summary>A body's bytes in an array rented from the shared pool, returned on dispose.</summary>
-    private sealed class PooledBody(int length) : IDisposable
-    {
-        private byte[]? _array = ArrayPool<byte>.Shared.Rent(length);
-
-        public ReadOnlySpan<byte> Span => Writable;
-
-        public Span<byte> Writable => (_array ?? throw new ObjectDisposedException(nameof(PooledBody))).AsSpan(0, length);
-
-        public void Dispose()
-        {
-            if (_array is { } array)
-            {
-                _array = null;
-                ArrayPool<byte>.Shared.Return(array);
-            }
         }
     }
 }
