@@ -32,7 +32,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
     // Guarded by _appendLock.
     private long _nextOffset;
     private long _maxTimestamp = long.MinValue;
-    private TaskCompletionSource _pendingCommit = NewSignal();
+    private CommitWaiters _pendingCommit = new();
 
     private CommitPoint _committed;
     private long _beginOffset;
@@ -513,7 +513,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         lock (_appendLock)
         {
             _closed = true;
-            _pendingCommit.TrySetException(new StorageFailureException($"Partition {Topic}/{Partition} is closed."));
+            _pendingCommit.Release(new StorageFailureException($"Partition {Topic}/{Partition} is closed."));
         }
         _log?.Dispose();
         _device?.Dispose();
@@ -592,7 +592,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
             {
                 return;
             }
-            TaskCompletionSource completes;
+            CommitWaiters completes;
             long offset;
             long maxTimestamp;
             ValueTask<(bool Success, long CommitTail, long CommitNum)> commit;
@@ -603,11 +603,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 if (offset == Volatile.Read(ref _committed).Offset && !force)
                 {
                     // Nothing new: whoever waits for the next commit is already covered.
-                    Interlocked.Exchange(ref _pendingCommit, NewSignal()).TrySetResult();
+                    Interlocked.Exchange(ref _pendingCommit, new CommitWaiters()).Release();
                     return;
                 }
                 completes = _pendingCommit;
-                _pendingCommit = NewSignal();
+                _pendingCommit = new CommitWaiters();
                 // Issued under the append lock so that the commit's tail and the cookie (our next offset) agree.
                 commit = _log.CommitStronglyAsync(BitConverter.GetBytes(offset));
             }
@@ -620,7 +620,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     tail = _log.CommittedUntilAddress;
                 }
                 Volatile.Write(ref _committed, new CommitPoint(offset, tail));
-                completes.TrySetResult();
+                completes.Release();
                 SignalCommitted();
                 if (tail - Volatile.Read(ref _checkpointAddress) >= _options.RecoveryCheckpointBytes && !_closing
                     && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
@@ -632,11 +632,11 @@ public sealed partial class PartitionLog : IAsyncDisposable
             {
                 var failure = new StorageFailureException($"Commit of {Topic}/{Partition} failed: {ex.Message}", ex);
                 Volatile.Write(ref _failure, failure);
-                completes.TrySetException(failure);
+                completes.Release(failure);
                 lock (_appendLock)
                 {
                     // Appends made while this commit ran wait on the next one, which will never come.
-                    _pendingCommit.TrySetException(failure);
+                    _pendingCommit.Release(failure);
                 }
                 SignalCommitted();
                 LogCommitFailed(_logger, Topic, Partition, ex.Message);
