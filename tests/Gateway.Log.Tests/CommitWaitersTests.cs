@@ -38,6 +38,38 @@ public sealed class CommitWaitersTests
     }
 
     [Fact]
+    public async Task A_waiter_that_comes_after_the_release_is_released_too()
+    {
+        var waiters = new CommitWaiters();
+        waiters.Release();
+        await waiters.Task.WaitAsync(Timeout);
+
+        var failed = new CommitWaiters();
+        failed.Release(new StorageFailureException("the disk is gone"));
+        await Assert.ThrowsAsync<StorageFailureException>(() => failed.Task.WaitAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task The_first_release_counts_and_a_later_one_changes_nothing()
+    {
+        var waiters = new CommitWaiters();
+        var before = waiters.Task;
+
+        waiters.Release();
+        waiters.Release(new StorageFailureException("too late"));
+
+        await before.WaitAsync(Timeout);
+        await waiters.Task.WaitAsync(Timeout);
+
+        var failed = new CommitWaiters();
+        var failedBefore = failed.Task;
+        failed.Release(new StorageFailureException("the disk is gone"));
+        failed.Release();
+        await Assert.ThrowsAsync<StorageFailureException>(() => failedBefore.WaitAsync(Timeout));
+        await Assert.ThrowsAsync<StorageFailureException>(() => failed.Task.WaitAsync(Timeout));
+    }
+
+    [Fact]
     public async Task Release_returns_before_any_waiter_runs_so_a_commit_holding_locks_never_runs_requests()
     {
         var waiters = new CommitWaiters();
