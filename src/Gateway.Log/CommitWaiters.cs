@@ -27,9 +27,11 @@ internal sealed class CommitWaiters
         get
         {
             int part = (int)((uint)Environment.CurrentManagedThreadId % (uint)Parts);
-            var waiters = Volatile.Read(ref _parts[part])
-                ?? Interlocked.CompareExchange(ref _parts[part], new TaskCompletionSource(), null)
-                ?? _parts[part]!;
+            if (Volatile.Read(ref _parts[part]) is null)
+            {
+                Interlocked.CompareExchange(ref _parts[part], new TaskCompletionSource(), null);
+            }
+            var waiters = _parts[part]!;
             if (Interlocked.Exchange(ref _waiting[part], 1) == 0 && Volatile.Read(ref _outcome) is not null)
             {
                 // Released already, possibly before this part had a waiter to release.

@@ -9,7 +9,7 @@ public sealed class CommitWaitersTests
     public async Task Release_resumes_the_waiters_of_every_thread_and_a_waiter_that_comes_later()
     {
         var waiters = new CommitWaiters();
-        // Waiters taken on many threads land in every part there is (one per core).
+        // Waiters taken on many threads: the part is chosen by thread, so with more than one core they spread over several.
         var tasks = Enumerable.Range(0, 32).Select(_ => Task.Factory.StartNew(
             () => waiters.Task, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Result).ToList();
         Assert.All(tasks, task => Assert.False(task.IsCompleted));
