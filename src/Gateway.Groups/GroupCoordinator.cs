@@ -42,7 +42,8 @@ public sealed partial class GroupCoordinator : IDisposable
         _database = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
         _groupRecords = _database.GetCollection<GroupRecord>("groups");
         _offsetRecords = _database.GetCollection<OffsetRecord>("offsets");
-        _offsetRecords.EnsureIndex(o => o.Group);
+        // By name and path: the expression overload translates a lambda and compiles a regex, ~0.1 s at startup.
+        _offsetRecords.EnsureIndex("Group", "$.Group");
         Load();
         _writer = new OffsetWriter(_database, _offsetRecords);
         _sweep = time.CreateTimer(_ => ExpireLeases(), null, TimeSpan.FromMilliseconds(options.SweepIntervalMs), TimeSpan.FromMilliseconds(options.SweepIntervalMs));

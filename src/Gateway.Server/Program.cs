@@ -25,6 +25,7 @@ app.MapRecords();
 app.MapGroups();
 app.MapStreaming();
 app.MapPage();
+app.PrepareEndpoints();
 await app.RunAsync();
 return 0;
 

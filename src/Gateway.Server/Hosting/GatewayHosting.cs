@@ -25,8 +25,14 @@ public static class GatewayHosting
 
     public static WebApplicationBuilder AddGatewayHosting(this WebApplicationBuilder builder)
     {
+        // The sinks shipped with the server, named: without them the reader scans every dependency for Serilog
+        // assemblies, ~60 ms at each start. Sinks of other assemblies are named under Serilog:Using.
+        var sinks = new Serilog.Settings.Configuration.ConfigurationReaderOptions(
+            typeof(ConsoleLoggerConfigurationExtensions).Assembly,
+            typeof(FileLoggerConfigurationExtensions).Assembly,
+            typeof(LoggerSinkConfigurationDebugExtensions).Assembly);
         builder.Services.AddSerilog((services, logger) => logger
-            .ReadFrom.Configuration(builder.Configuration)
+            .ReadFrom.Configuration(builder.Configuration, sinks)
             .ReadFrom.Services(services)
             .Enrich.With<RedactSecrets>());
         builder.AddGatewaySecurity();
@@ -107,6 +113,9 @@ public static class GatewayHosting
 
     public static WebApplication UseGatewayHosting(this WebApplication app)
     {
+        // Recovery of the log runs on the thread pool while the pipeline and the endpoints are set up; the host's
+        // start waits for it, so nothing is served before the storage is open.
+        app.Services.GetRequiredService<StorageLifetime>().BeginOpen();
         // Outermost, so it logs the status the client got, after errors became problem answers.
         app.UseSerilogRequestLogging(o =>
         {
@@ -159,6 +168,19 @@ public static class GatewayHosting
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = WriteHealthAsync });
+        return app;
+    }
+
+    /// <summary>
+    /// Builds every mapped endpoint now (request delegates, metadata), while the storage opens, instead of on the
+    /// first request: that request alone took ~0.2 s more than the next ones.
+    /// </summary>
+    public static WebApplication PrepareEndpoints(this WebApplication app)
+    {
+        foreach (var source in ((IEndpointRouteBuilder)app).DataSources)
+        {
+            _ = source.Endpoints;
+        }
         return app;
     }
 }

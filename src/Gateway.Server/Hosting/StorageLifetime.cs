@@ -5,8 +5,9 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Server.Hosting;
 
 /// <summary>
-/// Opens the log store and then the group coordinator when the host starts (before requests are served), and lets
-/// the store verify logs below recovery checkpoints once the server has started; on
+/// Opens the log store and then the group coordinator before requests are served — from <see cref="BeginOpen"/>,
+/// right after the host is built, so that recovery runs while the request pipeline is set up; the host's start
+/// waits for it — and lets the store verify logs below recovery checkpoints once the server has started; on
 /// shutdown, after the server has stopped taking requests, closes the coordinator and commits and closes the log.
 /// </summary>
 internal sealed class StorageLifetime(
@@ -27,11 +28,28 @@ internal sealed class StorageLifetime(
 
     public bool IsOpen => _store is not null && _groups is not null;
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private readonly Lock _openLock = new();
+    private Task? _opening;
+
+    /// <summary>Starts opening the storage on the thread pool (once; later calls do nothing).</summary>
+    public void BeginOpen() => _ = Opening();
+
+    /// <summary>Waits for the storage to open (started here unless <see cref="BeginOpen"/> started it), with its failure.</summary>
+    public Task StartAsync(CancellationToken cancellationToken) => Opening().WaitAsync(cancellationToken);
+
+    private Task Opening()
+    {
+        lock (_openLock)
+        {
+            return _opening ??= Task.Run(OpenAsync);
+        }
+    }
+
+    private async Task OpenAsync()
     {
         var configured = logOptions.Value;
         configured.DataDirectory = Path.GetFullPath(configured.DataDirectory, environment.ContentRootPath);
-        _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), startVerification: false, cancellationToken);
+        _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), startVerification: false);
         var store = _store;
         // Logs below recovery checkpoints are verified once the server serves, not while it starts.
         lifetime.ApplicationStarted.Register(store.StartVerification);
@@ -48,6 +66,16 @@ internal sealed class StorageLifetime(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        Task? opening;
+        lock (_openLock)
+        {
+            opening = _opening;
+        }
+        if (opening is not null)
+        {
+            // A start given up while the storage was still opening: close what it opens (its failure was reported).
+            await opening.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
         _groups?.Dispose();
         if (_store is not null)
         {
