@@ -59,7 +59,13 @@ public sealed partial class LogStore : IAsyncDisposable
         await store._services.Verification.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await Task.Run(store.LoadTopics, cancellationToken).ConfigureAwait(false);
+            await Task.Run(
+                () =>
+                {
+                    using var hugePages = store.HugePagesWhileOpening();
+                    store.LoadTopics();
+                },
+                cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -136,7 +142,11 @@ public sealed partial class LogStore : IAsyncDisposable
             }
             EnsureThreadPool(TotalPartitions + partitions);
             var topic = await Task.Run(
-                () => TopicLog.Create(name, partitions, config ?? _options.TopicDefaults, directory, _options, _services, _time.GetUtcNow().ToUnixTimeMilliseconds()),
+                () =>
+                {
+                    using var hugePages = HugePagesWhileOpening();
+                    return TopicLog.Create(name, partitions, config ?? _options.TopicDefaults, directory, _options, _services, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                },
                 cancellationToken).ConfigureAwait(false);
             _topics[name] = topic;
             return topic;
@@ -214,6 +224,9 @@ public sealed partial class LogStore : IAsyncDisposable
     }
 
     private int TotalPartitions => _topics.Values.Sum(t => t.PartitionCount);
+
+    /// <summary>Huge pages for the heap while partitions allocate their log buffers (<see cref="LogStoreOptions.HugePages"/>).</summary>
+    private HugePages.Scope HugePagesWhileOpening() => _options.HugePages ? HugePages.Open() : default;
 
     private void LoadTopics()
     {
