@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Restart benchmark: time from process start to a ready server, for the gateway with 1 GB in 16 partitions (after a
 # graceful stop and after kill -9), for the gateway with no data, and for the trivial Kestrel app (B1's) as the
-# floor of any ASP.NET process on this machine. Interleaved rounds; see bench/README.md.
+# floor of any ASP.NET process on this machine. The gateway runs as docker/Dockerfile ships it (published with
+# ReadyToRun code); one more row times the plain Release build on the same data. Interleaved rounds; see
+# bench/README.md.
 #
 #   bench/restart.sh [--quick] [--runs N] [--data-mb MB] [--partitions N] [--no-build] [--keep]
 #
@@ -38,7 +40,8 @@ done
 ((RUNS >= 1 && PARTITIONS >= 1 && DATA_MB >= 1)) || { echo "RUNS, PARTITIONS and DATA_MB must be at least 1" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
+GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/publish-r2r/Gateway.Server.dll
+GATEWAY_JIT_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
 BASELINE_DLL=$REPO/bench/Baseline/bin/Release/net10.0/Baseline.dll
 URL=http://127.0.0.1:$RESTART_PORT
 
@@ -79,9 +82,10 @@ for tool in wrk curl; do command -v $tool >/dev/null 2>&1 || die "$tool is missi
 if ((DO_BUILD)); then
     log "building Gateway.Server and Baseline (Release)"
     dotnet build -c Release -nologo -v q "$REPO/src/Gateway.Server/Gateway.Server.csproj" >/dev/null || die "build of Gateway.Server failed"
+    "$REPO/bench/publish-r2r.sh" >/dev/null || die "publish of Gateway.Server (ReadyToRun) failed (run: bench/publish-r2r.sh)"
     dotnet build -c Release -nologo -v q "$REPO/bench/Baseline/Baseline.csproj" >/dev/null || die "build of Baseline failed"
 fi
-[[ -f $GATEWAY_DLL && -f $BASELINE_DLL ]] || die "missing Release builds (run without --no-build)"
+[[ -f $GATEWAY_DLL && -f $GATEWAY_JIT_DLL && -f $BASELINE_DLL ]] || die "missing Release builds (run without --no-build)"
 
 WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/gateway-restart.XXXXXX")
 DATA=$WORK/data
@@ -90,9 +94,9 @@ PIN=()
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# start_gateway <data dir>: starts the gateway in the background (PID set)
+# start_gateway <data dir> [dll]: starts the gateway (default: the published one) in the background (PID set)
 start_gateway() {
-    "${PIN[@]}" dotnet "$GATEWAY_DLL" --urls="$URL" --Storage:DataDirectory="$1" \
+    "${PIN[@]}" dotnet "${2:-$GATEWAY_DLL}" --urls="$URL" --Storage:DataDirectory="$1" \
         --Serilog:MinimumLevel:Default=Warning >>"$WORK/gateway.log" 2>&1 &
     PID=$!
 }
@@ -110,11 +114,11 @@ wait_ok() {
 }
 
 # The timed starts run in this shell (not in $(…)) so that PID stays known to stop_server; the time goes to ELAPSED.
-# time_gateway <data dir>: ms from start to GET /health/ready = 200
+# time_gateway <data dir> [dll]: ms from start to GET /health/ready = 200
 time_gateway() {
     local t0
     t0=$(now_ms)
-    start_gateway "$1"
+    start_gateway "$1" "${2:-}"
     wait_ok "$URL/health/ready"
     ELAPSED=$(($(now_ms) - t0))
 }
@@ -170,6 +174,9 @@ for ((round = 1; round <= RUNS; round++)); do
     stop_server TERM
     time_gateway "$DATA"
     add G-restart "$ELAPSED"
+    stop_server TERM
+    time_gateway "$DATA" "$GATEWAY_JIT_DLL"
+    add G-restart-jit "$ELAPSED"
     # Writes for 2 s so the last recovery checkpoints lie behind the tail, as they do when a crash comes, then kill -9.
     wrk -t1 -c16 -d2s -s "$WORK/fill.lua" "$URL" >"$WORK/fill.out" 2>&1 || true
     stop_server KILL
@@ -187,7 +194,7 @@ printf '\nRestart: time from process start to ready (ms), %d round(s), data %d M
 fmt='| %-16s | %-58s | %7s | %7s | %7s | %-7s |\n'
 printf "$fmt" id scenario median min max target
 printf "$fmt" --- --- ---: ---: ---: ---
-for id in B1-start G-start-empty G-restart G-restart-kill9; do
+for id in B1-start G-start-empty G-restart G-restart-kill9 G-restart-jit; do
     # shellcheck disable=SC2086
     read -r min median max <<<"$(stats ${RESULTS[$id]})"
     case $id in
@@ -195,8 +202,10 @@ for id in B1-start G-start-empty G-restart G-restart-kill9; do
         G-start-empty) what="gateway, empty data directory: start to /health/ready 200"; target="-" ;;
         G-restart) what="gateway, ${STORED_MB} MB in $PARTITIONS partitions, after a graceful stop"; target="<= 1000" ;;
         G-restart-kill9) what="same after kill -9 (2 s of writes past the last checkpoints)"; target="<= 1000" ;;
+        G-restart-jit) what="G-restart with the plain Release build (no ReadyToRun code)"; target="-" ;;
     esac
     printf "$fmt" "$id" "$what" "$median" "$min" "$max" "$target"
 done
 echo
-echo "Every round: B1-start, G-start-empty, G-restart, G-restart-kill9 (runs: ${RESULTS[G-restart]}/ ${RESULTS[G-restart-kill9]})."
+echo "Every round: B1-start, G-start-empty, G-restart, G-restart-jit, G-restart-kill9 (runs: ${RESULTS[G-restart]}/ ${RESULTS[G-restart-kill9]})."
+echo "The gateway rows but G-restart-jit run the ReadyToRun publish (bench/publish-r2r.sh), as docker/Dockerfile ships it."

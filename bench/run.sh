@@ -138,6 +138,7 @@ if ((DO_BUILD)); then
     dotnet build -c Release -nologo -v q "$LOG_BASELINE_PROJECT" >/dev/null || die "build of LogBaseline failed (run: dotnet build -c Release $LOG_BASELINE_PROJECT)"
     dotnet build -c Release -nologo -v q "$LOAD_PROJECT" >/dev/null || die "build of SseLoad failed (run: dotnet build -c Release $LOAD_PROJECT)"
     dotnet build -c Release -nologo -v q "$REPO/bench/SseBaseline/SseBaseline.csproj" >/dev/null || die "build of SseBaseline failed"
+    "$REPO/bench/publish-r2r.sh" >/dev/null || die "publish of Gateway.Server with ReadyToRun failed (run: bench/publish-r2r.sh)"
 fi
 [[ -f $GATEWAY_DLL ]] || die "missing $GATEWAY_DLL"
 [[ -f $BASELINE_DLL ]] || die "missing $BASELINE_DLL"
