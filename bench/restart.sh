@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Restart benchmark: time from process start to a ready server, for the gateway with 1 GB in 16 partitions (after a
 # graceful stop and after kill -9), for the gateway with no data, and for the trivial Kestrel app (B1's) as the
-# floor of any ASP.NET process on this machine. The gateway runs as docker/Dockerfile ships it (published with
-# ReadyToRun code); one more row times the plain Release build on the same data. Interleaved rounds; see
+# floor of any ASP.NET process on this machine. The gateway runs as docker/Dockerfile ships it (self-contained, with
+# composite ReadyToRun code); one more row times the plain Release build on the same data. Interleaved rounds; see
 # bench/README.md.
 #
 #   bench/restart.sh [--quick] [--runs N] [--data-mb MB] [--partitions N] [--no-build] [--keep]
@@ -40,7 +40,7 @@ done
 ((RUNS >= 1 && PARTITIONS >= 1 && DATA_MB >= 1)) || { echo "RUNS, PARTITIONS and DATA_MB must be at least 1" >&2; exit 2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/publish-r2r/Gateway.Server.dll
+GATEWAY_APP=$REPO/src/Gateway.Server/bin/Release/net10.0/publish-r2r/Gateway.Server
 GATEWAY_JIT_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
 BASELINE_DLL=$REPO/bench/Baseline/bin/Release/net10.0/Baseline.dll
 URL=http://127.0.0.1:$RESTART_PORT
@@ -85,7 +85,7 @@ if ((DO_BUILD)); then
     "$REPO/bench/publish-r2r.sh" >/dev/null || die "publish of Gateway.Server (ReadyToRun) failed (run: bench/publish-r2r.sh)"
     dotnet build -c Release -nologo -v q "$REPO/bench/Baseline/Baseline.csproj" >/dev/null || die "build of Baseline failed"
 fi
-[[ -f $GATEWAY_DLL && -f $GATEWAY_JIT_DLL && -f $BASELINE_DLL ]] || die "missing Release builds (run without --no-build)"
+[[ -x $GATEWAY_APP && -f $GATEWAY_JIT_DLL && -f $BASELINE_DLL ]] || die "missing Release builds (run without --no-build)"
 
 WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/gateway-restart.XXXXXX")
 DATA=$WORK/data
@@ -94,12 +94,15 @@ PIN=()
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# start_gateway <data dir> [dll]: starts the gateway (default: the published one) in the background (PID set), in
-# its own folder as the Docker image does (WORKDIR /app): the content root, whose appsettings.json is watched for
-# changes, is then the application's folder and not the repository (2,800 folders to watch here)
+# start_gateway <data dir> [app]: starts the gateway (default: the published executable; a .dll runs under dotnet) in
+# the background (PID set), in its own folder as the Docker image does (WORKDIR /app): the content root, whose
+# appsettings.json is watched for changes, is then the application's folder and not the repository (2,800 folders
+# to watch here)
 start_gateway() {
-    local dll=${2:-$GATEWAY_DLL}
-    (cd "$(dirname "$dll")" && exec "${PIN[@]}" dotnet "$dll" --urls="$URL" --Storage:DataDirectory="$1" \
+    local app=${2:-$GATEWAY_APP}
+    local cmd=("$app")
+    [[ $app == *.dll ]] && cmd=(dotnet "$app")
+    (cd "$(dirname "$app")" && exec "${PIN[@]}" "${cmd[@]}" --urls="$URL" --Storage:DataDirectory="$1" \
         --Serilog:MinimumLevel:Default=Warning) >>"$WORK/gateway.log" 2>&1 &
     PID=$!
 }
@@ -117,7 +120,7 @@ wait_ok() {
 }
 
 # The timed starts run in this shell (not in $(…)) so that PID stays known to stop_server; the time goes to ELAPSED.
-# time_gateway <data dir> [dll]: ms from start to GET /health/ready = 200
+# time_gateway <data dir> [app]: ms from start to GET /health/ready = 200
 time_gateway() {
     local t0
     t0=$(now_ms)
@@ -206,10 +209,10 @@ for id in B1-start G-start-empty G-restart G-restart-kill9 G-restart-jit; do
         G-start-empty) what="gateway, empty data directory: start to /health/ready 200"; target="-" ;;
         G-restart) what="gateway, ${STORED_MB} MB in $PARTITIONS partitions, after a graceful stop"; target="<= 1000" ;;
         G-restart-kill9) what="same after kill -9 (2 s of writes past the last checkpoints)"; target="<= 1000" ;;
-        G-restart-jit) what="G-restart with the plain Release build (no ReadyToRun code)"; target="-" ;;
+        G-restart-jit) what="G-restart with the plain Release build (JIT, shared framework)"; target="-" ;;
     esac
     printf "$fmt" "$id" "$what" "$median" "$min" "$max" "$target"
 done
 echo
 echo "Every round: B1-start, G-start-empty, G-restart, G-restart-jit, G-restart-kill9 (runs: ${RESULTS[G-restart]}/ ${RESULTS[G-restart-kill9]})."
-echo "The gateway rows but G-restart-jit run the ReadyToRun publish (bench/publish-r2r.sh), as docker/Dockerfile ships it."
+echo "The gateway rows but G-restart-jit run the self-contained composite ReadyToRun publish (bench/publish-r2r.sh), as docker/Dockerfile ships it."
