@@ -32,6 +32,14 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(string dataDirectory, params string[] settings)
     {
+        var server = await LaunchAsync(dataDirectory, settings);
+        await server.WaitUntilReadyAsync();
+        return server;
+    }
+
+    /// <summary>Starts the server and returns once it listens, which it does before its storage is open.</summary>
+    public static async Task<ServerProcess> LaunchAsync(string dataDirectory, params string[] settings)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = AppContext.BaseDirectory,
@@ -56,7 +64,7 @@ internal sealed class ServerProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await server.WaitUntilReadyAsync();
+        await server.WaitUntilListeningAsync();
         return server;
     }
 
@@ -97,27 +105,39 @@ internal sealed class ServerProcess : IAsyncDisposable
         await Task.CompletedTask;
     }
 
+    private async Task WaitUntilListeningAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            await ThrowIfExitedAsync();
+            if (ListeningAddress(Output) is { } address)
+            {
+                Address = address;
+                Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+                return;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"The server did not listen:\n{Output}");
+    }
+
+    private async Task ThrowIfExitedAsync()
+    {
+        if (_process.HasExited)
+        {
+            // Let the output readers catch up so the message shows why.
+            await _process.WaitForExitAsync();
+            throw new InvalidOperationException($"The server exited with {_process.ExitCode}:\n{Output}");
+        }
+    }
+
     private async Task WaitUntilReadyAsync()
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited)
-            {
-                // Let the output readers catch up so the message shows why.
-                await _process.WaitForExitAsync();
-                throw new InvalidOperationException($"The server exited with {_process.ExitCode}:\n{Output}");
-            }
-            if (Client is null)
-            {
-                if (ListeningAddress(Output) is not { } address)
-                {
-                    await Task.Delay(50);
-                    continue;
-                }
-                Address = address;
-                Client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
-            }
+            await ThrowIfExitedAsync();
             try
             {
                 using var response = await Client.GetAsync("/health/ready");

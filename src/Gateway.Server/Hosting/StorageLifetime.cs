@@ -5,10 +5,11 @@ using Microsoft.Extensions.Options;
 namespace Gateway.Server.Hosting;
 
 /// <summary>
-/// Opens the log store and then the group coordinator before requests are served — from <see cref="BeginOpen"/>,
-/// right after the host is built, so that recovery runs while the request pipeline is set up; the host's start
-/// waits for it — and lets the store verify logs below recovery checkpoints once the server has started; on
-/// shutdown, after the server has stopped taking requests, closes the coordinator and commits and closes the log.
+/// Opens the log store and then the group coordinator — from <see cref="BeginOpen"/>, right after the host is built,
+/// so that recovery runs while the request pipeline is set up and the server starts listening; the host's start
+/// waits for it, requests wait for it (<see cref="WhenOpenAsync"/>) — and lets the store verify logs below recovery
+/// checkpoints once the server has started; on shutdown, after the server has stopped taking requests, closes the
+/// coordinator and commits and closes the log.
 /// </summary>
 internal sealed class StorageLifetime(
     IOptions<LogStoreOptions> logOptions,
@@ -36,6 +37,22 @@ internal sealed class StorageLifetime(
 
     /// <summary>Waits for the storage to open (started here unless <see cref="BeginOpen"/> started it), with its failure.</summary>
     public Task StartAsync(CancellationToken cancellationToken) => Opening().WaitAsync(cancellationToken);
+
+    /// <summary>
+    /// Waits for the storage to open, for a request that arrived while it was still opening; a storage that could not
+    /// be opened is a <see cref="StorageFailureException"/> (503), and the host is then stopping.
+    /// </summary>
+    public async Task WhenOpenAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Opening().WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new StorageFailureException($"The storage could not be opened: {ex.Message}", ex);
+        }
+    }
 
     private Task Opening()
     {
