@@ -28,7 +28,7 @@ public sealed class LogStoreOptions
     /// <summary>
     /// Whether the managed heap asks Linux for transparent huge pages while partitions open (at start and when a
     /// topic is created), where Linux grants them on request (<c>madvise</c>): each partition's log allocates and
-    /// clears its page buffers then (16 MiB with the defaults), and on the benchmark VM a 4 KiB page fault costs
+    /// clears page buffers then (8–16 MiB with the defaults), and on the benchmark VM a 4 KiB page fault costs
     /// ~11 µs. Off leaves the heap as the runtime maps it.
     /// </summary>
     public bool HugePages { get; set; } = true;

@@ -117,8 +117,8 @@ public static class GatewayHosting
 
     public static WebApplication UseGatewayHosting(this WebApplication app)
     {
-        // Recovery of the log runs on the thread pool while the pipeline and the endpoints are set up; the host's
-        // start waits for it, so nothing is served before the storage is open.
+        // Recovery of the log runs on the thread pool while the pipeline and the endpoints are set up and the server
+        // starts listening; the host's start waits for it, and requests other than probes wait for it (below).
         app.Services.GetRequiredService<StorageLifetime>().BeginOpen();
         // Outermost, so it logs the status the client got, after errors became problem answers.
         app.UseSerilogRequestLogging(o =>
