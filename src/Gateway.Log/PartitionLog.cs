@@ -180,7 +180,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
 
     /// <summary>
     /// Appends a sealed batch as one entry and returns its base offset. With <paramref name="expectedEndOffset"/>,
-    /// appends only if every earlier append ends there (optimistic concurrency).
+    /// appends only if every earlier append ends there (optimistic concurrency). Once the log holds the batch, the
+    /// builder's buffer goes back to the pool (before the commit is awaited): it cannot be appended again.
     /// </summary>
     public async ValueTask<long> AppendAsync(RecordBatchBuilder batch, Acks acks, long? expectedEndOffset = null, CancellationToken cancellationToken = default)
     {
@@ -231,6 +232,10 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     }
                     committed = _pendingCommit.Task;
                 }
+            }
+            if (committed is not null)
+            {
+                batch.ReturnBuffer();
             }
             if (committed is null && replay is null)
             {

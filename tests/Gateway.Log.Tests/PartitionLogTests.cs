@@ -153,6 +153,24 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task An_appended_batch_has_given_its_buffer_back_before_the_commit()
+    {
+        // An hour's flush interval: the memory-acknowledged append returns long before any commit.
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path, flushIntervalMs: 3_600_000));
+        var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+        using var batch = LogFixture.Batch("a", "b");
+        Assert.Equal(0, await partition.AppendAsync(batch, Acks.Memory));
+        Assert.Equal(0, partition.EndOffset);
+
+        // The pool has the buffer back: the batch cannot go in twice, and what it told about itself stays readable.
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await partition.AppendAsync(batch, Acks.Memory));
+        Assert.Equal(2, batch.Count);
+        Assert.True(batch.SizeInBytes > 61);
+        await partition.FlushAsync();
+        Assert.Equal([(0L, "a"), (1L, "b")], LogFixture.ReadAll(partition, 0));
+    }
+
+    [Fact]
     public async Task A_conditional_append_succeeds_only_at_the_expected_end()
     {
         await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));

@@ -230,6 +230,32 @@ public sealed class RecordsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Records_that_encode_larger_than_their_body_and_spread_over_partitions_land_whole()
+    {
+        // The first batch starts as large as the declared body: 300 empty records ("{}", tombstones) encode to more
+        // bytes than their JSON, and keyed records of one request go to four partitions' batches.
+        using (var tombstones = await _client.PostAsync("/v1/topics/one/records", Http.Json($$"""{"records":[{{string.Join(",", Enumerable.Repeat("{}", 300))}}]}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, tombstones.StatusCode);
+            Assert.True(tombstones.RequestMessage!.Content!.Headers.ContentLength < 300 * 8);
+        }
+        var fetched = Http.Records(await Http.GetJsonAsync(_client, "/v1/topics/one/partitions/0/records?limit=1000"));
+        Assert.Equal(300, fetched.Count);
+        Assert.All(fetched, r => Assert.Null(r!["value"]));
+
+        string keyed = string.Join(",", Enumerable.Range(0, 200).Select(i => $$"""{"key":"k{{i}}","value":"{{new string('v', 300 + i)}}"}"""));
+        var answer = await Http.ProduceAsync(_client, "t", $"[{keyed}]");
+        var positions = answer["offsets"]!.AsArray();
+        Assert.Equal(4, positions.Select(p => (int)p!["partition"]!).Distinct().Count());
+        for (int i = 0; i < 200; i += 37)
+        {
+            var record = Http.Records(await Http.GetJsonAsync(_client, $"/v1/topics/t/partitions/{positions[i]!["partition"]}/records?offset={positions[i]!["offset"]}&limit=1"))[0]!;
+            Assert.Equal($"k{i}", (string?)record["key"]);
+            Assert.Equal(new string('v', 300 + i), (string?)record["value"]);
+        }
+    }
+
+    [Fact]
     public async Task A_small_body_after_a_large_one_carries_only_its_own_bytes()
     {
         // Bodies are read into pooled buffers: a small one may land in the array a large one used before it.

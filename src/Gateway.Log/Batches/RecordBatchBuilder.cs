@@ -155,12 +155,20 @@ public sealed class RecordBatchBuilder : IDisposable
         {
             throw new InvalidOperationException("Seal the batch before appending it.");
         }
+        ObjectDisposedException.ThrowIf(_buffer.Length == 0, this);
         Span<byte> batch = _buffer.AsSpan(0, _length);
         BinaryPrimitives.WriteInt64BigEndian(batch, baseOffset);
         return batch;
     }
 
-    public void Dispose()
+    public void Dispose() => ReturnBuffer();
+
+    /// <summary>
+    /// Gives the buffer back to the pool once the log holds its own copy of the sealed batch, so a request waiting for
+    /// its commit holds none: 64 durable requests of 100 records each held 128 KB, more than the shared pool keeps,
+    /// and every miss allocated a fresh array on the large object heap. Count, size and timestamps stay readable.
+    /// </summary>
+    internal void ReturnBuffer()
     {
         if (_buffer.Length != 0)
         {

@@ -80,7 +80,8 @@ public static class RecordsApi
         }
         using var batches = new ProduceBatches(
             topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Options.MaxBatchBytes,
-            idempotencyKey is null ? null : IdempotentRequests.StickyPartition(idempotencyKey, topic.PartitionCount));
+            idempotencyKey is null ? null : IdempotentRequests.StickyPartition(idempotencyKey, topic.PartitionCount),
+            request.ContentLength);
         int bodyLimit = (int)Math.Min(int.MaxValue, limits.MaxRequestBytes);
         if (request.ContentLength > limits.MaxRequestBytes)
         {
