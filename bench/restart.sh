@@ -7,8 +7,9 @@
 #
 #   bench/restart.sh [--quick] [--runs N] [--data-mb MB] [--partitions N] [--no-build] [--keep]
 #
-# Environment overrides: RUNS, DATA_MB, PARTITIONS, KILL9_MB_PER_PARTITION (6), RESTART_PORT, BASELINE_PORT, BENCH_TMP, SERVER_CPUS (default:
-# all cores — a restart has no load generator beside it; set e.g. SERVER_CPUS=1 to pin).
+# Environment overrides: RUNS, DATA_MB, PARTITIONS, KILL9_MB_PER_PARTITION (6), RESTART_PORT, BASELINE_PORT,
+# BENCH_TMP, SERVER_CPUS (default: all cores — a restart has no load generator beside it; set e.g. SERVER_CPUS=1 to
+# pin).
 set -Eeuo pipefail
 
 RUNS=${RUNS:-5}
