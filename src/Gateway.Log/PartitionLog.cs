@@ -180,8 +180,9 @@ public sealed partial class PartitionLog : IAsyncDisposable
 
     /// <summary>
     /// Appends a sealed batch as one entry and returns its base offset. With <paramref name="expectedEndOffset"/>,
-    /// appends only if every earlier append ends there (optimistic concurrency). Once the log holds the batch, the
-    /// builder's buffer goes back to the pool (before the commit is awaited): it cannot be appended again.
+    /// appends only if every earlier append ends there (optimistic concurrency). Once the log holds the batch (or an
+    /// earlier append of the same idempotent request answers it), the builder's buffer goes back to the pool, before
+    /// the commit is awaited: it cannot be appended again.
     /// </summary>
     public async ValueTask<long> AppendAsync(RecordBatchBuilder batch, Acks acks, long? expectedEndOffset = null, CancellationToken cancellationToken = default)
     {
@@ -233,10 +234,6 @@ public sealed partial class PartitionLog : IAsyncDisposable
                     committed = _pendingCommit.Task;
                 }
             }
-            if (committed is not null)
-            {
-                batch.ReturnBuffer();
-            }
             if (committed is null && replay is null)
             {
                 // The log's memory is full until earlier pages reach the disk. Wait without holding the lock or a
@@ -244,6 +241,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 await Task.Delay(1, cancellationToken).ConfigureAwait(false);
             }
         }
+        // The log holds its own copy, or an earlier append answers the request: no wait below needs the buffer.
+        batch.ReturnBuffer();
         if (replay is { } earlierBatch)
         {
             await WaitForCommittedAsync(earlierBatch.BaseOffset + earlierBatch.Count, cancellationToken).ConfigureAwait(false);
