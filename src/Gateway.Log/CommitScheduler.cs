@@ -7,9 +7,19 @@ namespace Gateway.Log;
 /// Group commit for every partition of the store, from one loop. A commit covers all that was appended while the
 /// previous one ran, so concurrent <see cref="Acks.Disk"/> producers share one flush. Appends acknowledged from
 /// memory are committed (and so made visible) within the flush interval.
+/// <para>
+/// When few appends wait, the next round is issued while the one before it is still under way (never more than two
+/// at once): its data is written while the earlier round writes its commit records, so an append made during a
+/// round waits for its own round rather than for the rest of that one first (produce->event at 1,000 records/s, A/B
+/// against one round at a time: p99 2.9-3.5 against 3.3-4.1 ms; bench/README.md, twelfth run). When many wait, the
+/// next round waits for the one before it and so gathers more appends per flush: with 64 durable producers, rounds
+/// always issued beside each other cost ~9 % of the throughput (24.5 against 26.9 k requests/s).
+/// </para>
 /// </summary>
 internal sealed partial class CommitScheduler : IAsyncDisposable
 {
+    // Appends per round up to which the next round may be issued while this one is under way.
+    private const int OverlapLimit = 4;
     private readonly ConcurrentQueue<PartitionLog> _dirty = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly SemaphoreSlim _urgentWake = new(0);
@@ -18,6 +28,7 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private int _urgent;
+    private int _appends; // Schedule calls since the last round was issued
 
     public CommitScheduler(TimeSpan flushInterval, ILogger logger)
     {
@@ -32,6 +43,7 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
     /// <summary>Asks for a commit of the partition: at once when a producer waits for it, else within the flush interval.</summary>
     public void Schedule(PartitionLog partition, bool urgent)
     {
+        Interlocked.Increment(ref _appends);
         if (partition.TryMarkDirty())
         {
             _dirty.Enqueue(partition);
@@ -67,7 +79,8 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
 
     private async Task RunAsync()
     {
-        var round = new List<Task>();
+        // The round under way, which the next one may overlap.
+        Task inFlight = Task.CompletedTask;
         while (!_stop.IsCancellationRequested)
         {
             await _wake.WaitAsync(_stop.Token).ConfigureAwait(false);
@@ -80,26 +93,35 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
             while (_urgentWake.CurrentCount > 0 && _urgentWake.Wait(0))
             {
             }
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            var round = new List<Task>();
             while (_dirty.TryDequeue(out var partition))
             {
                 round.Add(partition.CommitAsync());
             }
-            try
+            var issued = round.Count > 0 ? FinishAsync(round, System.Diagnostics.Stopwatch.GetTimestamp()) : Task.CompletedTask;
+            await inFlight.ConfigureAwait(false);
+            inFlight = issued;
+            if (Interlocked.Exchange(ref _appends, 0) > OverlapLimit)
             {
-                await Task.WhenAll(round).ConfigureAwait(false);
+                // Busy: the next round waits for this one, and gathers more appends per flush than one issued beside it.
+                await inFlight.ConfigureAwait(false);
             }
-            catch (Exception ex)
-            {
-                // Each partition has already failed the appends its commit covered.
-                LogRoundFailed(_logger, ex.Message);
-            }
-            if (round.Count > 0)
-            {
-                RoundObserver?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(start));
-            }
-            round.Clear();
         }
+        await inFlight.ConfigureAwait(false);
+    }
+
+    private async Task FinishAsync(List<Task> round, long start)
+    {
+        try
+        {
+            await Task.WhenAll(round).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Each partition has already failed the appends its commit covered.
+            LogRoundFailed(_logger, ex.Message);
+        }
+        RoundObserver?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(start));
     }
 
     [LoggerMessage(EventId = 200, Level = LogLevel.Error, Message = "A commit round failed: {Reason}")]

@@ -33,6 +33,10 @@ public sealed partial class PartitionLog : IAsyncDisposable
     private long _nextOffset;
     private long _maxTimestamp = long.MinValue;
     private CommitWaiters _pendingCommit = new();
+    private long _issuedOffset; // the next offset of the last commit issued
+
+    // Guarded by _commitGate: completes once the last commit issued is published (true) or has failed (false).
+    private Task<bool> _lastCommit = Task.FromResult(true);
 
     private CommitPoint _committed;
     private long _beginOffset;
@@ -512,6 +516,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
         await _closeSource.CancelAsync().ConfigureAwait(false);
         await _verification.ConfigureAwait(false);
         await _commitGate.WaitAsync().ConfigureAwait(false);
+        // No commit is issued from here on; the last one issued is published, or has failed, before the log closes.
+        await _lastCommit.ConfigureAwait(false);
         // A graceful stop leaves a checkpoint at the end: the next start reads nothing before serving.
         await CheckpointCommittedAsync().ConfigureAwait(false);
         lock (_appendLock)
@@ -583,12 +589,21 @@ public sealed partial class PartitionLog : IAsyncDisposable
     }
 
     /// <summary>
-    /// Commits everything appended so far and then publishes it to readers. Called by the commit scheduler (one
-    /// commit per partition at a time) and on close.
+    /// Commits everything appended so far and then publishes it to readers. Called by the commit scheduler and on
+    /// close. A commit may be issued while the one before it is still under way: FasterLog writes its data as soon as
+    /// the earlier commit's data is written (while the earlier commit record is), and writes the commit records in
+    /// order. Commits are published in the order they were issued, each only after the one before it.
     /// </summary>
     internal async Task CommitAsync(bool force = false)
     {
         Volatile.Write(ref _dirty, 0);
+        CommitWaiters completes;
+        long offset;
+        long maxTimestamp;
+        ValueTask<(bool Success, long CommitTail, long CommitNum)> commit = default;
+        bool issued = false;
+        Task<bool> previous;
+        var published = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _commitGate.WaitAsync().ConfigureAwait(false);
         try
         {
@@ -596,59 +611,93 @@ public sealed partial class PartitionLog : IAsyncDisposable
             {
                 return;
             }
-            CommitWaiters completes;
-            long offset;
-            long maxTimestamp;
-            ValueTask<(bool Success, long CommitTail, long CommitNum)> commit;
             lock (_appendLock)
             {
                 offset = _nextOffset;
                 maxTimestamp = _maxTimestamp;
-                if (offset == Volatile.Read(ref _committed).Offset && !force)
-                {
-                    // Nothing new: whoever waits for the next commit is already covered.
-                    Interlocked.Exchange(ref _pendingCommit, new CommitWaiters()).Release();
-                    return;
-                }
                 completes = _pendingCommit;
                 _pendingCommit = new CommitWaiters();
-                // Issued under the append lock so that the commit's tail and the cookie (our next offset) agree.
-                commit = _log.CommitStronglyAsync(BitConverter.GetBytes(offset));
-            }
-            try
-            {
-                var (success, tail, _) = await commit.ConfigureAwait(false);
-                if (!success)
+                if (offset != _issuedOffset || force)
                 {
-                    // Nothing new to commit: an earlier commit already covers the tail.
-                    tail = _log.CommittedUntilAddress;
-                }
-                Volatile.Write(ref _committed, new CommitPoint(offset, tail));
-                completes.Release();
-                SignalCommitted();
-                if (tail - Volatile.Read(ref _checkpointAddress) >= _options.RecoveryCheckpointBytes && !_closing
-                    && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
-                {
-                    _checkpointWrite = Task.Run(() => WriteCheckpoint(tail, offset, maxTimestamp));
+                    // Issued under the append lock so that the commit's tail and the cookie (our next offset) agree.
+                    commit = _log.CommitStronglyAsync(BitConverter.GetBytes(offset));
+                    issued = true;
+                    _issuedOffset = offset;
                 }
             }
-            catch (Exception ex) when (ex is FasterException or IOException or ObjectDisposedException)
-            {
-                var failure = new StorageFailureException($"Commit of {Topic}/{Partition} failed: {ex.Message}", ex);
-                Volatile.Write(ref _failure, failure);
-                completes.Release(failure);
-                lock (_appendLock)
-                {
-                    // Appends made while this commit ran wait on the next one, which will never come.
-                    _pendingCommit.Release(failure);
-                }
-                SignalCommitted();
-                LogCommitFailed(_logger, Topic, Partition, ex.Message);
-            }
+            previous = _lastCommit;
+            _lastCommit = published.Task;
         }
         finally
         {
             _commitGate.Release();
+        }
+        bool succeeded = false;
+        try
+        {
+            succeeded = await PublishAsync(issued, commit, previous, completes, offset, maxTimestamp).ConfigureAwait(false);
+        }
+        finally
+        {
+            published.SetResult(succeeded);
+        }
+    }
+
+    /// <summary>
+    /// Waits for a commit issued by <see cref="CommitAsync"/> (none when nothing was appended since the one before),
+    /// then for the one before it to be published, then publishes it. False when it, or one before it, failed.
+    /// </summary>
+    private async Task<bool> PublishAsync(bool issued, ValueTask<(bool Success, long CommitTail, long CommitNum)> commit, Task<bool> previous, CommitWaiters completes, long offset, long maxTimestamp)
+    {
+        try
+        {
+            long tail = 0;
+            bool success = false;
+            if (issued)
+            {
+                (success, tail, _) = await commit.ConfigureAwait(false);
+            }
+            if (!await previous.ConfigureAwait(false))
+            {
+                // A commit before this one failed, and with it the partition: nothing after it is published.
+                completes.Release(Failure ?? new StorageFailureException($"An earlier commit of {Topic}/{Partition} failed."));
+                return false;
+            }
+            if (!issued)
+            {
+                // Nothing appended since the commit before, which covers whoever waits here.
+                completes.Release();
+                return true;
+            }
+            if (!success)
+            {
+                // Nothing new to commit: an earlier commit already covers the tail.
+                tail = _log!.CommittedUntilAddress;
+            }
+            Volatile.Write(ref _committed, new CommitPoint(offset, tail));
+            completes.Release();
+            SignalCommitted();
+            if (tail - Volatile.Read(ref _checkpointAddress) >= _options.RecoveryCheckpointBytes && !_closing
+                && Interlocked.CompareExchange(ref _checkpointing, 1, 0) == 0)
+            {
+                _checkpointWrite = Task.Run(() => WriteCheckpoint(tail, offset, maxTimestamp));
+            }
+            return true;
+        }
+        catch (Exception ex) when (ex is FasterException or IOException or ObjectDisposedException)
+        {
+            await previous.ConfigureAwait(false);
+            var failure = Failure ?? new StorageFailureException($"Commit of {Topic}/{Partition} failed: {ex.Message}", ex);
+            Interlocked.CompareExchange(ref _failure, failure, null);
+            completes.Release(failure);
+            lock (_appendLock)
+            {
+                // Appends made while this commit ran wait on the next one, which will never come.
+                _pendingCommit.Release(failure);
+            }
+            SignalCommitted();
+            LogCommitFailed(_logger, Topic, Partition, ex.Message);
+            return false;
         }
     }
 
@@ -729,6 +778,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _nextOffset = next;
         _beginOffset = Math.Max(state.BeginOffset, firstBase ?? next);
         _committed = new CommitPoint(next, committedAddress);
+        _issuedOffset = next;
         _checkpointAddress = checkpoint?.Address ?? 0;
         if (checkpoint is not null)
         {

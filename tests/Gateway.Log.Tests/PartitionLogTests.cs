@@ -171,6 +171,59 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Commits_issued_while_others_are_under_way_are_published_in_order()
+    {
+        // No commit but the ones issued here: the flush interval is an hour and nothing waits at the tail.
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path, flushIntervalMs: 3_600_000));
+        var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+        long lowest = partition.EndOffset;
+        var sinking = new List<(long Before, long After)>();
+        using var watching = new CancellationTokenSource();
+        var watcher = Task.Run(() =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                long end = partition.EndOffset;
+                if (end < lowest)
+                {
+                    sinking.Add((lowest, end));
+                }
+                lowest = Math.Max(lowest, end);
+            }
+        });
+        var commits = new List<Task>();
+        for (int i = 0; i < 300; i++)
+        {
+            await LogFixture.AppendAsync(partition, Acks.Memory, $"r{i}");
+            long covered = i + 1;
+            // Issued before the last one ended; each may finish only once its own records are published.
+            commits.Add(partition.CommitAsync().ContinueWith(_ => Assert.True(partition.EndOffset >= covered), TaskScheduler.Default));
+        }
+        await Task.WhenAll(commits);
+        await watching.CancelAsync();
+        await watcher;
+        Assert.Empty(sinking);
+        Assert.Equal(300, partition.EndOffset);
+        Assert.Equal(300, LogFixture.ReadAll(partition, 0).Count);
+    }
+
+    [Fact]
+    public async Task A_flush_that_adds_nothing_to_a_commit_under_way_waits_for_that_commit()
+    {
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path, flushIntervalMs: 3_600_000));
+        var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+        for (int i = 0; i < 50; i++)
+        {
+            await LogFixture.AppendAsync(partition, Acks.Memory, $"r{i}");
+            // The commit of the record is under way when the flush asks for another, which has nothing new to write.
+            var underWay = partition.CommitAsync();
+            await partition.FlushAsync();
+            Assert.Equal(i + 1, partition.EndOffset);
+            await underWay;
+        }
+    }
+
+    [Fact]
     public async Task A_conditional_append_succeeds_only_at_the_expected_end()
     {
         await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
