@@ -66,4 +66,32 @@ public sealed class LoggingTests : IAsyncLifetime
             Assert.DoesNotContain("stream-secret-5d2e", log, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public async Task Requests_open_no_logging_scope_or_activity_unless_aspnet_request_logs_are_configured()
+    {
+        string logFile = Path.Combine(_data, "logs", "gateway.json");
+        await using var server = await ServerProcess.StartAsync(
+            Path.Combine(_data, "store"),
+            "--Serilog:MinimumLevel:Override:Serilog.AspNetCore.RequestLoggingMiddleware=Information",
+            "--Serilog:WriteTo:1:Name=File",
+            $"--Serilog:WriteTo:1:Args:path={logFile}",
+            "--Serilog:WriteTo:1:Args:formatter=Serilog.Formatting.Compact.CompactJsonFormatter, Serilog.Formatting.Compact");
+        string traceId;
+        using (var missing = await server.Client.GetAsync("/v1/topics/absent"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+            traceId = (string)System.Text.Json.Nodes.JsonNode.Parse(await missing.Content.ReadAsStringAsync())!["traceId"]!;
+        }
+        await server.StopAsync();
+
+        var requestLog = (await File.ReadAllLinesAsync(logFile))
+            .Select(line => System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject())
+            .Single(e => (string?)e["Route"] == "/v1/topics/{topic}" && (int?)e["StatusCode"] == 404);
+        // ASP.NET's hosting started no Activity (Serilog writes its trace id as @tr) and opened no scope (whose
+        // RequestId would come with a ConnectionId); the request log names the problem's traceId itself.
+        Assert.False(requestLog.ContainsKey("@tr"), requestLog.ToJsonString());
+        Assert.False(requestLog.ContainsKey("ConnectionId"), requestLog.ToJsonString());
+        Assert.Equal(traceId, (string?)requestLog["RequestId"]);
+    }
 }
