@@ -544,7 +544,7 @@ if grep -qE '^\[[0-9:]+ (WRN|ERR|FTL)\]' "$GWLOG"; then
     awk '
         /^\[[0-9:]+ (WRN|ERR|FTL)\]/ {
             lvl = $2; sub(/\]/, "", lvl)
-            if ($0 ~ /RequestLoggingMiddleware/) {
+            if ($0 ~ /Gateway.Server.Requests:/) {
                 ms = $(NF - 1) + 0; code = $(NF - 3)
                 key = sprintf("%s request log: responded %s", lvl, code)
                 count[key]++; if (ms > slow[key]) slow[key] = ms

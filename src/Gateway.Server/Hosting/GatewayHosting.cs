@@ -130,31 +130,10 @@ public static class GatewayHosting
         // Recovery of the log runs on the thread pool while the pipeline and the endpoints are set up and the server
         // starts listening; the host's start waits for it, and requests other than probes wait for it (below).
         app.Services.GetRequiredService<StorageLifetime>().BeginOpen();
-        // Outermost, so it logs the status the client got, after errors became problem answers.
-        app.UseSerilogRequestLogging(o =>
-        {
-            // The path's route template and the topic, never the query string (an SSE access_token rides there) or headers.
-            o.IncludeQueryInRequestPath = false;
-            o.MessageTemplate = "HTTP {RequestMethod} {Route} topic={Topic} responded {StatusCode} in {Elapsed:0.000} ms";
-            o.EnrichDiagnosticContext = (diagnostics, context) =>
-            {
-                var matched = context.Items[MatchedEndpointKey] as MatchedRoute;
-                diagnostics.Set("Route", (matched?.Endpoint as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)");
-                // The problem answers' traceId, so a client's problem can be found in the log.
-                diagnostics.Set("RequestId", context.TraceIdentifier);
-                diagnostics.Set("Topic", matched?.Topic);
-                if (matched?.Group is { } group)
-                {
-                    diagnostics.Set("Group", group);
-                }
-            };
-            o.GetLevel = (context, elapsedMs, exception) =>
-                exception is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
-                : elapsedMs > 5000 && context.Request.Query["waitMs"].Count == 0 && context.Response.ContentType?.StartsWith("text/event-stream", StringComparison.Ordinal) != true ? LogEventLevel.Warning
-                : LogEventLevel.Information;
-        });
         var metrics = app.Services.GetRequiredService<GatewayMetrics>();
-        metrics.Attach(app, app.Services.GetRequiredService<StorageLifetime>());
+        // Outermost, so it logs the status the client got, after errors became problem answers.
+        app.UseRequestLog(metrics);
+        metrics.Attach(app.Services.GetRequiredService<StorageLifetime>());
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             SuppressDiagnosticsCallback = context => ProblemMapping.IsExpected(context.Exception) || context.HttpContext.RequestAborted.IsCancellationRequested,

@@ -117,26 +117,20 @@ public sealed class GatewayMetrics
     private sealed record TopicCounters(Counter.Child RecordsProduced, Counter.Child BytesProduced, Counter.Child RecordsFetched, Counter.Child BytesFetched);
 
     /// <summary>Times every request by the endpoint that served it (its route name), and sets the scrape-time gauges.</summary>
-    internal void Attach(WebApplication app, StorageLifetime storage)
+    /// <summary>Notes a request's duration under its endpoint's name and its status.</summary>
+    internal void ObserveRequest(Endpoint? endpoint, int status, TimeSpan elapsed)
     {
-        app.Use(async (context, next) =>
-        {
-            long start = Stopwatch.GetTimestamp();
-            try
-            {
-                await next(context);
-            }
-            finally
-            {
-                var matched = context.GetEndpoint() ?? (context.Items[GatewayHosting.MatchedEndpointKey] as GatewayHosting.MatchedRoute)?.Endpoint;
-                string endpoint = matched?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
-                // The labelled child is looked up once per endpoint and status: no allocation on the hot path.
-                var child = _durations.GetOrAdd(
-                    (endpoint, context.Response.StatusCode),
-                    key => _requestDuration.WithLabels(key.Endpoint, key.Code.ToString(CultureInfo.InvariantCulture)));
-                child.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
-            }
-        });
+        string name = endpoint?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
+        // The labelled child is looked up once per endpoint and status: no allocation on the hot path.
+        var child = _durations.GetOrAdd(
+            (name, status),
+            key => _requestDuration.WithLabels(key.Endpoint, key.Code.ToString(CultureInfo.InvariantCulture)));
+        child.Observe(elapsed.TotalSeconds);
+    }
+
+    /// <summary>Refreshes the per-partition and per-group figures before each scrape, once the storage is open.</summary>
+    internal void Attach(StorageLifetime storage)
+    {
         _registry.AddBeforeCollectCallback(() =>
         {
             if (storage.IsOpen)
