@@ -64,20 +64,21 @@ internal static class RequestLog
 
         private readonly string _route = (matched?.Endpoint as RouteEndpoint)?.RoutePattern.RawText ?? "(no route)";
 
-        public int Count => 9;
+        // The group only where the route names one.
+        public int Count => matched?.Group is null ? 8 : 9;
 
         public KeyValuePair<string, object?> this[int index] => index switch
         {
-            0 => new("RequestMethod", context.Request.Method),
-            1 => new("Route", _route),
-            2 => new("Topic", matched?.Topic),
-            3 => new("StatusCode", status),
-            4 => new("Elapsed", elapsedMs),
-            5 => new("RequestPath", context.Request.Path.Value),
+            0 => new("{OriginalFormat}", Template),
+            1 => new("RequestMethod", context.Request.Method),
+            2 => new("Route", _route),
+            3 => new("Topic", matched?.Topic),
+            4 => new("StatusCode", status),
+            5 => new("Elapsed", elapsedMs),
+            6 => new("RequestPath", context.Request.Path.Value),
             // The problem answers' traceId, so that a client's problem can be found in the log.
-            6 => new("RequestId", context.TraceIdentifier),
-            7 => new("Group", matched?.Group),
-            8 => new("{OriginalFormat}", Template),
+            7 => new("RequestId", context.TraceIdentifier),
+            8 when Count == 9 => new("Group", matched!.Group),
             _ => throw new ArgumentOutOfRangeException(nameof(index)),
         };
 
