@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Gateway.Groups;
 using Gateway.Log;
@@ -116,8 +115,7 @@ public sealed class GatewayMetrics
 
     private sealed record TopicCounters(Counter.Child RecordsProduced, Counter.Child BytesProduced, Counter.Child RecordsFetched, Counter.Child BytesFetched);
 
-    /// <summary>Times every request by the endpoint that served it (its route name), and sets the scrape-time gauges.</summary>
-    /// <summary>Notes a request's duration under its endpoint's name and its status.</summary>
+    /// <summary>Notes a request's duration under the name of the endpoint that served it and its status.</summary>
     internal void ObserveRequest(Endpoint? endpoint, int status, TimeSpan elapsed)
     {
         string name = endpoint?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "other";
