@@ -603,7 +603,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         ValueTask<(bool Success, long CommitTail, long CommitNum)> commit = default;
         bool issued = false;
         Task<bool> previous;
-        var published = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        TaskCompletionSource<bool> published;
         await _commitGate.WaitAsync().ConfigureAwait(false);
         try
         {
@@ -626,6 +626,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
                 }
             }
             previous = _lastCommit;
+            published = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             _lastCommit = published.Task;
         }
         finally
