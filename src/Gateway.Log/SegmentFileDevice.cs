@@ -19,18 +19,26 @@ namespace Gateway.Log;
 /// and writes share one handle per segment.
 /// </para>
 /// <para>
-/// Unless written data is to stay cached, each write's pages leave the page cache once the write is durable (it is
-/// write-through, so they are clean): all but the page the write ended in, which the next commit writes again. On a
-/// VM whose host backs guest memory lazily, a page cache that keeps growing with the log costs the writer a host
-/// fault per new 4 KiB page — a third of the core at 140 MB/s of 100 KB produce, which ran 1.5-1.8 times as fast
-/// with the pages dropped (bench/README.md, seventh run). Reads stay buffered, and the pages they bring in stay cached.
+/// Unless written data is to stay cached, writes bypass the page cache (<c>O_DIRECT</c>, on a handle of their own):
+/// FasterLog's page buffers and transfers are aligned to its 512-byte sectors, as direct I/O asks, so the data goes
+/// from the log's memory to the disk without a copy into cached pages. Copying 100 KB requests into the page cache
+/// (and, before that, keeping it from growing with the log, which on a VM whose host backs guest memory lazily cost a
+/// host fault per new 4 KiB page) was the largest single cost of large produce requests: bench/README.md, seventh and
+/// thirteenth runs. Where the file system refuses direct I/O, or a transfer's alignment (a disk with 4 KiB logical
+/// sectors), writes go through the page cache from then on, and each write's pages are dropped once it is durable
+/// (write-through, so they are clean): all but the page the write ended in, which the next commit writes again.
+/// Reads stay buffered, and the pages they bring in stay cached.
 /// </para>
 /// </summary>
 internal sealed class SegmentFileDevice : StorageDeviceBase
 {
-    private readonly ConcurrentDictionary<int, SafeFileHandle> _segments = new();
+    private const int InvalidArgument = 22; // EINVAL: what direct I/O answers to a transfer it cannot do
+
+    private readonly ConcurrentDictionary<int, SafeFileHandle> _segments = new(); // reads; writes while not bypassing
+    private readonly ConcurrentDictionary<int, SafeFileHandle> _bypassing = new(); // writes that bypass the page cache
     private readonly IoThread<PendingRead> _reader;
     private readonly bool _cacheWrites;
+    private volatile bool _bypass;
     private readonly Lock _dropLock = new();
     private long _droppedUntil = -1; // log address (segment × segment size + offset) below which written pages were dropped
     private int _writing; // writes queued on the pool and not yet finished: Dispose waits for them
@@ -40,9 +48,13 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         : base(fileName, sectorSize: 512, Devices.CAPACITY_UNSPECIFIED)
     {
         _cacheWrites = cacheWrites || !PageCache.CanDrop;
+        _bypass = !cacheWrites && PageCache.CanBypass;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(fileName))!);
         _reader = new IoThread<PendingRead>($"{name} reads", Read, IoThread<PendingRead>.DefaultIdleTimeout);
     }
+
+    /// <summary>Whether writes bypass the page cache (until the file system refuses one).</summary>
+    public bool WritesBypassCache => _bypass;
 
     public override void WriteAsync(IntPtr sourceAddress, int segmentId, ulong destinationAddress, uint numBytesToWrite, DeviceIOCompletionCallback callback, object context)
     {
@@ -83,6 +95,10 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         {
             handle.Dispose();
         }
+        if (_bypassing.TryRemove(segment, out handle))
+        {
+            handle.Dispose();
+        }
         try
         {
             File.Delete(GetSegmentFilename(FileName, segment));
@@ -105,17 +121,19 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
             Thread.Sleep(1);
         }
         _reader.Close();
-        foreach (var handle in _segments.Values)
+        foreach (var handle in _segments.Values.Concat(_bypassing.Values))
         {
             handle.Dispose();
         }
         _segments.Clear();
+        _bypassing.Clear();
     }
 
     private SafeFileHandle Segment(int segmentId) =>
-        _segments.GetOrAdd(segmentId, static (id, device) => File.OpenHandle(
-            device.GetSegmentFilename(device.FileName, id), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite,
-            FileOptions.WriteThrough), this);
+        _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id), this);
+
+    private SafeFileHandle Open(int segmentId) => File.OpenHandle(
+        GetSegmentFilename(FileName, segmentId), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, FileOptions.WriteThrough);
 
     private void Write(PendingWrite write)
     {
@@ -124,12 +142,16 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         {
             unsafe
             {
-                RandomAccess.Write(Segment(write.SegmentId), new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length), write.Address);
-            }
-            if (!_cacheWrites && segmentSize > 0)
-            {
-                long start = write.SegmentId * segmentSize + write.Address;
-                DropWritten(start, start + write.Length);
+                var data = new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length);
+                if (!_bypass || !TryWriteBypassing(write.SegmentId, data, write.Address))
+                {
+                    RandomAccess.Write(Segment(write.SegmentId), data, write.Address);
+                    if (!_cacheWrites && segmentSize > 0)
+                    {
+                        long start = write.SegmentId * segmentSize + write.Address;
+                        DropWritten(start, start + write.Length);
+                    }
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
@@ -138,6 +160,41 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         }
         Interlocked.Decrement(ref _writing);
         write.Callback(error, error == 0 ? write.Length : 0, write.Context);
+    }
+
+    /// <summary>
+    /// Writes past the page cache; false where the file system will not, and writes go through the page cache from
+    /// then on.
+    /// </summary>
+    private bool TryWriteBypassing(int segmentId, ReadOnlySpan<byte> data, long address)
+    {
+        if (!_bypassing.TryGetValue(segmentId, out var handle))
+        {
+            var opened = Open(segmentId);
+            if (!PageCache.Bypass(opened))
+            {
+                opened.Dispose();
+                _bypass = false;
+                return false;
+            }
+            handle = _bypassing.GetOrAdd(segmentId, opened);
+            if (handle != opened)
+            {
+                opened.Dispose(); // another write opened it meanwhile
+            }
+        }
+        try
+        {
+            RandomAccess.Write(handle, data, address);
+            return true;
+        }
+        catch (IOException ex) when ((ex.HResult & 0xFFFF) == InvalidArgument)
+        {
+            // Not aligned as the file system needs (checked before a transfer starts): the whole write is done again
+            // through the page cache, at the same place, so a part written before the refusal is written over.
+            _bypass = false;
+            return false;
+        }
     }
 
     /// <summary>

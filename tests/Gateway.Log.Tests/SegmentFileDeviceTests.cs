@@ -87,33 +87,60 @@ public sealed class SegmentFileDeviceTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task Written_pages_leave_the_page_cache_once_durable_all_but_the_last_unless_asked_to_stay(bool cacheWrites)
+    public async Task Written_data_bypasses_the_page_cache_unless_asked_to_stay_and_reads_back_the_same(bool cacheWrites)
     {
         // Three whole pages, then a write from the middle of the fourth to the middle of the fifth, which the next
         // commit would write again from there on (FasterLog's next flush starts at the sector where this one ended).
+        bool tmpfs = OnTmpfs(); // tmpfs pages are the file itself: they are always cached
         using (var device = new SegmentFileDevice(FileName, "test", cacheWrites))
         {
             device.Initialize(SegmentSize);
-            for (int page = 0; page < 3; page++)
+            await WritePagesAsync(device);
+            if (!tmpfs)
             {
-                Fill(Pattern(seed: 10 + page));
-                Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: (ulong)(page * Length)));
+                Assert.Equal(!cacheWrites && PageCache.CanBypass, device.WritesBypassCache);
             }
-            Fill(Pattern(seed: 13));
-            Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: (3 * Length) + (Length / 2)));
+
+            Assert.Equal((0u, (uint)Length), await ReadAsync(device, segment: 0, address: Length));
+            Assert.Equal(Pattern(seed: 11), Buffer());
         }
 
         bool[] cached = CachedPages(FileName + ".0", pages: 5);
 
-        Assert.True(cached[4], "the last, partly written page stays cached");
-        if (cacheWrites)
+        if (cacheWrites || tmpfs)
         {
             Assert.All(cached, Assert.True);
         }
-        else if (new DriveInfo(_dir.Path).DriveFormat != "tmpfs") // tmpfs pages are the file itself: they cannot be dropped
+        else if (PageCache.CanBypass)
         {
-            Assert.Equal([false, false, false, false, true], cached);
+            // The read above went to the disk and left its page cached; nothing that was written stayed.
+            Assert.Equal([false, true, false, false, false], cached);
         }
+    }
+
+    [Fact]
+    public async Task A_write_the_file_system_will_not_do_directly_goes_through_the_page_cache_which_then_drops_all_but_the_last_page()
+    {
+        if (OnTmpfs() || !PageCache.CanBypass)
+        {
+            return; // no direct I/O to refuse a write, or pages that cannot be dropped
+        }
+        using var device = new SegmentFileDevice(FileName, "test");
+        device.Initialize(SegmentSize);
+        Assert.True(device.WritesBypassCache);
+
+        // Off the 512-byte alignment direct I/O needs (as every write is on a disk of 4 KiB logical sectors): refused
+        // directly, written through the page cache, and every write after it too.
+        Fill(Pattern(seed: 20));
+        Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: 256));
+        Assert.False(device.WritesBypassCache);
+        await WritePagesAsync(device, firstPage: 1);
+
+        Assert.Equal([false, false, false, false, true], CachedPages(FileName + ".0", pages: 5));
+        Assert.Equal((0u, (uint)Length), await ReadAsync(device, segment: 0, address: 0));
+        Assert.Equal(Pattern(seed: 20)[..(Length - 256)], Buffer()[256..]);
+        Assert.Equal((0u, (uint)Length), await ReadAsync(device, segment: 0, address: 2 * Length));
+        Assert.Equal(Pattern(seed: 12), Buffer());
     }
 
     [Fact]
@@ -168,6 +195,20 @@ public sealed class SegmentFileDeviceTests : IDisposable
         Assert.Equal(2, threads.Count);
         io.Close();
     }
+
+    /// <summary>Pages up to 2 whole (patterns 10 to 12), then one block from the middle of page 3 (pattern 13).</summary>
+    private async Task WritePagesAsync(SegmentFileDevice device, int firstPage = 0)
+    {
+        for (int page = firstPage; page < 3; page++)
+        {
+            Fill(Pattern(seed: 10 + page));
+            Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: (ulong)(page * Length)));
+        }
+        Fill(Pattern(seed: 13));
+        Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: (3 * Length) + (Length / 2)));
+    }
+
+    private bool OnTmpfs() => new DriveInfo(_dir.Path).DriveFormat == "tmpfs";
 
     /// <summary>A device whose segment 0 holds one block of the pattern at address 0.</summary>
     private async Task<SegmentFileDevice> WrittenDeviceAsync(string name, int seed)
