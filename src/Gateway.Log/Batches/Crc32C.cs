@@ -1,23 +1,13 @@
-using System.Buffers.Binary;
-using System.Numerics;
+using System.IO.Hashing;
 
 namespace Gateway.Log.Batches;
 
-/// <summary>CRC-32C (Castagnoli), the checksum Kafka's record batch v2 uses; hardware-accelerated where the CPU has it.</summary>
+/// <summary>
+/// CRC-32C (Castagnoli), the checksum Kafka's record batch v2 uses. System.IO.Hashing folds it with carry-less
+/// multiplication where the CPU has it: 100 KB in ~7 µs against ~10.5 µs with one chain of the CPU's <c>crc32</c>
+/// instruction, which this used to be (bench/README.md, thirteenth run).
+/// </summary>
 internal static class Crc32C
 {
-    public static uint Compute(ReadOnlySpan<byte> data)
-    {
-        uint crc = 0xFFFFFFFF;
-        while (data.Length >= 8)
-        {
-            crc = BitOperations.Crc32C(crc, BinaryPrimitives.ReadUInt64LittleEndian(data));
-            data = data[8..];
-        }
-        foreach (byte b in data)
-        {
-            crc = BitOperations.Crc32C(crc, b);
-        }
-        return ~crc;
-    }
+    public static uint Compute(ReadOnlySpan<byte> data) => Crc32.HashToUInt32(Crc32ParameterSet.Crc32C, data);
 }
