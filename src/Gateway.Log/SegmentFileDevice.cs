@@ -15,8 +15,8 @@ namespace Gateway.Log;
 /// p99 142-165 ms with 64, 109-125 ms with 8). Reads here run in order on an <see cref="IoThread{T}"/> (started on
 /// demand, ended when idle), so no reader waits for the pool. Writes stay on the pool, queued to the thread that
 /// issued them (FasterLog's commit): it runs them as soon as it is free, and FasterLog's completion work (the commit
-/// record's write) then follows on the same thread, with fewer hops than the stock device's three. Positional reads
-/// and writes share one handle per segment.
+/// record's write) then follows on the same thread, with fewer hops than the stock device's three. Reads and writes
+/// are positional, on one handle per segment, and writes that bypass the page cache on a second.
 /// </para>
 /// <para>
 /// Unless written data is to stay cached, writes bypass the page cache (<c>O_DIRECT</c>, on a handle of their own):
