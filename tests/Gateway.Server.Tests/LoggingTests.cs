@@ -23,14 +23,12 @@ public sealed class LoggingTests : IAsyncLifetime
     public async Task Request_logs_carry_route_topic_status_and_time_but_no_secrets()
     {
         string logFile = Path.Combine(_data, "logs", "gateway.log");
-        await using var server = await ServerProcess.StartAsync(
-            Path.Combine(_data, "store"),
+        await using var server = await StartLoggingToFileAsync(
+            logFile,
             "--Serilog:MinimumLevel:Default=Information",
             "--Serilog:MinimumLevel:Override:Gateway.Server.Requests=Information",
             // ASP.NET's own request log prints the full URL, query string included: the credential must still not appear.
-            "--Serilog:MinimumLevel:Override:Microsoft.AspNetCore.Hosting.Diagnostics=Information",
-            "--Serilog:WriteTo:1:Name=File",
-            $"--Serilog:WriteTo:1:Args:path={logFile}");
+            "--Serilog:MinimumLevel:Override:Microsoft.AspNetCore.Hosting.Diagnostics=Information");
         var client = server.Client;
         await Http.CreateTopicAsync(client, "logged", 1);
         using (var produce = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/logged/records?key=k1") { Content = new StringContent("v") })
@@ -71,11 +69,9 @@ public sealed class LoggingTests : IAsyncLifetime
     public async Task Requests_open_no_logging_scope_or_activity_unless_aspnet_request_logs_are_configured()
     {
         string logFile = Path.Combine(_data, "logs", "gateway.json");
-        await using var server = await ServerProcess.StartAsync(
-            Path.Combine(_data, "store"),
+        await using var server = await StartLoggingToFileAsync(
+            logFile,
             "--Serilog:MinimumLevel:Override:Gateway.Server.Requests=Information",
-            "--Serilog:WriteTo:1:Name=File",
-            $"--Serilog:WriteTo:1:Args:path={logFile}",
             "--Serilog:WriteTo:1:Args:formatter=Serilog.Formatting.Compact.CompactJsonFormatter, Serilog.Formatting.Compact");
         string traceId;
         using (var missing = await server.Client.GetAsync("/v1/topics/absent"))
@@ -95,4 +91,8 @@ public sealed class LoggingTests : IAsyncLifetime
         Assert.Equal("Gateway.Server.Requests", (string?)requestLog["SourceContext"]);
         Assert.Equal("/v1/topics/absent", (string?)requestLog["RequestPath"]);
     }
+
+    /// <summary>A server on this test's data whose log also goes to <paramref name="logFile"/> (the second sink), with <paramref name="settings"/>.</summary>
+    private Task<ServerProcess> StartLoggingToFileAsync(string logFile, params string[] settings) =>
+        ServerProcess.StartAsync(Path.Combine(_data, "store"), [.. settings, "--Serilog:WriteTo:1:Name=File", $"--Serilog:WriteTo:1:Args:path={logFile}"]);
 }
