@@ -10,6 +10,7 @@ if (args.Length > 0 && args[0] == HealthProbe.Flag)
     return await HealthProbe.RunAsync(args);
 }
 
+GatewayHosting.PreferInlineSocketCompletions();
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = GatewayHosting.ContentRoot() });
 if (GatewaySecurity.UnsafeStartReason(builder.Configuration) is { } unsafeStart)
 {

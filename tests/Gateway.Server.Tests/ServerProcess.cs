@@ -30,15 +30,25 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, params string[] settings)
+    /// <summary>The server's process id.</summary>
+    public int Id => _process.Id;
+
+    public static Task<ServerProcess> StartAsync(string dataDirectory, params string[] settings) =>
+        StartAsync(dataDirectory, new Dictionary<string, string?>(), settings);
+
+    /// <summary>Starts the server with these environment variables set (or, where the value is null, removed).</summary>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?> environment, params string[] settings)
     {
-        var server = await LaunchAsync(dataDirectory, settings);
+        var server = await LaunchAsync(dataDirectory, environment, settings);
         await server.WaitUntilReadyAsync();
         return server;
     }
 
     /// <summary>Starts the server and returns once it listens, which it does before its storage is open.</summary>
-    public static async Task<ServerProcess> LaunchAsync(string dataDirectory, params string[] settings)
+    public static Task<ServerProcess> LaunchAsync(string dataDirectory, params string[] settings) =>
+        LaunchAsync(dataDirectory, new Dictionary<string, string?>(), settings);
+
+    private static async Task<ServerProcess> LaunchAsync(string dataDirectory, IReadOnlyDictionary<string, string?> environment, string[] settings)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -47,6 +57,17 @@ internal sealed class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment)
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Gateway.Server.dll"));
         // Port 0: the server binds a free port itself. A port picked here and handed over could be taken meanwhile
         // by another test's server, and this test would then talk to that one.
