@@ -5,7 +5,7 @@
 #   bench/run.sh [--quick] [--runs N] [--duration S] [--warmup S] [--connections N]
 #                [--no-build] [--skip-fio] [--keep]
 #
-# Environment overrides: RUNS, DURATION, WARMUP, CONNECTIONS, BASELINE_PORT, GATEWAY_PORT, BENCH_TMP,
+# Environment overrides: RUNS, DURATION, WARMUP, CONNECTIONS, BASELINE_PORT, GATEWAY_PORT, INLINE_BASELINE_PORT, BENCH_TMP,
 # SERVER_CPU, LOAD_CPU, MAX_DATA_MB, MIN_FREE_MB, FIO_SECONDS, STALL_WAIT.
 set -Eeuo pipefail
 # Every .NET process here runs pinned to one CPU, and there the runtime waits ten times longer (1 s instead of
@@ -21,6 +21,7 @@ WARMUP=${WARMUP:-15}              # seconds of warm-up per scenario, once, befor
 CONNECTIONS=${CONNECTIONS:-64}
 BASELINE_PORT=${BASELINE_PORT:-18181}
 GATEWAY_PORT=${GATEWAY_PORT:-18182}
+INLINE_BASELINE_PORT=${INLINE_BASELINE_PORT:-18183}
 SERVER_CPU=${SERVER_CPU:-1}       # the servers run here...
 LOAD_CPU=${LOAD_CPU:-0}           # ...and wrk (and fio) here
 MAX_DATA_MB=${MAX_DATA_MB:-4096}  # the bench topic is deleted and re-created when its data grows past this
@@ -51,7 +52,7 @@ while (($#)); do
     esac
     shift
 done
-for n in RUNS DURATION WARMUP CONNECTIONS BASELINE_PORT GATEWAY_PORT FIO_SECONDS STALL_WAIT MAX_DATA_MB MIN_FREE_MB; do
+for n in RUNS DURATION WARMUP CONNECTIONS BASELINE_PORT GATEWAY_PORT INLINE_BASELINE_PORT FIO_SECONDS STALL_WAIT MAX_DATA_MB MIN_FREE_MB; do
     [[ ${!n} =~ ^[0-9]+$ ]] || { echo "$n must be a whole number (got '${!n}')" >&2; exit 2; }
 done
 ((RUNS >= 1 && RUNS <= 100)) || { echo "RUNS must be 1..100" >&2; exit 2; }
@@ -67,6 +68,7 @@ LOG_BASELINE_DLL=$REPO/bench/LogBaseline/bin/Release/net10.0/LogBaseline.dll
 LOAD_PROJECT=$REPO/bench/SseLoad/SseLoad.csproj          # the .NET load generator: its http mode is open-loop
 LOAD_DLL=$REPO/bench/SseLoad/bin/Release/net10.0/SseLoad.dll
 BASELINE_URL=http://127.0.0.1:$BASELINE_PORT
+INLINE_BASELINE_URL=http://127.0.0.1:$INLINE_BASELINE_PORT
 GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -129,6 +131,7 @@ command -v dotnet >/dev/null 2>&1 || die "dotnet is not on PATH"
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_busy "$BASELINE_PORT" && die "port $BASELINE_PORT is in use (set BASELINE_PORT)"
 port_busy "$GATEWAY_PORT" && die "port $GATEWAY_PORT is in use (set GATEWAY_PORT)"
+port_busy "$INLINE_BASELINE_PORT" && die "port $INLINE_BASELINE_PORT is in use (set INLINE_BASELINE_PORT)"
 
 # ---------------------------------------------------------------------------------------------- build
 if ((DO_BUILD)); then
@@ -173,9 +176,11 @@ chars 102400 >"$WORK/body-100k.bin"
 #   records per request (0: a baseline) | the baseline it is compared with (-: none) | label
 SCENARIOS=(
     "B1-1k|baseline|/post|$WORK/body-1k.bin|application/octet-stream|-|0|-|baseline POST 1 KB|-"
+    "B1i-1k|baseline-inline|/post|$WORK/body-1k.bin|application/octet-stream|-|0|-|B1 1 KB, completions inline|-"
     "G-1k-mem|gateway|/v1/topics/bench/records?acks=memory|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=memory|>=0.6"
     "G-1k-disk|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=disk|-"
     "B1-100k|baseline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|baseline POST 100 KB|-"
+    "B1i-100k|baseline-inline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|B1 100 KB, completions inline|-"
     "G-100-json|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-json.bin|application/json|-|100|B1-100k|gw 100 x 1 KB JSON, acks=disk|>=0.4"
     "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-ndjson.bin|application/x-ndjson|-|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk|>=0.4"
     "G-commit|gateway|/v1/groups/bench-g/members/bench-member/offsets|$WORK/body-commit.json|application/json|-|1|B1-1k|gw group offset commit|>=0.5"
@@ -191,7 +196,11 @@ url_of() {
     local path
     path=$(field "$1" 2)
     path=${path//FETCH_FROM/${FETCH_FROM:-0}}
-    if [[ $(field "$1" 1) == gateway ]]; then printf '%s' "$GATEWAY_URL$path"; else printf '%s' "$BASELINE_URL$path"; fi
+    case $(field "$1" 1) in
+        gateway) printf '%s' "$GATEWAY_URL$path" ;;
+        baseline-inline) printf '%s' "$INLINE_BASELINE_URL$path" ;;
+        *) printf '%s' "$BASELINE_URL$path" ;;
+    esac
 }
 bytes_of() {
     if [[ $(field "$1" 5) == measured ]]; then cat "$WORK/bytes-$(field "$1" 0)"
@@ -267,10 +276,16 @@ wait_ready() {   # wait_ready <url> <pid> <log>: at most 60 s
 log "starting baseline on $BASELINE_URL and gateway on $GATEWAY_URL (CPU $SERVER_CPU); wrk on CPU $LOAD_CPU"
 start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL"
 BASELINE_PID=$STARTED_PID
+# The same baseline with the one runtime setting the gateway chooses for itself (GatewayHosting's
+# PreferInlineSocketCompletions): the rows against it show how much of a ratio is that setting, not the gateway's code.
+DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" \
+    "$WORK/baseline-inline.log" --urls="$INLINE_BASELINE_URL"
+INLINE_BASELINE_PID=$STARTED_PID
 start_server "$(dirname "$GATEWAY_DLL")" "$GATEWAY_DLL" "$WORK/gateway.log" --urls="$GATEWAY_URL" \
     --Storage:DataDirectory="$WORK/data" --Serilog:MinimumLevel:Default=Warning
 GATEWAY_PID=$STARTED_PID
 wait_ready "$BASELINE_URL/health" "$BASELINE_PID" "$WORK/baseline.log"
+wait_ready "$INLINE_BASELINE_URL/health" "$INLINE_BASELINE_PID" "$WORK/baseline-inline.log"
 wait_ready "$GATEWAY_URL/health/ready" "$GATEWAY_PID" "$WORK/gateway.log"
 
 create_topic() {
@@ -341,6 +356,7 @@ run_wrk() {
     if [[ $(field "$s" 3) != - ]]; then args+=(-s "$WORK/lua/$(field "$s" 0).lua"); fi
     if [[ $(field "$s" 1) == gateway ]]; then check_disk; fi
     kill -0 "$BASELINE_PID" 2>/dev/null || die "baseline server died: $(tail -n 20 "$WORK/baseline.log")"
+    kill -0 "$INLINE_BASELINE_PID" 2>/dev/null || die "inline baseline died: $(tail -n 20 "$WORK/baseline-inline.log")"
     kill -0 "$GATEWAY_PID" 2>/dev/null || die "gateway died: $(tail -n 20 "$WORK/gateway.log")"
     if ((RECREATED)); then
         # A new topic's first seconds pay for its fresh log buffers and the deleted one's files, and the re-creation
@@ -488,6 +504,15 @@ if [[ -n $B4_MEM && -n $B4_DISK ]]; then
 fi
 awk -v d="$(median_of G-1k-disk)" -v m="$(median_of G-1k-mem)" \
     'BEGIN { if (m > 0) printf "G-1k-disk     acks=disk / acks=memory requests/s = %.2f   (target >= 0.5)\n", d / m }' 
+echo
+echo "Against B1i, the baseline with socket completions inline as the gateway runs them (no target; the targets are against B1):"
+for pair in G-1k-mem:B1i-1k G-1k-disk:B1i-1k G-commit:B1i-1k G-100-json:B1i-100k G-100-ndjson:B1i-100k; do
+    g=${pair%%:*} b=${pair#*:}
+    gb=1 bb=1
+    if [[ $b == B1i-100k ]]; then gb=$(bytes_of "$(scenario_of "$g")") bb=$(bytes_of "$(scenario_of "$b")"); fi
+    awk -v g="$g" -v b="$b" -v gm="$(median_of "$g")" -v bm="$(median_of "$b")" -v gb="$gb" -v bb="$bb" \
+        'BEGIN { if (bm > 0) printf "%-13s / %-9s = %.3f\n", g, b, (gm * gb) / (bm * bb) }'
+done
 echo
 echo "ratio = median gateway req/s / median baseline req/s; paired = min..max of gateway/baseline within the same round."
 echo "MB/s = request body bytes x req/s / 1e6 (response bytes for B2). rec/s = req/s x records per request."

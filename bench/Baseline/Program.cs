@@ -4,12 +4,6 @@ using System.IO.Pipelines;
 //   POST /post  reads the whole body (discarded) and answers 200 {"ok":true}   (B1: 1 KB and 100 KB bodies)
 //   GET  /blob  answers a preallocated 1 MiB buffer                             (B2)
 // The address comes from --urls.
-// Runtime settings as the gateway chooses them for itself (GatewayHosting.PreferInlineSocketCompletions): socket
-// completions inline on the socket threads. The ratios so compare the two servers' own code, not a runtime switch.
-if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-{
-    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-}
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(kestrel =>

@@ -13,12 +13,6 @@ using Microsoft.AspNetCore.Http.Features;
 // Each subscriber has a bounded channel (Sse:Capacity, default 1,000 events). A subscriber whose channel is full is
 // DISCONNECTED (its connection is aborted), never silently skipped: like the gateway, what a client receives is
 // gap-free or it sees the connection fail. The address comes from --urls.
-// Runtime settings as the gateway chooses them for itself (GatewayHosting.PreferInlineSocketCompletions): socket
-// completions inline on the socket threads. The ratios so compare the two servers' own code, not a runtime switch.
-if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
-{
-    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-}
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(kestrel =>
