@@ -28,7 +28,7 @@ public static class GatewayHosting
 
     /// <summary>
     /// Socket completions run on the runtime's socket threads (one per CPU) instead of one more trip through the thread
-    /// pool each: 1 KB produce +10–20 % requests/s at acks=memory, +2–12 % at acks=disk (bench/README.md, fourteenth
+    /// pool each: 1 KB produce +10–21 % requests/s at acks=memory, +2–12 % at acks=disk (bench/README.md, fourteenth
     /// run). Safe here because no request code runs there: Kestrel hands what a socket received to the application
     /// through the thread pool unless told otherwise (<c>UnsafePreferInlineScheduling</c>, left off), so the socket
     /// threads only move bytes between sockets and Kestrel's pipes. Must be called before the first socket is made;
