@@ -212,5 +212,38 @@ public sealed class RecoveryTests : IDisposable
         Assert.Equal("after-0000", records[20].Value);
     }
 
+    [Fact]
+    public async Task A_log_written_ahead_of_its_tail_reopens_with_every_record_and_goes_on_from_its_end()
+    {
+        // Over 4 MB of small durable appends: the partition's files are then written ahead with zeros (where writes
+        // bypass the page cache), past the tail, into segments no commit has reached yet.
+        string value = new('v', 1000);
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        {
+            var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+            for (int i = 0; i < 5000; i += 50)
+            {
+                await Task.WhenAll(Enumerable.Range(i, 50).Select(n => LogFixture.AppendAsync(partition, Acks.Disk, $"{n:D5}{value}")));
+            }
+            Assert.Equal(5000, partition.EndOffset);
+        }
+        long tailSegment = Directory.GetFiles(Path.GetDirectoryName(DataFile)!, "data.log.*").Max(f => long.Parse(Path.GetExtension(f)[1..]));
+
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        {
+            var partition = store.GetTopic("t").GetPartition(0);
+            Assert.Null(partition.Failure);
+            Assert.Equal(5000, partition.EndOffset);
+            Assert.Equal(5000, await LogFixture.AppendAsync(partition, Acks.Disk, "next"));
+            var records = LogFixture.ReadAll(partition, 0);
+            Assert.Equal(Enumerable.Range(0, 5001).Select(i => (long)i), records.Select(r => r.Offset));
+            Assert.Equal(Enumerable.Range(0, 5000).Select(n => $"{n:D5}{value}").Append("next"), records.Select(r => r.Value));
+            if (PageCache.CanBypass && new DriveInfo(_dir.Path).DriveFormat != "tmpfs")
+            {
+                Assert.True(tailSegment > (partition.SizeBytes >> 20), "segments past the tail's are written ahead");
+            }
+        }
+    }
+
     private static int IndexOf(byte[] haystack, ReadOnlySpan<byte> needle) => haystack.AsSpan().IndexOf(needle);
 }

@@ -8,6 +8,7 @@ public sealed class SegmentFileDeviceTests : IDisposable
 {
     private const int Length = 4096;
     private const long SegmentSize = 1L << 20;
+    private const int BufferPages = 32; // for writes of several pages, or several writes in flight
 
     private readonly TempDirectory _dir = new();
     private readonly IntPtr _buffer = AlignedBuffer();
@@ -146,6 +147,78 @@ public sealed class SegmentFileDeviceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_busy_log_is_written_ahead_with_zeros_that_never_cover_its_data()
+    {
+        if (OnTmpfs() || !PageCache.CanBypass)
+        {
+            return; // written ahead only where writes bypass the page cache
+        }
+        const long Ahead = 16L << 20;
+        IntPtr pages = AlignedBuffer(BufferPages * Length);
+        try
+        {
+            long written = 0;
+            using (var device = new SegmentFileDevice(FileName, "test"))
+            {
+                device.Initialize(SegmentSize);
+                // 6 MB of small writes, eight at a time (FasterLog has several pages in flight), over six segments:
+                // writing ahead starts after 4 MB, beside the writes.
+                written = await WriteSequentiallyAsync(device, pages, from: 0, until: 6L << 20);
+                await WaitForAsync(() => device.PreparedUntil >= written + Ahead);
+
+                Assert.True(device.WritesBypassCache);
+                for (long segment = written / SegmentSize; segment < (written + Ahead) / SegmentSize; segment++)
+                {
+                    Assert.Equal(SegmentSize, new FileInfo($"{FileName}.{segment}").Length);
+                }
+                // Writes then land on blocks written ahead, which read back as written.
+                written = await WriteSequentiallyAsync(device, pages, from: written, until: written + (1L << 20));
+            }
+            using (var device = new SegmentFileDevice(FileName, "test"))
+            {
+                device.Initialize(SegmentSize);
+                for (long address = 0; address < written; address += Length)
+                {
+                    Assert.Equal((0u, (uint)Length), await ReadAsync(device, (int)(address / SegmentSize), (ulong)(address % SegmentSize)));
+                    Assert.Equal(Pattern(seed: (int)(address / Length)), Buffer());
+                }
+                Assert.Equal((0u, (uint)Length), await ReadAsync(device, (int)(written / SegmentSize), (ulong)(written % SegmentSize)));
+                Assert.All(Buffer(), b => Assert.Equal(0, b));
+            }
+        }
+        finally
+        {
+            FreeBuffer(pages);
+        }
+    }
+
+    [Fact]
+    public async Task A_seldom_written_log_or_one_written_in_large_pieces_is_not_written_ahead()
+    {
+        IntPtr pages = AlignedBuffer(BufferPages * Length);
+        try
+        {
+            using var device = new SegmentFileDevice(FileName, "test");
+            device.Initialize(SegmentSize);
+            long written = await WriteSequentiallyAsync(device, pages, from: 0, until: 1L << 20);
+            Assert.Equal(written, new FileInfo(FileName + ".0").Length); // less than 4 MB since it opened
+
+            // 128 KB per write (large produce requests): the file system's own metadata write is then a small part of
+            // each, and zeros would double the bytes written.
+            written = await WriteSequentiallyAsync(device, pages, from: written, until: 6L << 20, pagesPerWrite: BufferPages, inFlight: 1);
+            await Task.Delay(200);
+            Assert.Equal(-1, device.PreparedUntil);
+            Assert.Equal(6L << 20, written);
+            Assert.Equal(SegmentSize, new FileInfo(FileName + ".5").Length);
+            Assert.False(File.Exists(FileName + ".6"));
+        }
+        finally
+        {
+            FreeBuffer(pages);
+        }
+    }
+
+    [Fact]
     public async Task A_closed_device_fails_what_is_asked_of_it_instead_of_losing_it()
     {
         var device = new SegmentFileDevice(FileName, "test");
@@ -210,6 +283,50 @@ public sealed class SegmentFileDeviceTests : IDisposable
         Assert.Equal((0u, (uint)Length), await WriteAsync(device, segment: 0, address: (3 * Length) + (Length / 2)));
     }
 
+    /// <summary>
+    /// Writes the pages from <paramref name="from"/> to <paramref name="until"/> from a buffer of
+    /// <see cref="BufferPages"/> in order, <paramref name="inFlight"/> writes at a time of <paramref name="pagesPerWrite"/> pages each, page <c>n</c> of the log holding pattern
+    /// <c>n</c>; returns where the writes end.
+    /// </summary>
+    private static async Task<long> WriteSequentiallyAsync(SegmentFileDevice device, IntPtr pages, long from, long until, int pagesPerWrite = 1, int inFlight = 8)
+    {
+        int bytesPerWrite = pagesPerWrite * Length;
+        long address = from;
+        while (address < until)
+        {
+            var writes = new List<Task<(uint Error, uint Bytes)>>();
+            for (int slot = 0; slot < inFlight && address < until; slot++, address += bytesPerWrite)
+            {
+                IntPtr source = pages + (slot * bytesPerWrite); // the buffer holds BufferPages: enough for every write in flight
+                for (int page = 0; page < pagesPerWrite; page++)
+                {
+                    unsafe
+                    {
+                        Pattern(seed: (int)((address / Length) + page)).CopyTo(new Span<byte>((void*)(source + (page * Length)), Length));
+                    }
+                }
+                var done = new TaskCompletionSource<(uint, uint)>(TaskCreationOptions.RunContinuationsAsynchronously);
+                device.WriteAsync(source, (int)(address / SegmentSize), (ulong)(address % SegmentSize), (uint)bytesPerWrite, (error, bytes, _) => done.SetResult((error, bytes)), null!);
+                writes.Add(done.Task);
+            }
+            foreach (var write in writes)
+            {
+                Assert.Equal((0u, (uint)bytesPerWrite), await write.WaitAsync(TimeSpan.FromSeconds(30)));
+            }
+        }
+        return address;
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition() && waited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(10);
+        }
+        Assert.True(condition());
+    }
+
     private bool OnTmpfs() => new DriveInfo(_dir.Path).DriveFormat == "tmpfs";
 
     /// <summary>A device whose segment 0 holds one block of the pattern at address 0.</summary>
@@ -256,7 +373,7 @@ public sealed class SegmentFileDeviceTests : IDisposable
     }
 
     // FasterLog hands its devices sector-aligned native memory.
-    private static unsafe IntPtr AlignedBuffer() => (IntPtr)NativeMemory.AlignedAlloc(Length, 512);
+    private static unsafe IntPtr AlignedBuffer(int length = Length) => (IntPtr)NativeMemory.AlignedAlloc((nuint)length, 512);
 
     private static unsafe void FreeBuffer(IntPtr buffer) => NativeMemory.AlignedFree((void*)buffer);
 

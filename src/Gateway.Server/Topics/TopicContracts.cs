@@ -17,8 +17,9 @@ public sealed record TopicList(IReadOnlyList<TopicSummary> Topics);
 
 /// <summary>
 /// A partition's range and storage: <c>sizeBytes</c> is the log between begin and end; <c>sizeOnDiskBytes</c> what
-/// its segment files take (freed a whole segment at a time); <c>oldestTimestamp</c> the timestamp of the record at
-/// the begin offset (null when empty).
+/// its segment files take (freed a whole segment at a time; a partition taking many small writes also holds up to
+/// 20 MB written ahead of its end, so that each commit changes no file metadata); <c>oldestTimestamp</c> the
+/// timestamp of the record at the begin offset (null when empty).
 /// </summary>
 public sealed record PartitionDescription(int Partition, long BeginOffset, long EndOffset, long SizeBytes, long SizeOnDiskBytes, long? OldestTimestamp);
 

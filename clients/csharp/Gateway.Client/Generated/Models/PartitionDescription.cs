@@ -8,7 +8,7 @@ using System;
 namespace Gateway.Client.Models
 {
     /// <summary>
-    /// A partition&apos;s range and storage: `sizeBytes` is the log between begin and end; `sizeOnDiskBytes` whatits segment files take (freed a whole segment at a time); `oldestTimestamp` the timestamp of the record atthe begin offset (null when empty).
+    /// A partition&apos;s range and storage: `sizeBytes` is the log between begin and end; `sizeOnDiskBytes` whatits segment files take (freed a whole segment at a time; a partition taking many small writes also holds up to20 MB written ahead of its end, so that each commit changes no file metadata); `oldestTimestamp` thetimestamp of the record at the begin offset (null when empty).
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class PartitionDescription : IParsable
