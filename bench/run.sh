@@ -178,6 +178,7 @@ SCENARIOS=(
     "B1-1k|baseline|/post|$WORK/body-1k.bin|application/octet-stream|-|0|-|baseline POST 1 KB|-"
     "B1i-1k|baseline-inline|/post|$WORK/body-1k.bin|application/octet-stream|-|0|-|B1 1 KB, completions inline|-"
     "G-1k-mem|gateway|/v1/topics/bench/records?acks=memory|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=memory|>=0.6"
+    "B6-1k|baseline|/post-durable|$WORK/body-1k.bin|application/octet-stream|-|0|-|baseline durable POST 1 KB (B6)|-"
     "G-1k-disk|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-1k.bin|application/octet-stream|-|1|B1-1k|gw 1 rec x 1 KB, acks=disk|-"
     "B1-100k|baseline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|baseline POST 100 KB|-"
     "B1i-100k|baseline-inline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|B1 100 KB, completions inline|-"
@@ -274,7 +275,7 @@ wait_ready() {   # wait_ready <url> <pid> <log>: at most 60 s
 }
 
 log "starting baseline on $BASELINE_URL and gateway on $GATEWAY_URL (CPU $SERVER_CPU); wrk on CPU $LOAD_CPU"
-start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL"
+start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL" --DurableFile="$WORK/baseline-durable.log"
 BASELINE_PID=$STARTED_PID
 # The same baseline with the one runtime setting the gateway chooses for itself (GatewayHosting's
 # PreferInlineSocketCompletions): the rows against it show how much of a ratio is that setting, not the gateway's code.
@@ -504,6 +505,12 @@ if [[ -n $B4_MEM && -n $B4_DISK ]]; then
 fi
 awk -v d="$(median_of G-1k-disk)" -v m="$(median_of G-1k-mem)" \
     'BEGIN { if (m > 0) printf "G-1k-disk     acks=disk / acks=memory requests/s = %.2f   (target >= 0.5)\n", d / m }' 
+# B6, the trivial app made durable (group commit, one write-through write per round): what any HTTP server doing
+# durable 1 KB requests reaches here, against the same two yardsticks as the acks=disk row, and the gateway against it.
+awk -v b6="$(median_of B6-1k)" -v b1="$(median_of B1-1k)" -v g="$(median_of G-1k-disk)" -v f="${FSYNC_IOPS:-0}" 'BEGIN {
+    if (f > 0) printf "B6-1k         durable baseline requests/s / fsync/s = %.2f   (the acks=disk target of 8, for a trivial app)\n", b6 / f
+    if (b1 > 0) printf "B6-1k         durable baseline / B1 requests/s = %.2f   (the acks=disk / acks=memory target of 0.5, for a trivial app)\n", b6 / b1
+    if (b6 > 0) printf "G-1k-disk     acks=disk / durable baseline (B6) requests/s = %.2f\n", g / b6 }'
 echo
 echo "Against B1i, the baseline with socket completions inline as the gateway runs them (no target; the targets are against B1):"
 for pair in G-1k-mem:B1i-1k G-1k-disk:B1i-1k G-commit:B1i-1k G-100-json:B1i-100k G-100-ndjson:B1i-100k; do
