@@ -169,7 +169,7 @@ internal sealed class GroupCommitFile : IDisposable
                 _offset += _writing.WrittenCount;
                 ThreadPool.UnsafeQueueUserWorkItem(static done => done.SetResult(), round, preferLocal: false);
             }
-            catch (IOException ex)
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
             {
                 ThreadPool.UnsafeQueueUserWorkItem(static failed => failed.Round.SetException(failed.Error), (Round: round, Error: ex), preferLocal: false);
             }

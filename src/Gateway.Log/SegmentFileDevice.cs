@@ -191,8 +191,9 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
             unsafe
             {
                 var data = new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length);
-                if (_bypass && segmentSize > 0)
+                if (segmentSize > 0)
                 {
+                    // Every write, also one through the page cache after a refused direct one: zeros may be under way.
                     long start = write.SegmentId * segmentSize + write.Address;
                     BeforeWrite(start, start + write.Length);
                 }
@@ -307,11 +308,11 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
                     _prepareQueued = false;
                     return;
                 }
-                if (_preparedUntil < 0)
+                if (_preparedUntil < 0 && !TryLookUpPrepared())
                 {
-                    // What the segment being written already holds (written ahead before a restart, say).
-                    int current = (int)(_writtenUntil / segmentSize);
-                    _preparedUntil = (current * segmentSize) + Math.Min(RandomAccess.GetLength(Segment(current)), segmentSize);
+                    _prepareStopped = true;
+                    _prepareQueued = false;
+                    return;
                 }
                 from = Math.Max(_preparedUntil, (_writtenUntil + PageCache.PageSize - 1) & ~(PageCache.PageSize - 1));
                 if (from >= _writtenUntil + PrepareAhead)
@@ -349,6 +350,21 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
                 }
                 Monitor.PulseAll(_prepareGate);
             }
+        }
+    }
+
+    /// <summary>What the segment being written already holds (written ahead before a restart, say); under the gate.</summary>
+    private bool TryLookUpPrepared()
+    {
+        try
+        {
+            int current = (int)(_writtenUntil / segmentSize);
+            _preparedUntil = (current * segmentSize) + Math.Min(RandomAccess.GetLength(Segment(current)), segmentSize);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 
