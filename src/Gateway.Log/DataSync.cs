@@ -6,11 +6,12 @@ namespace Gateway.Log;
 /// <summary>
 /// Writes that return once their data, and the metadata needed to read it back (the file's size, its blocks), are on
 /// stable storage: <c>pwritev2</c> with <c>RWF_DSYNC</c>, which is <c>O_DSYNC</c> for one write. A handle opened
-/// write-through (<c>O_SYNC</c>, what <see cref="FileOptions.WriteThrough"/> asks for on Linux) also writes the inode
-/// whenever only its modification time changed: on ext4 an extra write and wait in most commit rounds, for a
-/// timestamp nothing reads (bench/README.md, fifteenth run). Where <c>pwritev2</c> is missing (not Linux), handles are
-/// opened write-through instead (<see cref="Options"/>); where the kernel refuses the flag, the write is followed by
-/// <c>fdatasync</c>.
+/// write-through (<c>O_SYNC</c>, what <see cref="FileOptions.WriteThrough"/> asks for on Linux) also makes the inode
+/// durable whenever only its modification time changed, a timestamp nothing here reads; a file system with a journal
+/// (ext4's default, XFS) then skips that write. ext4 without a journal, as on the benchmark VM, writes the inode's
+/// block anyway, so there the gain comes with the log's blocks written ahead (<see cref="SegmentFileDevice"/>;
+/// bench/README.md, fifteenth run). Where <c>pwritev2</c> is missing (not Linux), handles are opened write-through
+/// instead (<see cref="Options"/>); where the kernel refuses the flag, the write is followed by <c>fdatasync</c>.
 /// </summary>
 internal static partial class DataSync
 {
