@@ -284,9 +284,9 @@ public sealed class SegmentFileDeviceTests : IDisposable
     }
 
     /// <summary>
-    /// Writes the pages from <paramref name="from"/> to <paramref name="until"/> from a buffer of
-    /// <see cref="BufferPages"/> in order, <paramref name="inFlight"/> writes at a time of <paramref name="pagesPerWrite"/> pages each, page <c>n</c> of the log holding pattern
-    /// <c>n</c>; returns where the writes end.
+    /// Writes the pages from <paramref name="from"/> to <paramref name="until"/> in order, from a buffer of
+    /// <see cref="BufferPages"/>: <paramref name="inFlight"/> writes at a time of <paramref name="pagesPerWrite"/> pages
+    /// each, page <c>n</c> of the log holding pattern <c>n</c>. Returns where the writes end.
     /// </summary>
     private static async Task<long> WriteSequentiallyAsync(SegmentFileDevice device, IntPtr pages, long from, long until, int pagesPerWrite = 1, int inFlight = 8)
     {
