@@ -6,8 +6,8 @@ namespace Gateway.Log;
 
 /// <summary>
 /// FasterLog's commit metadata as one record of one sector, overwritten in place by each commit (a pwrite that
-/// returns once the record is on disk: <see cref="DataSync"/>), instead of a new file per commit with the previous one deleted (bench/commit_cost.py: 921 → 387 µs per
-/// commit here). A sector write is atomic (the assumption PostgreSQL's control file makes); a kill -9 cannot tear a
+/// returns once the record is on disk: <see cref="DataSync"/>), instead of a new file per commit with the previous one
+/// deleted (bench/commit_cost.py: 921 → 387 µs per commit here). A sector write is atomic (the assumption PostgreSQL's control file makes); a kill -9 cannot tear a
 /// write either. So a record that does not check (magic, length, CRC-32C) is damage: recovery finds no commit and
 /// the partition is refused — it never falls back to an older commit that would drop acknowledged records.
 /// Partitions written before this keep their commit files under <c>log-commits/</c>: they are read until the first

@@ -35,82 +35,50 @@ internal static partial class DataSync
     /// </summary>
     public static void Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
     {
-        if (!Supported)
+        if (Supported && !s_flagRefused && TryWriteSynced(handle, ref data, ref offset))
         {
-            RandomAccess.Write(handle, data, offset);
             return;
         }
-        if (s_flagRefused)
+        RandomAccess.Write(handle, data, offset);
+        if (Supported && DataSyncFile(handle) != 0)
         {
-            RandomAccess.Write(handle, data, offset);
-            Flush(handle);
-            return;
-        }
-        bool added = false;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            while (!data.IsEmpty)
-            {
-                long written;
-                unsafe
-                {
-                    fixed (byte* source = data)
-                    {
-                        var vector = new IoVector { Base = source, Length = (nuint)data.Length };
-                        written = WriteVector(fd, &vector, 1, offset, DSync);
-                    }
-                }
-                if (written < 0)
-                {
-                    int error = Marshal.GetLastPInvokeError();
-                    if (error == Interrupted)
-                    {
-                        continue;
-                    }
-                    if (error is NotImplemented or NotSupported)
-                    {
-                        // A kernel without RWF_DSYNC (before 4.7): write, then sync, from here on.
-                        s_flagRefused = true;
-                        RandomAccess.Write(handle, data, offset);
-                        Flush(handle);
-                        return;
-                    }
-                    throw new IOException($"Write of {data.Length} bytes at {offset} failed: {Marshal.GetPInvokeErrorMessage(error)}", error);
-                }
-                data = data[(int)written..];
-                offset += written;
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            int error = Marshal.GetLastPInvokeError();
+            throw new IOException($"fdatasync failed: {Marshal.GetPInvokeErrorMessage(error)}", error);
         }
     }
 
-    private static void Flush(SafeFileHandle handle)
+    /// <summary>
+    /// Writes with <c>RWF_DSYNC</c> until all is written (true), or until the kernel refuses the flag (false: before
+    /// Linux 4.7), leaving <paramref name="data"/> and <paramref name="offset"/> at what is still to write.
+    /// </summary>
+    private static unsafe bool TryWriteSynced(SafeFileHandle handle, ref ReadOnlySpan<byte> data, ref long offset)
     {
-        bool added = false;
-        try
+        while (!data.IsEmpty)
         {
-            handle.DangerousAddRef(ref added);
-            if (DataSyncFile((int)handle.DangerousGetHandle()) != 0)
+            long written;
+            fixed (byte* source = data)
             {
-                int error = Marshal.GetLastPInvokeError();
-                throw new IOException($"fdatasync failed: {Marshal.GetPInvokeErrorMessage(error)}", error);
+                var vector = new IoVector { Base = source, Length = (nuint)data.Length };
+                written = WriteVector(handle, &vector, 1, offset, DSync);
+            }
+            if (written >= 0)
+            {
+                data = data[(int)written..];
+                offset += written;
+                continue;
+            }
+            int error = Marshal.GetLastPInvokeError();
+            if (error is NotImplemented or NotSupported)
+            {
+                s_flagRefused = true; // write, then sync, from here on
+                return false;
+            }
+            if (error != Interrupted)
+            {
+                throw new IOException($"Write of {data.Length} bytes at {offset} failed: {Marshal.GetPInvokeErrorMessage(error)}", error);
             }
         }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        return true;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -121,8 +89,8 @@ internal static partial class DataSync
     }
 
     [LibraryImport("libc", EntryPoint = "pwritev2", SetLastError = true)]
-    private static unsafe partial long WriteVector(int fd, IoVector* vectors, int count, long offset, int flags);
+    private static unsafe partial long WriteVector(SafeFileHandle file, IoVector* vectors, int count, long offset, int flags);
 
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
-    private static partial int DataSyncFile(int fd);
+    private static partial int DataSyncFile(SafeFileHandle file);
 }

@@ -271,8 +271,9 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
             {
                 Monitor.Wait(_prepareGate);
             }
+            // Before the first look _preparedUntil is -1, below any address: the first look is asked for.
             if (!_prepareQueued && !_prepareStopped && _writtenUntil - _firstWrite >= PrepareAfter && _averageWrite < PrepareBelow
-                && (_preparedUntil < 0 || _preparedUntil < _writtenUntil + PrepareAhead))
+                && _preparedUntil < _writtenUntil + PrepareAhead)
             {
                 _prepareQueued = true;
                 queue = true;
