@@ -5,11 +5,20 @@ using Gateway.Log.Batches;
 namespace Gateway.Log;
 
 /// <summary>
-/// FasterLog's commit metadata as one record of one sector, overwritten in place by each commit (a pwrite that
-/// returns once the record is on disk: <see cref="DataSync"/>), instead of a new file per commit with the previous one
-/// deleted (bench/commit_cost.py: 921 → 387 µs per commit here). A sector write is atomic (the assumption PostgreSQL's control file makes); a kill -9 cannot tear a
-/// write either. So a record that does not check (magic, length, CRC-32C) is damage: recovery finds no commit and
-/// the partition is refused — it never falls back to an older commit that would drop acknowledged records.
+/// FasterLog's commit metadata as one record of one sector, overwritten in place by each commit, instead of a new file
+/// per commit with the previous one deleted (bench/commit_cost.py: 921 → 387 µs per commit here). A sector write is
+/// atomic (the assumption PostgreSQL's control file makes); a kill -9 cannot tear a write either. So a record that
+/// does not check (magic, length, CRC-32C) is damage: recovery finds no commit and the partition is refused — it
+/// never falls back to an older commit that would drop acknowledged records.
+/// <para>
+/// The commit's data is durable before the record is written (the log's writes are synced), so the record is written
+/// through the page cache: a kill -9 leaves it current, and after a power cut <see cref="LogTail"/> finds the entries
+/// past an older one. That spares every commit a second device write and cache flush. The record is synced
+/// (<see cref="DataSync"/>) by the first commit after opening (a new partition's first record, or the one that
+/// replaces the commit files of before), by every commit that moves the log's begin (segments below it are deleted
+/// next, which an older record would still name), once the log has grown <see cref="SyncEveryBytes"/> since the last
+/// synced one (which bounds what recovery reads after a power cut), and on close.
+/// </para>
 /// Partitions written before this keep their commit files under <c>log-commits/</c>: they are read until the first
 /// commit here, which then removes them.
 /// </summary>
@@ -26,6 +35,12 @@ internal sealed class CommitRecord : ILogCommitManager
     private Microsoft.Win32.SafeHandles.SafeFileHandle? _handle;
     private DeviceLogCommitCheckpointManager? _legacy;
     private bool _legacyOnDisk; // until the first commit here removes them (looked up once, not per commit)
+    private long _syncedBegin = -1; // the begin and tail addresses of the last record synced; -1: none since opening
+    private long _syncedUntil;
+    private bool _unsynced; // a record was written since the last sync
+
+    /// <summary>How far the log may grow past the last synced record before a commit syncs its record again.</summary>
+    public const long SyncEveryBytes = 16L << 20;
 
     public CommitRecord(string directory)
     {
@@ -48,7 +63,16 @@ internal sealed class CommitRecord : ILogCommitManager
         commitMetadata.CopyTo(span[Header..]);
         BinaryPrimitives.WriteUInt32LittleEndian(span[4..], Crc32C.Compute(span[8..(Header + commitMetadata.Length)]));
         _handle ??= File.OpenHandle(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, DataSync.Options);
-        DataSync.Write(_handle, _buffer, 0);
+        if (forceWriteMetadata || _syncedBegin < 0 || beginAddress != _syncedBegin || untilAddress - _syncedUntil >= SyncEveryBytes)
+        {
+            DataSync.Write(_handle, _buffer, 0);
+            (_syncedBegin, _syncedUntil, _unsynced) = (beginAddress, untilAddress, false);
+        }
+        else
+        {
+            RandomAccess.Write(_handle, _buffer, 0);
+            _unsynced = true;
+        }
         if (_legacyOnDisk)
         {
             // The record is on disk: the commit files of before are no longer read.
@@ -97,9 +121,39 @@ internal sealed class CommitRecord : ILogCommitManager
     {
     }
 
+    /// <summary>FasterLog's metadata in the record on disk, if there is one and it checks.</summary>
+    internal bool TryReadRecovery(out FasterLogRecoveryInfo info)
+    {
+        info = default;
+        if (!TryRead(out _, out byte[] metadata))
+        {
+            return false;
+        }
+        using var reader = new BinaryReader(new MemoryStream(metadata));
+        info.Initialize(reader);
+        return true;
+    }
+
+    /// <summary>Replaces the record with <paramref name="info"/>, synced.</summary>
+    internal void Rewrite(FasterLogRecoveryInfo info) =>
+        Commit(info.BeginAddress, info.UntilAddress, info.ToByteArray(), info.CommitNum, forceWriteMetadata: true);
+
     public void Dispose()
     {
+        if (_unsynced && _handle is not null)
+        {
+            try
+            {
+                // Only for the next start: a record older than the log's end costs it a longer read, nothing else.
+                RandomAccess.FlushToDisk(_handle);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        _unsynced = false;
         _handle?.Dispose();
+        _handle = null;
         _legacy?.Dispose();
     }
 

@@ -721,6 +721,10 @@ public sealed partial class PartitionLog : IAsyncDisposable
     /// </summary>
     private void Recover(bool fresh)
     {
+        if (!fresh)
+        {
+            RecoverTail();
+        }
         _log!.Recover();
         var state = PartitionState.Load(_directory);
         long? committedNext = _log.RecoveredCookie is { Length: 8 } cookie ? BitConverter.ToInt64(cookie) : null;
@@ -804,6 +808,32 @@ public sealed partial class PartitionLog : IAsyncDisposable
         }
         RecoveredFromAddress = checkpoint?.Address ?? _log.BeginAddress;
         LogRecovered(_logger, Topic, Partition, _beginOffset, next, batches, RecoveredFromAddress);
+    }
+
+    /// <summary>
+    /// Before FasterLog recovers from the commit record: when entries past the record's tail reached the disk (it is
+    /// written through the page cache, and a power cut can leave an older one), moves the record to their end; then
+    /// cuts whatever lies past the log's end (<see cref="LogTail"/>).
+    /// </summary>
+    private void RecoverTail()
+    {
+        if (_commitManager is null || !_commitManager.TryReadRecovery(out var info) || info.Cookie is not { Length: 8 } cookie)
+        {
+            return; // no record (or commit files of before it): recovery says what that means
+        }
+        using var tail = new LogTail(Path.Combine(_directory, "data.log"), _options.PageSizeBits, _options.SegmentSizeBits);
+        long recordedNext = BitConverter.ToInt64(cookie);
+        var (end, next) = tail.Find(info.UntilAddress, recordedNext);
+        if (end > info.UntilAddress)
+        {
+            // What was read may still be in the page cache (a synced write the kill interrupted): on disk before use.
+            tail.Sync();
+            LogTailRecovered(_logger, Topic, Partition, end - info.UntilAddress, recordedNext, next);
+            info.UntilAddress = end;
+            info.Cookie = BitConverter.GetBytes(next);
+            _commitManager.Rewrite(info);
+        }
+        tail.CutAfter(end);
     }
 
     /// <summary>
@@ -1011,6 +1041,9 @@ public sealed partial class PartitionLog : IAsyncDisposable
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Recovered {Topic}/{Partition}: offsets [{BeginOffset}, {EndOffset}), {Batches} batches read from address {FromAddress}")]
     private static partial void LogRecovered(ILogger logger, string topic, int partition, long beginOffset, long endOffset, int batches, long fromAddress);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Information, Message = "Recovered {Topic}/{Partition} past its commit record: {Bytes} bytes of entries that check, offsets [{FromOffset}, {ToOffset})")]
+    private static partial void LogTailRecovered(ILogger logger, string topic, int partition, long bytes, long fromOffset, long toOffset);
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "Verified {Topic}/{Partition}: {Bytes} bytes below the recovery checkpoint")]
     private static partial void LogVerified(ILogger logger, string topic, int partition, long bytes);

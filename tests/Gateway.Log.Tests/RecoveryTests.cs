@@ -245,5 +245,96 @@ public sealed class RecoveryTests : IDisposable
         }
     }
 
+    private string CommitFile => Path.Combine(_dir.Path, "topics", "t", "0", "commit.record");
+
+    /// <summary>The tail address the commit record names.</summary>
+    private long RecordedTail()
+    {
+        using var record = new CommitRecord(Path.GetDirectoryName(CommitFile)!);
+        Assert.True(record.TryReadRecovery(out var info));
+        return info.UntilAddress;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Records_on_disk_past_an_older_commit_record_are_recovered(bool withCheckpoint)
+    {
+        // The record is written through the page cache: a power cut can leave an older one than the synced data.
+        await WriteAsync(20);
+        byte[] older = await File.ReadAllBytesAsync(CommitFile);
+        await WriteAsync(30, "later");
+        await File.WriteAllBytesAsync(CommitFile, older);
+        DropCheckpointUnless(withCheckpoint);
+
+        for (int reopen = 0; reopen < 2; reopen++)
+        {
+            await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+            var partition = store.GetTopic("t").GetPartition(0);
+            Assert.Null(partition.Failure);
+            Assert.Equal(50 + reopen, partition.EndOffset);
+            var records = LogFixture.ReadAll(partition, 0);
+            Assert.Equal(Enumerable.Range(0, 50 + reopen).Select(i => (long)i), records.Select(r => r.Offset));
+            Assert.Equal("value-0019", records[19].Value);
+            Assert.Equal("later-0029", records[49].Value);
+            Assert.Equal(50 + reopen, await LogFixture.AppendAsync(partition, Acks.Disk, "next"));
+        }
+    }
+
+    [Fact]
+    public async Task Records_past_one_that_never_reached_the_disk_are_not_recovered_and_are_cut_off()
+    {
+        await WriteAsync(20);
+        byte[] older = await File.ReadAllBytesAsync(CommitFile);
+        long hole = RecordedTail();
+        // Entries that end on a sector's end: writing one at the hole then leaves the next one's bytes as they were.
+        string early = PrefixEndingASector(hole, "early"), later = "later" + early[5..];
+        await WriteAsync(10, early);
+        // A power cut: offset 20's entry never reached the disk, the ones after it did, the record is the older one.
+        await File.WriteAllBytesAsync(CommitFile, older);
+        using (var file = File.OpenHandle(DataFile, FileMode.Open, FileAccess.Write))
+        {
+            RandomAccess.Write(file, new byte[12], hole);
+        }
+
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        {
+            var partition = store.GetTopic("t").GetPartition(0);
+            Assert.Null(partition.Failure);
+            Assert.Equal(20, partition.EndOffset);
+            // The entry that replaces offset 20 takes the place, and has the size, of the lost one.
+            Assert.Equal(20, await LogFixture.AppendAsync(partition, Acks.Disk, $"{later}-0000"));
+        }
+        Assert.Equal(-1, IndexOf(await File.ReadAllBytesAsync(DataFile), Encoding.UTF8.GetBytes($"{early}-0001")));
+
+        // Another power cut with the older record. Had the entries of offsets 21 to 29 been left past the new offset
+        // 20, they would check and continue its offsets: records no one appended since.
+        await File.WriteAllBytesAsync(CommitFile, older);
+        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        {
+            var partition = store.GetTopic("t").GetPartition(0);
+            Assert.Null(partition.Failure);
+            var records = LogFixture.ReadAll(partition, 0);
+            Assert.Equal(21, records.Count);
+            Assert.Equal($"{later}-0000", records[20].Value);
+        }
+    }
+
+    /// <summary>A prefix for <see cref="WriteAsync"/> whose one-record entries, the first at <paramref name="address"/>, end on a 512-byte sector's end.</summary>
+    private static string PrefixEndingASector(long address, string prefix)
+    {
+        for (int extra = 0; ; extra++)
+        {
+            string padded = prefix + new string('x', extra);
+            using var batch = LogFixture.Batch($"{padded}-0000");
+            batch.Seal();
+            long entry = 12 + ((batch.SizeInBytes + 3) & ~3); // FasterLog's header with a checksum, 4-byte aligned
+            if ((address + entry) % 512 == 0)
+            {
+                return padded;
+            }
+        }
+    }
+
     private static int IndexOf(byte[] haystack, ReadOnlySpan<byte> needle) => haystack.AsSpan().IndexOf(needle);
 }
