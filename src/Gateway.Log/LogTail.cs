@@ -20,7 +20,9 @@ internal sealed class LogTail : IDisposable
     // FasterLog's entry header with LogChecksumType.PerEntry: an XOR checksum of the length and the payload (8
     // bytes), then the payload's length (4). Entries are aligned to 4 bytes and never cross a page: past the last
     // entry that fits, FasterLog leaves the page's end zero and goes on at the next page.
-    private const int HeaderSize = 12;
+    internal const int HeaderSize = 12;
+
+    private const int ZerosLeft = 64 << 10; // past the end, up to this many bytes of zeros are read and left, not cut
 
     private readonly string _baseName;
     private readonly int _pageBits;
@@ -84,8 +86,6 @@ internal sealed class LogTail : IDisposable
             }
         }
     }
-
-    private const int ZerosLeft = 64 << 10;
 
     private static bool AllZero(SafeFileHandle handle, long position, int length)
     {

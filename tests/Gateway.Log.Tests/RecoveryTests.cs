@@ -328,7 +328,7 @@ public sealed class RecoveryTests : IDisposable
             string padded = prefix + new string('x', extra);
             using var batch = LogFixture.Batch($"{padded}-0000");
             batch.Seal();
-            long entry = 12 + ((batch.SizeInBytes + 3) & ~3); // FasterLog's header with a checksum, 4-byte aligned
+            long entry = LogTail.HeaderSize + ((batch.SizeInBytes + 3) & ~3); // FasterLog entries are 4-byte aligned
             if ((address + entry) % 512 == 0)
             {
                 return padded;
