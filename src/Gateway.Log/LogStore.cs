@@ -12,6 +12,7 @@ namespace Gateway.Log;
 public sealed partial class LogStore : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, TopicLog> _topics = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LogCorruptedException> _refused = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _admin = new(1, 1);
     private readonly LogStoreOptions _options;
     private readonly CommitScheduler _scheduler;
@@ -20,12 +21,14 @@ public sealed partial class LogStore : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly string _topicsDirectory;
     private readonly string _trashDirectory;
+    private readonly DataDirectoryLock _directoryLock;
     private bool _disposed;
     private int _verificationStarted;
 
-    private LogStore(LogStoreOptions options, TimeProvider time, ILogger logger)
+    private LogStore(LogStoreOptions options, DataDirectoryLock directoryLock, TimeProvider time, ILogger logger)
     {
         _options = options;
+        _directoryLock = directoryLock;
         _time = time;
         _logger = logger;
         _topicsDirectory = Path.Combine(options.DataDirectory, "topics");
@@ -50,12 +53,30 @@ public sealed partial class LogStore : IAsyncDisposable
     /// Opens (and recovers) every topic in the data directory. A damaged partition opens failed, never empty.
     /// Logs below recovery checkpoints are verified in the background from <see cref="StartVerification"/> on, which
     /// this calls unless <paramref name="startVerification"/> is false (a server calls it once it serves).
+    /// The store holds the data directory's lock until it is disposed: <paramref name="directoryLock"/>, taken by the
+    /// caller beforehand, or else taken here first of all (<see cref="DataDirectoryLockedException"/> when another
+    /// holds it, before anything in the directory is opened).
     /// </summary>
     public static async Task<LogStore> OpenAsync(
-        LogStoreOptions options, TimeProvider? time = null, ILogger? logger = null, bool startVerification = true, CancellationToken cancellationToken = default)
+        LogStoreOptions options,
+        TimeProvider? time = null,
+        ILogger? logger = null,
+        bool startVerification = true,
+        DataDirectoryLock? directoryLock = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var store = new LogStore(options, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+        directoryLock ??= DataDirectoryLock.Acquire(options.DataDirectory);
+        LogStore store;
+        try
+        {
+            store = new LogStore(options, directoryLock, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+        }
+        catch
+        {
+            directoryLock.Dispose();
+            throw;
+        }
         await store._services.Verification.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -70,6 +91,7 @@ public sealed partial class LogStore : IAsyncDisposable
         catch
         {
             store.StartVerification();
+            await store.DisposeAsync().ConfigureAwait(false);
             throw;
         }
         if (startVerification)
@@ -88,15 +110,24 @@ public sealed partial class LogStore : IAsyncDisposable
         }
     }
 
-    /// <summary>The topic, or <see cref="TopicNotFoundException"/>.</summary>
+    /// <summary>
+    /// The topic; <see cref="TopicNotFoundException"/> when there is none, <see cref="LogCorruptedException"/> when
+    /// its folder is there but its <c>topic.json</c> was refused at start.
+    /// </summary>
     public TopicLog GetTopic(string name) =>
-        _topics.TryGetValue(name, out var topic) ? topic : throw new TopicNotFoundException(name);
+        _topics.TryGetValue(name, out var topic) ? topic
+        : _refused.TryGetValue(name, out var refusal) ? throw new LogCorruptedException(refusal.Message, refusal)
+        : throw new TopicNotFoundException(name);
 
     public bool TryGetTopic(string name, out TopicLog topic) => _topics.TryGetValue(name, out topic!);
 
     /// <summary>Partitions that cannot serve, with the reason: what readiness reports.</summary>
+    /// A topic refused whole (its <c>topic.json</c>) is listed with partition -1.
     public IReadOnlyList<(string Topic, int Partition, string Reason)> Failures =>
-        [.. _topics.Values.SelectMany(t => t.Partitions).Where(p => p.Failure is not null).Select(p => (p.Topic, p.Partition, p.Failure!.Message))];
+        [
+            .. _refused.Select(r => (r.Key, -1, r.Value.Message)),
+            .. _topics.Values.SelectMany(t => t.Partitions).Where(p => p.Failure is not null).Select(p => (p.Topic, p.Partition, p.Failure!.Message)),
+        ];
 
     /// <summary>Applies every topic's retention now; never blocks appends or reads while it works.</summary>
     public async Task ApplyRetentionAsync(CancellationToken cancellationToken = default)
@@ -131,7 +162,7 @@ public sealed partial class LogStore : IAsyncDisposable
         await _admin.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_topics.ContainsKey(name))
+            if (_topics.ContainsKey(name) || _refused.ContainsKey(name))
             {
                 throw new TopicExistsException(name);
             }
@@ -183,11 +214,14 @@ public sealed partial class LogStore : IAsyncDisposable
         await _admin.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!_topics.TryRemove(name, out var topic))
+            if (_topics.TryRemove(name, out var topic))
+            {
+                await topic.CloseAsync().ConfigureAwait(false);
+            }
+            else if (!_refused.TryRemove(name, out _))
             {
                 throw new TopicNotFoundException(name);
             }
-            await topic.CloseAsync().ConfigureAwait(false);
             // A rename is atomic: a crash leaves the topic either whole or in the trash, never half deleted.
             Directory.CreateDirectory(_trashDirectory);
             string trash = Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N"));
@@ -216,6 +250,7 @@ public sealed partial class LogStore : IAsyncDisposable
             }
             _topics.Clear();
             await _scheduler.DisposeAsync().ConfigureAwait(false);
+            _directoryLock.Dispose();
         }
         finally
         {
@@ -247,8 +282,18 @@ public sealed partial class LogStore : IAsyncDisposable
                 Directory.Delete(directory, recursive: true);
                 continue;
             }
-            var topic = TopicLog.Load(directory, _options, _services);
-            _topics[topic.Name] = topic;
+            try
+            {
+                var topic = TopicLog.Load(directory, _options, _services);
+                _topics[topic.Name] = topic;
+            }
+            catch (LogCorruptedException ex)
+            {
+                // That topic alone is refused (readiness names it; requests for it fail): never served with other
+                // settings than it was given, nor removed — deleting it is the operator's choice.
+                _refused[Path.GetFileName(directory)] = ex;
+                LogTopicRefused(_logger, directory, ex.Message);
+            }
         }
         EnsureThreadPool(TotalPartitions);
     }
@@ -272,6 +317,9 @@ public sealed partial class LogStore : IAsyncDisposable
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information, Message = "Retention moved {Topic}/{Partition} to begin offset {BeginOffset}")]
     private static partial void LogRetentionApplied(ILogger logger, string topic, int partition, long beginOffset);
+
+    [LoggerMessage(EventId = 302, Level = LogLevel.Error, Message = "Topic in {Directory} refused: {Reason}")]
+    private static partial void LogTopicRefused(ILogger logger, string directory, string reason);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Removed {Directory}: a topic whose creation did not finish")]
     private static partial void LogIncompleteTopicRemoved(ILogger logger, string directory);

@@ -253,8 +253,8 @@ public sealed partial class PartitionLog : IAsyncDisposable
             return earlierBatch.BaseOffset;
         }
         // A durable append waits for its commit; so does a reader waiting at the tail: either one makes it urgent.
-        _scheduler.Schedule(this, urgent: acks == Acks.Disk || Volatile.Read(ref _tailWaiting) != 0);
-        if (acks == Acks.Disk)
+        _scheduler.Schedule(this, urgent: acks != Acks.Memory || Volatile.Read(ref _tailWaiting) != 0);
+        if (acks != Acks.Memory) // anything but memory waits for the disk, even a value no parser should let through
         {
             await committed!.WaitAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -65,12 +65,42 @@ public sealed class TopicLog
         return topic;
     }
 
+    /// <summary>
+    /// Opens a topic from its folder. A <c>topic.json</c> that cannot be read, or holds a setting out of its range
+    /// (an <c>acks</c> that is neither name, say), is a <see cref="LogCorruptedException"/> naming the file and key:
+    /// the topic is refused rather than served with weaker settings than were asked for.
+    /// </summary>
     internal static TopicLog Load(string directory, LogStoreOptions options, PartitionServices services)
     {
-        var metadata = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(directory, MetadataFile)), LogJsonContext.Default.TopicMetadata)
-            ?? throw new LogCorruptedException($"{directory}/{MetadataFile} is empty.");
+        string path = Path.Combine(directory, MetadataFile);
+        TopicMetadata metadata;
+        try
+        {
+            metadata = JsonSerializer.Deserialize(File.ReadAllBytes(path), LogJsonContext.Default.TopicMetadata)
+                ?? throw new LogCorruptedException($"{path} is empty.");
+        }
+        catch (JsonException ex)
+        {
+            throw new LogCorruptedException($"{path} cannot be read at {ex.Path ?? "$"}: {JsonProblem(ex)}", ex);
+        }
+        if (metadata.Config is null || metadata.Name is null || metadata.Partitions < 1)
+        {
+            throw new LogCorruptedException($"{path} lacks its name, its partition count or its config.");
+        }
+        // The record size is checked against the pages only where it is set: a topic kept across a change of page
+        // size is not damaged, and its appends are still bounded by the pages.
+        if (metadata.Config.ValidationError(maxRecordBytesLimit: int.MaxValue) is var (key, problem))
+        {
+            throw new LogCorruptedException($"{path} has an invalid {key}: {problem}");
+        }
         return new TopicLog(metadata, directory, options, services, create: false);
     }
+
+    /// <summary>The reason of a JSON reader's or converter's failure, without .NET's type names and position suffix.</summary>
+    private static string JsonProblem(JsonException ex) =>
+        ex.InnerException is null && ex.Message.Contains("could not be converted", StringComparison.Ordinal)
+            ? "a value of the wrong type, or one outside its allowed values."
+            : ex.Message.Split(" Path:", 2)[0];
 
     internal const string MetadataFile = "topic.json";
 

@@ -20,6 +20,11 @@ if (GatewaySecurity.UnsafeStartReason(builder.Configuration) is { } unsafeStart)
 builder.AddGatewayHosting();
 
 var app = builder.Build();
+if (app.LockDataDirectory() is { } refusal)
+{
+    await Console.Error.WriteLineAsync(refusal);
+    return 2;
+}
 app.UseGatewayHosting();
 app.MapTopics();
 app.MapRecords();

@@ -45,9 +45,10 @@ public sealed class CheckpointTests : IDisposable
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
-        foreach (string file in Directory.GetFiles(from).Where(f => !f.EndsWith(".tmp", StringComparison.Ordinal)))
+        foreach (string file in Directory.GetFiles(from).Where(f => !f.EndsWith(".tmp", StringComparison.Ordinal) && Path.GetFileName(f) != DataDirectoryLock.FileName))
         {
-            // A checkpoint being written (its temp file) may come and go while the store is open.
+            // A checkpoint being written (its temp file) may come and go while the store is open. The directory's lock
+            // is the live store's (a crash would have released it), and .NET's copy could not read it anyway.
             File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
         }
         foreach (string dir in Directory.GetDirectories(from))

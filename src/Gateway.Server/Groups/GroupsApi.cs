@@ -90,7 +90,8 @@ public static class GroupsApi
 
     private static async Task<MemberFetchResult> FetchAsync(
         string group, string memberId, int? limit, int? maxBytes, int? waitMs,
-        GroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context)
+        GroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context,
+        IHostApplicationLifetime lifetime)
     {
         var limits = options.Value;
         int maxRecords = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
@@ -118,7 +119,8 @@ public static class GroupsApi
                 var read = Read(plan, positions, store, maxRecords, bytes);
                 groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion);
                 var remaining = deadline - time.GetUtcNow();
-                if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero)
+                // A server that stops answers at once with what there is, as if waitMs had passed.
+                if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
                 {
                     foreach (var (tp, set) in read.Sets)
                     {
@@ -133,7 +135,7 @@ public static class GroupsApi
                 // Wait for the first commit in any held partition, a change of assignment, or the end of this slice;
                 // slices no longer than the heartbeat interval keep the lease alive while the client waits.
                 var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
-                using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+                using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
                 // A failed partition cannot wake anyone (its wait ends at once): leave it out rather than spin.
                 var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition))
                     .Where(partition => partition.Failure is null)

@@ -18,4 +18,8 @@ public sealed class ApiException(
     public IReadOnlyDictionary<string, object?> Extensions { get; } = extensions ?? new Dictionary<string, object?>();
 
     public static ApiException BadRequest(string code, string detail) => new(StatusCodes.Status400BadRequest, code, detail);
+
+    /// <summary>400 <c>invalid_config</c>, naming the topic setting (<c>key</c>) that was refused.</summary>
+    public static ApiException InvalidConfig(string key, string detail) =>
+        new(StatusCodes.Status400BadRequest, "invalid_config", detail, new Dictionary<string, object?> { ["key"] = key });
 }

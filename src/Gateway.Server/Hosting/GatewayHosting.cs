@@ -105,6 +105,8 @@ public static class GatewayHosting
             // Strict bodies: a misspelt field or a number sent as a string is a 400, not silently ignored.
             o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+            // {"a":1,"a":2} is ambiguous (parsers disagree on which wins): refused rather than guessed.
+            o.SerializerOptions.AllowDuplicateProperties = false;
         });
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
@@ -144,6 +146,23 @@ public static class GatewayHosting
     /// <summary>Key in <see cref="HttpContext.Items"/> of the <see cref="MatchedRoute"/>.</summary>
     internal static readonly object MatchedEndpointKey = new();
 
+    /// <summary>
+    /// Takes the data directory's lock before anything listens or opens (one directory, one server): null when taken,
+    /// else why this server must not start — another holds it, named with its process id where its lock file says.
+    /// </summary>
+    public static string? LockDataDirectory(this WebApplication app)
+    {
+        try
+        {
+            app.Services.GetRequiredService<StorageLifetime>().LockDataDirectory();
+            return null;
+        }
+        catch (DataDirectoryLockedException ex)
+        {
+            return ex.Message;
+        }
+    }
+
     public static WebApplication UseGatewayHosting(this WebApplication app)
     {
         // Recovery of the log runs on the thread pool while the pipeline and the endpoints are set up and the server
@@ -163,8 +182,14 @@ public static class GatewayHosting
         // logs and metrics look. One small object per request; the log properties are made only for a written log.
         // Until the storage is open only the health probes and metrics are answered; other requests wait for it.
         var storage = app.Services.GetRequiredService<StorageLifetime>();
+        var stopping = app.Lifetime.ApplicationStopping;
         app.Use((context, next) =>
         {
+            if (stopping.IsCancellationRequested)
+            {
+                // A request that arrives on a kept-alive connection while the server drains: told to go elsewhere now.
+                throw ShuttingDown();
+            }
             var values = context.Request.RouteValues;
             context.Items[MatchedEndpointKey] = new MatchedRoute(
                 context.GetEndpoint(), values.TryGetValue("topic", out object? topic) ? topic : null, values.TryGetValue("group", out object? group) ? group : null);
@@ -186,6 +211,10 @@ public static class GatewayHosting
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = WriteHealthAsync });
         return app;
     }
+
+    private static ApiException ShuttingDown() => new(
+        StatusCodes.Status503ServiceUnavailable, "shutting_down", "The server is stopping. Retry in a moment (against it once restarted, or another server).",
+        headers: new Dictionary<string, string> { ["Retry-After"] = "1", ["Connection"] = "close" });
 
     private static bool IsProbe(PathString path) => path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
 

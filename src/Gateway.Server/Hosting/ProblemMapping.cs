@@ -20,8 +20,15 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
             httpContext.Response.StatusCode = 499;
             return true;
         }
+        // A body that is not the JSON expected is told in the request's terms (which field, what was wrong).
+        exception = exception switch
+        {
+            BadHttpRequestException { InnerException: JsonException json } => JsonBody.Problem(json),
+            JsonException json => JsonBody.Problem(json),
+            _ => exception,
+        };
         var (status, code, title, extensions) = Map(exception);
-        if (status >= 500)
+        if (status >= 500 && code != "shutting_down")
         {
             LogServerError(logger, code, exception);
         }
@@ -49,7 +56,7 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
     }
 
     /// <summary>Whether the exception is an expected answer (no error log, no diagnostics).</summary>
-    public static bool IsExpected(Exception exception) => Map(exception).Status < 500;
+    public static bool IsExpected(Exception exception) => exception is JsonException or BadHttpRequestException { StatusCode: < 500 } || Map(exception) is { Status: < 500 } or { Code: "shutting_down" };
 
     private static (int Status, string Code, string Title, IReadOnlyDictionary<string, object?> Extensions) Map(Exception exception) => exception switch
     {
@@ -82,9 +89,7 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
         LogCorruptedException => (500, "log_corrupted", "Stored data is damaged", Empty),
         StorageFailureException => (503, "storage_unavailable", "Storage unavailable", Empty),
         BadHttpRequestException { StatusCode: 413 } => (413, "request_too_large", "Request too large", Empty),
-        BadHttpRequestException { InnerException: JsonException } => (400, "invalid_json", "Invalid JSON", Empty),
         BadHttpRequestException bad => (bad.StatusCode, bad.StatusCode == 400 ? "invalid_request" : "bad_request", TitleFor(bad.StatusCode), Empty),
-        JsonException => (400, "invalid_json", "Invalid JSON", Empty),
         _ => (500, "internal_error", "Internal error", Empty),
     };
 

@@ -14,7 +14,7 @@ internal sealed class StorageHealthCheck(StorageLifetime storage) : IHealthCheck
         var failures = storage.Store.Failures;
         if (failures.Count > 0)
         {
-            string detail = string.Join("; ", failures.Select(f => $"{f.Topic}/{f.Partition}: {f.Reason}"));
+            string detail = string.Join("; ", failures.Select(f => f.Partition < 0 ? $"{f.Topic}: {f.Reason}" : $"{f.Topic}/{f.Partition}: {f.Reason}"));
             return Task.FromResult(HealthCheckResult.Unhealthy($"{failures.Count} partition(s) cannot serve: {detail}"));
         }
         return Task.FromResult(HealthCheckResult.Healthy());

@@ -22,6 +22,7 @@ internal sealed class StorageLifetime(
 {
     private LogStore? _store;
     private GroupCoordinator? _groups;
+    private DataDirectoryLock? _directoryLock;
 
     public LogStore Store => _store ?? throw new InvalidOperationException("The log store is not open yet.");
 
@@ -31,6 +32,21 @@ internal sealed class StorageLifetime(
 
     private readonly Lock _openLock = new();
     private Task? _opening;
+
+    /// <summary>The data directory, as a full path.</summary>
+    public string DataDirectory => Path.GetFullPath(logOptions.Value.DataDirectory, environment.ContentRootPath);
+
+    /// <summary>
+    /// Takes the data directory's lock, before the server listens or opens anything in it: another server holding it
+    /// is a <see cref="DataDirectoryLockedException"/>, and this server must not start.
+    /// </summary>
+    public void LockDataDirectory()
+    {
+        lock (_openLock)
+        {
+            _directoryLock ??= DataDirectoryLock.Acquire(DataDirectory);
+        }
+    }
 
     /// <summary>Starts opening the storage on the thread pool (once; later calls do nothing).</summary>
     public void BeginOpen() => _ = Opening();
@@ -65,8 +81,15 @@ internal sealed class StorageLifetime(
     private async Task OpenAsync()
     {
         var configured = logOptions.Value;
-        configured.DataDirectory = Path.GetFullPath(configured.DataDirectory, environment.ContentRootPath);
-        _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), startVerification: false);
+        configured.DataDirectory = DataDirectory;
+        DataDirectoryLock? directoryLock;
+        lock (_openLock)
+        {
+            // The store holds the lock from here on and releases it when it is closed.
+            directoryLock = _directoryLock;
+            _directoryLock = null;
+        }
+        _store = await LogStore.OpenAsync(configured, time, loggers.CreateLogger("Gateway.Log"), startVerification: false, directoryLock);
         var store = _store;
         // Logs below recovery checkpoints are verified once the server serves, not while it starts.
         lifetime.ApplicationStarted.Register(store.StartVerification);
@@ -79,7 +102,11 @@ internal sealed class StorageLifetime(
             loggers.CreateLogger("Gateway.Groups"));
     }
 
-    public void Dispose() => _groups?.Dispose();
+    public void Dispose()
+    {
+        _groups?.Dispose();
+        _directoryLock?.Dispose();
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

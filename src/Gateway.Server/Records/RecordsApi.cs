@@ -125,7 +125,7 @@ public static class RecordsApi
 
     private static async Task<IResult> FetchAsync(
         string topic, int partition, long? offset, long? timestamp, int? limit, int? maxBytes, int? waitMs,
-        LogStore store, SharedEventCache cache, GatewayMetrics metrics, IOptions<ApiLimits> options, HttpContext context)
+        LogStore store, SharedEventCache cache, GatewayMetrics metrics, IOptions<ApiLimits> options, HttpContext context, IHostApplicationLifetime lifetime)
     {
         var limits = options.Value;
         int records = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
@@ -148,7 +148,8 @@ public static class RecordsApi
         if (wait > 0 && start == log.EndOffset)
         {
             using var slot = Quotas.EnterWait(context);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            // A server that stops ends the wait as waitMs would: the client gets its answer now, not at the kill.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
             timeout.CancelAfter(wait);
             try
             {

@@ -39,7 +39,8 @@ public static class StreamingApi
 
     private static async Task StreamTopicAsync(
         string topic, string? from, int? partition, string? lastEventId,
-        HttpContext context, LogStore store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options, GatewayMetrics metrics)
+        HttpContext context, LogStore store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options, GatewayMetrics metrics,
+        IHostApplicationLifetime lifetime)
     {
         using var slot = Quotas.EnterWait(context);
         var settings = options.Value;
@@ -55,7 +56,9 @@ public static class StreamingApi
 
         var body = StartStream(context, settings);
         WriteResets(body, resets);
-        var cancel = context.RequestAborted;
+        // Ends when the client leaves or the server stops: a stream then ends cleanly instead of holding up shutdown.
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        var cancel = ending.Token;
         using var subscriber = metrics.StreamOpened(group: false);
         int phase = ticker.AssignPhase();
         // The one registration of this stream on the request's end; each idle wait adds nothing but its WhenAny.
@@ -95,7 +98,7 @@ public static class StreamingApi
         }
         catch (OperationCanceledException)
         {
-            // The client left, or stopped reading and was disconnected.
+            // The client left, or stopped reading and was disconnected, or the server is stopping.
         }
         catch (TopicNotFoundException)
         {
@@ -106,7 +109,7 @@ public static class StreamingApi
     private static async Task StreamGroupAsync(
         string group, string? topics, int? sessionTimeoutMs, string? autoOffsetReset, string? lastEventId,
         HttpContext context, LogStore store, GroupCoordinator groups, SharedEventCache cache, KeepAliveTicker ticker,
-        IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time, GatewayMetrics metrics)
+        IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time, GatewayMetrics metrics, IHostApplicationLifetime lifetime)
     {
         var settings = options.Value;
         RequestChecks.GroupName(group);
@@ -137,7 +140,9 @@ public static class StreamingApi
         var resets = new List<(TopicPartition, long, long)>();
         long generation = member.Generation;
         long resetVersion = -1;
-        var cancel = context.RequestAborted;
+        // Ends when the client leaves or the server stops: then it commits what it sent and leaves (finally, below).
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        var cancel = ending.Token;
         var body = StartStream(context, settings);
         using var subscriber = metrics.StreamOpened(group: true);
         int phase = ticker.AssignPhase();
@@ -213,7 +218,7 @@ public static class StreamingApi
         }
         catch (OperationCanceledException)
         {
-            // The client left, or stopped reading and was disconnected.
+            // The client left, or stopped reading and was disconnected, or the server is stopping.
         }
         catch (Exception ex) when (ex is UnknownMemberException or TopicNotFoundException)
         {

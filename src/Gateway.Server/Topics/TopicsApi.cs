@@ -141,18 +141,9 @@ public static class TopicsApi
             MaxRecordBytes = patch.MaxRecordBytes ?? current.MaxRecordBytes,
             Acks = patch.Acks ?? current.Acks,
         };
-        if (merged.RetentionMs is 0 or < -1)
+        if (merged.ValidationError(options.MaxRecordBytesLimit) is var (key, problem))
         {
-            throw ApiException.BadRequest("invalid_config", "retentionMs is a positive number of milliseconds, or -1 to keep records forever.");
-        }
-        if (merged.RetentionBytes is 0 or < -1)
-        {
-            throw ApiException.BadRequest("invalid_config", "retentionBytes is a positive number of bytes per partition, or -1 for no limit.");
-        }
-        int largest = options.MaxRecordBytesLimit;
-        if (merged.MaxRecordBytes < 1 || merged.MaxRecordBytes > largest)
-        {
-            throw ApiException.BadRequest("invalid_config", $"maxRecordBytes is between 1 and {largest} (half a log page, less the batch header).");
+            throw ApiException.InvalidConfig(key, problem);
         }
         return merged;
     }

@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Xunit.Abstractions;
+
+namespace Gateway.Server.Tests;
+
+/// <summary>
+/// SIGTERM with a thousand open event streams and a thousand waiting long-polls: the long-polls are answered at
+/// once, the streams end cleanly (group streams commit what they sent and leave), a request arriving meanwhile gets
+/// 503, the process exits well before a container runtime's 10 s grace, and every acknowledged record is there.
+/// Raw sockets, so that the test's own client costs little and sees exactly what the server sent.
+/// </summary>
+public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
+{
+    private const int Streams = 1000;
+    private const int LongPolls = 1000;
+
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "gateway-shutdown-tests", Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_data))
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Stopping_answers_long_polls_ends_streams_and_exits_promptly()
+    {
+        var server = await ServerProcess.StartAsync(_data, "--Streaming:CommitIntervalMs=600000");
+        await using var _ = server;
+        await Http.CreateTopicAsync(server.Client, "live", 4);
+        for (int i = 0; i < 20; i++)
+        {
+            await Http.ProduceAsync(server.Client, "live", $$"""[{"key":"k{{i}}","value":{{i}}}]""", "?acks=disk");
+        }
+        var endpoint = (server.Address.Host, server.Address.Port);
+
+        var streams = new List<Socket>();
+        for (int i = 0; i < Streams; i++)
+        {
+            streams.Add(await SendAsync(endpoint, "/v1/topics/live/events?from=latest"));
+        }
+        // One member of a group, holding the four partitions: it is sent the 20 records, and commits them only as it ends
+        // (the interval commit is set beyond the test).
+        var groupStream = await SendAsync(endpoint, "/v1/groups/readers/events?topics=live&autoOffsetReset=earliest");
+        var ends = (await Http.GetJsonAsync(server.Client, "/v1/topics/live"))["partitions"]!.AsArray().Select(p => (long)p!["endOffset"]!).ToArray();
+        var polls = new List<Socket>();
+        for (int i = 0; i < LongPolls; i++)
+        {
+            polls.Add(await SendAsync(endpoint, $"/v1/topics/live/partitions/{i % 4}/records?offset={ends[i % 4]}&waitMs=60000"));
+        }
+        foreach (var stream in streams)
+        {
+            await ReadUntilAsync(stream, "\r\n\r\n");
+        }
+        await ReadUntilAsync(groupStream, "event: record", count: 20);
+        var idle = await SendAsync(endpoint, "/health/live", keepAlive: true);
+        await ReadUntilAsync(idle, "Healthy");
+        await idle.ReceiveAsync(new byte[4096], SocketFlags.None); // its answer, whole, consumed
+
+        var clock = Stopwatch.StartNew();
+        var stop = server.StopAsync();
+        // A request on a connection kept alive while the server drains: 503 shutting_down, not a hang.
+        await Task.Delay(200);
+        var late = await TrySendOnAsync(idle, "/v1/topics");
+
+        await stop;
+        clock.Stop();
+        output.WriteLine($"stopped in {clock.Elapsed.TotalMilliseconds:F0} ms with {Streams} streams, 1 group stream and {LongPolls} long-polls open");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the server took {clock.Elapsed.TotalSeconds:F1} s to stop");
+        if (late is not null)
+        {
+            Assert.Contains("503", late.Split("\r\n")[0], StringComparison.Ordinal);
+            Assert.Contains("shutting_down", late, StringComparison.Ordinal);
+        }
+
+        foreach (var poll in polls)
+        {
+            string answer = await ReadToEndAsync(poll);
+            Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+            Assert.Contains("\"records\":[]", answer, StringComparison.Ordinal);
+        }
+        foreach (var stream in streams.Append(groupStream))
+        {
+            // A clean end of a chunked response: the last chunk, not a reset connection.
+            Assert.EndsWith("0\r\n\r\n", await ReadToEndAsync(stream), StringComparison.Ordinal);
+        }
+
+        await using var restarted = await ServerProcess.StartAsync(_data);
+        long total = 0;
+        for (int p = 0; p < 4; p++)
+        {
+            total += Http.Records(await Http.GetJsonAsync(restarted.Client, $"/v1/topics/live/partitions/{p}/records?offset=0")).Count;
+        }
+        Assert.Equal(20, total);
+        var group = await Http.GetJsonAsync(restarted.Client, "/v1/groups/readers");
+        Assert.Empty(group["members"]!.AsArray());
+        Assert.Equal(20, group["offsets"]!.AsArray().Sum(o => (long?)o!["committedOffset"] ?? 0));
+    }
+
+    private static async Task<Socket> SendAsync((string Host, int Port) endpoint, string path, bool keepAlive = false)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(endpoint.Host, endpoint.Port);
+        await socket.SendAsync(Request(path, keepAlive));
+        return socket;
+    }
+
+    private static byte[] Request(string path, bool keepAlive) =>
+        Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost\r\n{(keepAlive ? "" : "Connection: close\r\n")}\r\n");
+
+    /// <summary>Sends a request on a connection the server may already have closed: its answer, or null if it was closed.</summary>
+    private static async Task<string?> TrySendOnAsync(Socket socket, string path)
+    {
+        try
+        {
+            await socket.SendAsync(Request(path, keepAlive: false));
+            string answer = await ReadToEndAsync(socket);
+            return answer.Length == 0 ? null : answer;
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Waits until what the socket received holds <paramref name="marker"/> <paramref name="count"/> times, without consuming it.</summary>
+    private static async Task ReadUntilAsync(Socket socket, string marker, int count = 1)
+    {
+        var buffer = new byte[1 << 16];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            int read = await socket.ReceiveAsync(buffer, SocketFlags.Peek, timeout.Token);
+            Assert.True(read > 0, $"the connection closed before '{marker.Trim()}'");
+            // Peeked, not consumed: ReadToEndAsync reads it all again from the start.
+            string seen = Encoding.UTF8.GetString(buffer, 0, read);
+            if (seen.Split(marker).Length - 1 >= count)
+            {
+                return;
+            }
+            await Task.Delay(20, timeout.Token);
+        }
+    }
+
+    private static async Task<string> ReadToEndAsync(Socket socket)
+    {
+        var text = new StringBuilder();
+        var buffer = new byte[16384];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            int read;
+            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0)
+            {
+                text.Append(Encoding.UTF8.GetString(buffer, 0, read));
+            }
+        }
+        catch (SocketException)
+        {
+            // Reset after a clean end still counts as what was received.
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+        return text.ToString();
+    }
+}
