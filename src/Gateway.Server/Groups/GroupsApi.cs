@@ -216,6 +216,7 @@ public static class GroupsApi
         {
             throw ApiException.BadRequest("invalid_request", "Name the topic whose offsets move: {\"topic\":\"...\",\"to\":...}.");
         }
+        var target = ParseTarget(request.To);
         access.Demand(context, ResourceKind.Topic, request.Topic, Operations.Fetch, Operations.Admin);
         var topic = store.GetTopic(request.Topic);
         var partitions = request.Partitions ?? [.. Enumerable.Range(0, topic.PartitionCount)];
@@ -223,7 +224,7 @@ public static class GroupsApi
         foreach (int p in partitions)
         {
             var partition = topic.GetPartition(p);
-            offsets[new TopicPartition(topic.Name, p)] = TargetOffset(request.To, partition);
+            offsets[new TopicPartition(topic.Name, p)] = target(partition);
         }
         await groups.ResetOffsetsAsync(group, offsets);
         return TypedResults.Ok(new ResetOffsetsResponse([.. offsets.OrderBy(o => o.Key).Select(o => new PartitionOffset(o.Key.Topic, o.Key.Partition, o.Value))]));
@@ -235,32 +236,50 @@ public static class GroupsApi
         return TypedResults.NoContent();
     }
 
-    private static long TargetOffset(JsonElement to, PartitionLog partition)
+    /// <summary>
+    /// The reset target, checked whole before any partition moves: <c>"earliest"</c>, <c>"latest"</c>, or an object with
+    /// exactly one of <c>offset</c> and <c>timestamp</c>, a non-negative JSON integer. Anything else is 400
+    /// <c>invalid_reset_target</c>; the returned function gives the offset for a partition.
+    /// </summary>
+    private static Func<PartitionLog, long> ParseTarget(JsonElement to)
     {
-        if (to.ValueKind == JsonValueKind.String)
+        switch (to.ValueKind)
         {
-            return to.GetString() switch
-            {
-                "earliest" => partition.BeginOffset,
-                "latest" => partition.EndOffset,
-                _ => throw InvalidTarget(),
-            };
+            case JsonValueKind.String when to.ValueEquals("earliest"u8):
+                return partition => partition.BeginOffset;
+            case JsonValueKind.String when to.ValueEquals("latest"u8):
+                return partition => partition.EndOffset;
+            case JsonValueKind.Object:
+                JsonProperty? only = null;
+                foreach (var property in to.EnumerateObject())
+                {
+                    if (only is not null)
+                    {
+                        throw InvalidTarget();
+                    }
+                    only = property;
+                }
+                if (only is not { } given || given.Value.ValueKind != JsonValueKind.Number || !given.Value.TryGetInt64(out long value) || value < 0)
+                {
+                    throw InvalidTarget();
+                }
+                if (given.NameEquals("offset"u8))
+                {
+                    return partition => value >= partition.BeginOffset && value <= partition.EndOffset
+                        ? value
+                        : throw new OffsetOutOfRangeException(value, partition.BeginOffset, partition.EndOffset);
+                }
+                if (given.NameEquals("timestamp"u8))
+                {
+                    return partition => partition.OffsetForTimestamp(value);
+                }
+                throw InvalidTarget();
+            default:
+                throw InvalidTarget();
         }
-        if (to.ValueKind == JsonValueKind.Object)
-        {
-            if (to.TryGetProperty("offset", out var offset) && offset.TryGetInt64(out long n))
-            {
-                return n >= partition.BeginOffset && n <= partition.EndOffset ? n : throw new OffsetOutOfRangeException(n, partition.BeginOffset, partition.EndOffset);
-            }
-            if (to.TryGetProperty("timestamp", out var timestamp) && timestamp.TryGetInt64(out long t))
-            {
-                return partition.OffsetForTimestamp(t);
-            }
-        }
-        throw InvalidTarget();
 
         static ApiException InvalidTarget() =>
-            ApiException.BadRequest("invalid_reset_target", "\"to\" is \"earliest\", \"latest\", {\"offset\":N} or {\"timestamp\":T}.");
+            ApiException.BadRequest("invalid_reset_target", "\"to\" is \"earliest\", \"latest\", {\"offset\":N} or {\"timestamp\":T}, with N and T non-negative integers.");
     }
 
     /// <summary>Where each held partition is read from: the session position, the committed offset or the reset policy, kept inside the partition's range.</summary>

@@ -190,6 +190,10 @@ public static class GatewayHosting
                 // A request that arrives on a kept-alive connection while the server drains: told to go elsewhere now.
                 throw ShuttingDown();
             }
+            if (context.Request.QueryString.Value is { } query && !RequestChecks.QueryIsUtf8(query))
+            {
+                throw ApiException.BadRequest("invalid_utf8", "The query string is not valid UTF-8 once its %-escapes are decoded.");
+            }
             var values = context.Request.RouteValues;
             context.Items[MatchedEndpointKey] = new MatchedRoute(
                 context.GetEndpoint(), values.TryGetValue("topic", out object? topic) ? topic : null, values.TryGetValue("group", out object? group) ? group : null);

@@ -17,6 +17,11 @@ internal static class JsonBody
             string key = field["config.".Length..];
             return ApiException.InvalidConfig(key, $"{key} {ExpectedConfig(key)}");
         }
+        if (json.InnerException is InvalidOperationException or System.Text.DecoderFallbackException)
+        {
+            // A string whose escapes are no character (a lone surrogate such as \ud800): no text to hand on.
+            return ApiException.BadRequest("invalid_utf8", $"'{field}' holds an escape that is no character (a lone surrogate such as \\ud800).");
+        }
         string detail = json switch
         {
             _ when IsConversion(json) && field.Length > 0 => $"'{field}' has a value of the wrong type, or one outside its allowed values.",

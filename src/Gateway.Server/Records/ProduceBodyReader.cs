@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Text;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
 using Gateway.Log.Batches;
@@ -195,7 +196,11 @@ internal static class ProduceBodyReader
             {
                 if (!reader.ValueTextEquals("records"u8))
                 {
-                    throw ApiException.BadRequest("invalid_request", $"Unknown field '{reader.GetString()}'; the body is {{\"records\":[...]}}.");
+                    throw ApiException.BadRequest("invalid_request", $"Unknown field '{NameOf(ref reader, -1)}'; the body is {{\"records\":[...]}}.");
+                }
+                if (sawRecords)
+                {
+                    throw ApiException.BadRequest("invalid_json", "'records' appears twice in the body.");
                 }
                 if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
                 {
@@ -236,9 +241,16 @@ internal static class ProduceBodyReader
         int? partition = null;
         long? timestamp = null;
         List<RecordHeader>? headers = null;
+        int seen = 0;
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
+            int field = FieldBit(ref reader);
+            if ((seen & field) != 0)
+            {
+                throw ApiException.BadRequest("invalid_json", $"records[{index}]: '{NameOf(ref reader, index)}' appears twice in one record.");
+            }
+            seen |= field;
             if (reader.ValueTextEquals("key"u8) || reader.ValueTextEquals("value"u8))
             {
                 bool isKey = reader.ValueTextEquals("key"u8);
@@ -310,11 +322,22 @@ internal static class ProduceBodyReader
             }
             else
             {
-                throw ApiException.BadRequest("invalid_record", $"records[{index}]: unknown field '{reader.GetString()}'. Fields: key, keyBase64, value, valueBase64, headers, partition, timestamp.");
+                throw ApiException.BadRequest("invalid_record", $"records[{index}]: unknown field '{NameOf(ref reader, index)}'. Fields: key, keyBase64, value, valueBase64, headers, partition, timestamp.");
             }
         }
         batches.Add(partition, timestamp, key, value, headers);
     }
+
+    /// <summary>A bit for each field a record object may have (0 for any other name), to find one given twice.</summary>
+    private static int FieldBit(scoped ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals("key"u8) ? 1
+        : reader.ValueTextEquals("value"u8) ? 2
+        : reader.ValueTextEquals("keyBase64"u8) ? 4
+        : reader.ValueTextEquals("valueBase64"u8) ? 8
+        : reader.ValueTextEquals("headers"u8) ? 16
+        : reader.ValueTextEquals("partition"u8) ? 32
+        : reader.ValueTextEquals("timestamp"u8) ? 64
+        : 0;
 
     private static void CheckOnce(ref bool seen, string what, int index)
     {
@@ -336,7 +359,7 @@ internal static class ProduceBodyReader
                 return new Payload(ReadUtf8String(ref reader, index), PayloadFormat.Text);
             case JsonTokenType.StartObject or JsonTokenType.StartArray:
                 int start = (int)reader.TokenStartIndex;
-                reader.Skip();
+                SkipCheckingEscapes(ref reader, index);
                 var raw = source[start..(int)reader.BytesConsumed];
                 if (!Utf8.IsValid(raw))
                 {
@@ -348,13 +371,57 @@ internal static class ProduceBodyReader
         }
     }
 
+    /// <summary>
+    /// Skips a JSON object or array kept as its text, checking that every escaped string in it (names included) stands
+    /// for valid UTF-8: an escaped lone surrogate (<c>"\ud800"</c>) is no character, and other readers would refuse
+    /// the record or change it.
+    /// </summary>
+    private static void SkipCheckingEscapes(scoped ref Utf8JsonReader reader, int index)
+    {
+        int depth = reader.CurrentDepth;
+        while (reader.Read() && reader.CurrentDepth > depth)
+        {
+            if (reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && reader.ValueIsEscaped)
+            {
+                _ = Unescape(ref reader, index);
+            }
+        }
+    }
+
+    /// <summary>A string's unescaped UTF-8; an escape that stands for no character (a lone surrogate) is 400 <c>invalid_utf8</c>.</summary>
+    private static ReadOnlySpan<byte> Unescape(scoped ref Utf8JsonReader reader, int index)
+    {
+        byte[] unescaped = new byte[reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length];
+        try
+        {
+            return unescaped.AsSpan(0, reader.CopyString(unescaped));
+        }
+        catch (InvalidOperationException)
+        {
+            throw ApiException.BadRequest("invalid_utf8", $"records[{index}]: a string holds an escape that is no character (a lone surrogate such as \\ud800).");
+        }
+    }
+
+    /// <summary>A property name as text; one whose escapes are no character is 400 <c>invalid_utf8</c>.</summary>
+    private static string NameOf(scoped ref Utf8JsonReader reader, int index)
+    {
+        if (reader.ValueIsEscaped)
+        {
+            return Encoding.UTF8.GetString(Unescape(ref reader, index));
+        }
+        if (!Utf8.IsValid(reader.ValueSpan))
+        {
+            throw ApiException.BadRequest("invalid_utf8", $"records[{index}]: a field name is not valid UTF-8.");
+        }
+        return reader.GetString()!;
+    }
+
     private static ReadOnlySpan<byte> ReadUtf8String(scoped ref Utf8JsonReader reader, int index)
     {
         ReadOnlySpan<byte> bytes;
         if (reader.ValueIsEscaped)
         {
-            byte[] unescaped = new byte[reader.ValueSpan.Length];
-            bytes = unescaped.AsSpan(0, reader.CopyString(unescaped));
+            bytes = Unescape(ref reader, index);
         }
         else
         {
@@ -395,7 +462,11 @@ internal static class ProduceBodyReader
         var headers = new List<RecordHeader>();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            string name = reader.GetString()!;
+            string name = NameOf(ref reader, index);
+            if (headers.Exists(h => h.Name == name))
+            {
+                throw ApiException.BadRequest("invalid_json", $"records[{index}]: header '{name}' appears twice in one headers object.");
+            }
             reader.Read();
             byte[]? value = reader.TokenType switch
             {

@@ -67,10 +67,20 @@ public static class RecordsApi
     {
         Quotas.AdmitProduce(request.HttpContext);
         var ackMode = ParseAcks(acks, topic.Config.Acks);
-        string? idempotencyKey = request.Headers["Idempotency-Key"].FirstOrDefault();
+        var idempotencyKeys = request.Headers["Idempotency-Key"];
+        if (idempotencyKeys.Count > 1)
+        {
+            // Which one a proxy or framework keeps differs: the retry could be answered as another request.
+            throw ApiException.BadRequest("invalid_idempotency_key", "Give one Idempotency-Key header, not several.");
+        }
+        string? idempotencyKey = idempotencyKeys.Count == 1 ? idempotencyKeys[0] : null;
         if (idempotencyKey is not null)
         {
             IdempotentRequests.Validate(idempotencyKey);
+        }
+        if (partition < 0)
+        {
+            throw ApiException.BadRequest("invalid_partition", "partition is a non-negative integer.");
         }
         using var hash = idempotencyKey is null ? null : IdempotentRequests.StartRequestHash(request);
         var kind = ProduceBodyReader.Classify(request.ContentType);

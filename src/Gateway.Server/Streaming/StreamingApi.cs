@@ -49,7 +49,7 @@ public static class StreamingApi
         {
             log.GetPartition(p);
         }
-        var cursor = ReadCursor(context, lastEventId);
+        var cursor = ReadCursor(context, lastEventId, [topic]);
         var positions = new Dictionary<TopicPartition, long>();
         var resets = new List<(TopicPartition, long, long)>();
         AddPartitions(log, partition, from, cursor, positions, resets);
@@ -132,7 +132,7 @@ public static class StreamingApi
             "earliest" => OffsetReset.Earliest,
             _ => throw ApiException.BadRequest("invalid_parameter", "autoOffsetReset is 'earliest' or 'latest'."),
         };
-        var cursor = ReadCursor(context, lastEventId);
+        var cursor = ReadCursor(context, lastEventId, names);
         var member = groups.Join(group, null, names, sessionTimeoutMs, reset);
 
         var positions = new Dictionary<TopicPartition, long>();
@@ -238,16 +238,26 @@ public static class StreamingApi
         }
     }
 
-    private static Dictionary<TopicPartition, long> ReadCursor(HttpContext context, string? lastEventId)
+    /// <summary>
+    /// The positions of a <c>Last-Event-ID</c>, which must be one this server sent for a stream of these topics: a
+    /// cursor of another topic would otherwise resume nothing and silently replay from the start.
+    /// </summary>
+    private static Dictionary<TopicPartition, long> ReadCursor(HttpContext context, string? lastEventId, IReadOnlyCollection<string> topics)
     {
         string? text = context.Request.Headers["Last-Event-ID"].FirstOrDefault() ?? lastEventId;
         if (text is null)
         {
             return [];
         }
-        return EventCursor.TryDecode(text, out var positions)
-            ? positions
-            : throw ApiException.BadRequest("invalid_cursor", "Last-Event-ID is not an event id this server sent.");
+        if (!EventCursor.TryDecode(text, out var positions))
+        {
+            throw ApiException.BadRequest("invalid_cursor", "Last-Event-ID is not an event id this server sent.");
+        }
+        if (positions.Keys.FirstOrDefault(tp => !topics.Contains(tp.Topic)) is { Topic: { } other })
+        {
+            throw ApiException.BadRequest("invalid_cursor", $"Last-Event-ID is a position in topic '{other}', not in this stream's topics.");
+        }
+        return positions;
     }
 
     private static void AddPartitions(TopicLog log, int? only, string? from, Dictionary<TopicPartition, long> cursor, Dictionary<TopicPartition, long> positions, List<(TopicPartition, long, long)> resets)
