@@ -66,6 +66,40 @@ public sealed class LoggingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Client_errors_log_no_error_and_no_stack_trace()
+    {
+        await using var server = await ServerProcess.StartAsync(_data, "--Serilog:MinimumLevel:Default=Information");
+        var client = server.Client;
+        await Http.CreateTopicAsync(client, "t", 1);
+        string[] bodies =
+        [
+            """{"records":[{"value":"x\ud800y"}]}""",
+            """{"records":[{"key":1,"key":2}]}""",
+            """{"records":[{"value":1}""",
+        ];
+        foreach (string body in bodies)
+        {
+            using var response = await client.PostAsync("/v1/topics/t/records", Http.Json(body));
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+        using (var response = await client.PostAsync("/v1/topics", Http.Json("""{"name":"x\udc00"}""")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+        using (var response = await client.PutAsync("/v1/groups/g/offsets", Http.Json("""{"topic":"t","to":{"offset":"5"}}""")))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+        using (var response = await client.GetAsync("/v1/topics/t/partitions/0/records?offset=abc"))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        }
+        await server.StopAsync();
+        Assert.DoesNotContain(" ERR]", server.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Requests_open_no_logging_scope_or_activity_unless_aspnet_request_logs_are_configured()
     {
         string logFile = Path.Combine(_data, "logs", "gateway.json");

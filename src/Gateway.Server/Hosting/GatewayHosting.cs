@@ -119,7 +119,8 @@ public static class GatewayHosting
                     404 => "not_found",
                     405 => "method_not_allowed",
                     415 => "unsupported_media_type",
-                    _ => "error",
+                    >= 500 => "internal_error",
+                    _ => "bad_request",
                 };
             }
         });

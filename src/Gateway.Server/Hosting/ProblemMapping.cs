@@ -24,6 +24,7 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
         exception = exception switch
         {
             BadHttpRequestException { InnerException: JsonException json } => JsonBody.Problem(json),
+            BadHttpRequestException bad when BindingFailure.Problem(bad) is { } told => told,
             JsonException json => JsonBody.Problem(json),
             _ => exception,
         };
