@@ -381,9 +381,9 @@ public sealed class RecordsApiTests : IAsyncLifetime
         await Http.PostProblemAsync(_client, "/v1/topics/one/records?acks=sometimes", Http.Json("""{"records":[{"value":1}]}"""), HttpStatusCode.BadRequest, "invalid_acks");
         await Http.PostProblemAsync(_client, "/v1/topics/one/partitions/5/records", Http.Json("""{"records":[{"value":1}]}"""), HttpStatusCode.NotFound, "partition_not_found");
         await Http.PostProblemAsync(_client, "/v1/topics/one/partitions/0/records", Http.Json("""{"records":[{"partition":1,"value":1}]}"""), HttpStatusCode.BadRequest, "partition_conflict");
-        await Http.PostProblemAsync(_client, "/v1/topics/one/partitions/x/records", Http.Json("""{"records":[{"value":1}]}"""), HttpStatusCode.BadRequest, "invalid_request");
-        await Http.GetProblemAsync(_client, "/v1/topics/one/partitions/0/records?offset=abc", HttpStatusCode.BadRequest, "invalid_request");
-        await Http.GetProblemAsync(_client, "/v1/topics/one/partitions/0/records?offset=9223372036854775808", HttpStatusCode.BadRequest, "invalid_request");
+        await Http.PostProblemAsync(_client, "/v1/topics/one/partitions/x/records", Http.Json("""{"records":[{"value":1}]}"""), HttpStatusCode.BadRequest, "invalid_partition");
+        await Http.GetProblemAsync(_client, "/v1/topics/one/partitions/0/records?offset=abc", HttpStatusCode.BadRequest, "invalid_parameter");
+        await Http.GetProblemAsync(_client, "/v1/topics/one/partitions/0/records?offset=9223372036854775808", HttpStatusCode.BadRequest, "invalid_parameter");
         await Http.GetProblemAsync(_client, "/v1/topics/one/partitions/0/records?offset=-1", HttpStatusCode.RequestedRangeNotSatisfiable, "offset_out_of_range");
         await Http.GetProblemAsync(_client, "/v1/topics/one/partitions/0/records?limit=0", HttpStatusCode.BadRequest, "invalid_parameter");
         await Http.GetProblemAsync(_client, "/v1/topics/one/partitions/0/records?maxBytes=999999999", HttpStatusCode.BadRequest, "invalid_parameter");

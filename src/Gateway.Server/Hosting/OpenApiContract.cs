@@ -23,17 +23,14 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
         document.Info.Description =
             "Kafka's model - topics, partitions, offsets, consumer groups, retention - over plain HTTP. Errors are RFC 9457 " +
             "problem+json with a stable `code`. Offsets are dense per partition; timestamps are epoch milliseconds.";
-        // The document must not depend on the host that asked for it: it is committed and drift-checked.
-        document.Servers?.Clear();
+        // The document must not depend on the host that asked for it (it is committed and drift-checked): the server of
+        // the README's quick start, which generated clients take as their default base address.
+        document.Servers = [new OpenApiServer { Url = "http://localhost:8080", Description = "A server started with `dotnet run --project src/Gateway.Server` (README quick start)." }];
+        DescribeTags(document);
+        DescribeSecurity(document);
         if (document.Components?.Schemas?.TryGetValue("ProblemDetails", out var problem) == true && problem is OpenApiSchema problemSchema)
         {
-            problemSchema.Description = "RFC 9457 problem details. `code` is stable and meant for programs; `title` and `detail` are for people.";
-            problemSchema.Properties ??= new Dictionary<string, IOpenApiSchema>();
-            problemSchema.Properties["code"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Stable machine-readable error code, e.g. `topic_not_found`." };
-            problemSchema.Required = new HashSet<string> { "code", "status", "title" };
-            // Problems carry more members: traceId, and per code e.g. endOffset (412) or currentGeneration (409).
-            problemSchema.AdditionalPropertiesAllowed = true;
-            problemSchema.AdditionalProperties = null;
+            DescribeProblem(problemSchema);
         }
         // A JsonElement is any JSON value: inline `{}` rather than a named object, so generators map it to their "any" type.
         document.Components?.Schemas?.Remove("JsonElement");
@@ -50,12 +47,24 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
                 }
             }
         }
-        foreach (var (name, schema) in document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>())
+        foreach (var (name, schema) in (document.Components?.Schemas ?? new Dictionary<string, IOpenApiSchema>()).ToList())
         {
             if (InputSchemas.Contains(name) && schema is OpenApiSchema input && input.Properties is { } properties)
             {
                 // Request bodies: a nullable property may be left out; the generator marks every constructor parameter required.
                 input.Required = new HashSet<string>(properties.Where(p => !IsNullable(p.Value) || AlwaysRequired.Contains((name, p.Key))).Select(p => p.Key));
+                foreach (string member in input.Required.Where(m => AlwaysRequired.Contains((name, m))))
+                {
+                    // Required by the server, so never null: a generated client then types it as plain string or array.
+                    if (properties[member] is OpenApiSchema { Type: { } type } nonNull && type.HasFlag(JsonSchemaType.Null))
+                    {
+                        nonNull.Type = type & ~JsonSchemaType.Null;
+                    }
+                }
+                if (name == "ResetOffsetsRequest")
+                {
+                    properties["to"] = ResetTarget(document);
+                }
             }
             if (OmittedWhenAbsent.TryGetValue(name, out string[]? omitted) && schema is OpenApiSchema output && output.Required is { } required)
             {
@@ -75,6 +84,100 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
         return Task.CompletedTask;
     }
 
+    private static void DescribeTags(OpenApiDocument document)
+    {
+        var descriptions = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["Topics"] = "Create, list, describe, change and delete topics; partition offsets and record deletion.",
+            ["Records"] = "Produce records (JSON, NDJSON or a raw body) and fetch them by offset, with long-poll.",
+            ["Groups"] = "Consumer groups: members share a topic's partitions, fetch from their position and commit offsets.",
+            ["Streaming"] = "Server-Sent Events: a topic's records, or a group member's share, as they are committed.",
+        };
+        foreach (var tag in document.Tags ?? new HashSet<OpenApiTag>())
+        {
+            if (tag.Name is { } name && descriptions.TryGetValue(name, out string? description))
+            {
+                tag.Description = description;
+            }
+        }
+    }
+
+    /// <summary>
+    /// How a client authenticates, where the server is configured with credentials (Security in README): a bearer
+    /// token, API key or JWT; event streams also take it as <c>?access_token=</c>, since browsers' EventSource cannot set
+    /// headers. Without configured credentials a loopback server answers anonymous requests, hence the empty
+    /// alternative: generated clients get an auth setting that may be left unset.
+    /// </summary>
+    private static void DescribeSecurity(OpenApiDocument document)
+    {
+        document.Components ??= new OpenApiComponents();
+        document.Components.SecuritySchemes = new Dictionary<string, IOpenApiSecurityScheme>(StringComparer.Ordinal)
+        {
+            ["bearer"] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                BearerFormat = "API key or JWT",
+                Description = "`Authorization: Bearer <API key or JWT>`, as configured under `Auth` (README, Security).",
+            },
+            ["accessToken"] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Query,
+                Name = "access_token",
+                Description = "The same API key or JWT in the query, for event streams opened by browsers' EventSource.",
+            },
+        };
+        foreach (var (_, item) in document.Paths)
+        {
+            foreach (var (_, operation) in item.Operations ?? [])
+            {
+                operation.Security =
+                [
+                    new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] },
+                    .. operation.OperationId is "StreamTopic" or "StreamGroup"
+                        ? new[] { new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("accessToken", document)] = [] } }
+                        : [],
+                    new OpenApiSecurityRequirement(),
+                ];
+            }
+        }
+    }
+
+    /// <summary>
+    /// One problem schema for every error: the RFC 9457 members, <c>code</c>, <c>traceId</c>, and the extension members
+    /// some codes carry, typed, so that a generated client reads them without casts.
+    /// </summary>
+    private static void DescribeProblem(OpenApiSchema problem)
+    {
+        problem.Description = "RFC 9457 problem details. `code` is stable and meant for programs; `title` and `detail` are for people. " +
+            "Some codes carry more members, listed here with the codes that set them.";
+        problem.Properties ??= new Dictionary<string, IOpenApiSchema>();
+        problem.Properties["code"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "Stable machine-readable error code, e.g. `topic_not_found` (README lists them all)." };
+        problem.Properties["traceId"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "The request's trace id, as the server's request log names it." };
+        static OpenApiSchema Int64(string description) => new() { Type = JsonSchemaType.Integer, Format = "int64", Description = description };
+        problem.Properties["generation"] = Int64("`stale_generation`: the generation the request gave.");
+        problem.Properties["currentGeneration"] = Int64("`stale_generation`: the group's current generation.");
+        problem.Properties["partitions"] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.Array,
+            Items = new OpenApiSchemaReference("PartitionRef"),
+            Description = "`partition_not_assigned`: the partitions the member does not hold.",
+        };
+        problem.Properties["partitionCount"] = Int64("`partition_not_found`: how many partitions the topic has.");
+        problem.Properties["expectedOffset"] = Int64("`offset_mismatch`: the end offset the request expected.");
+        problem.Properties["offset"] = Int64("`offset_out_of_range`: the offset asked for.");
+        problem.Properties["beginOffset"] = Int64("`offset_out_of_range`: the partition's begin offset.");
+        problem.Properties["endOffset"] = Int64("`offset_out_of_range`, `offset_mismatch`: the partition's end offset.");
+        problem.Properties["key"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "`invalid_config`: the topic setting refused." };
+        problem.Properties["sizeBytes"] = Int64("`batch_too_large`: the batch's size.");
+        problem.Properties["maxBatchBytes"] = Int64("`batch_too_large`: the largest batch one partition takes.");
+        problem.Properties["freeBytes"] = Int64("`insufficient_storage`: the data volume's free bytes.");
+        problem.Required = new HashSet<string> { "code", "status", "title" };
+        problem.AdditionalPropertiesAllowed = true;
+        problem.AdditionalProperties = null;
+    }
+
     private static readonly HashSet<string> InputSchemas =
         ["CreateTopicRequest", "UpdateTopicRequest", "TopicConfigPatch", "ProduceRecord", "JoinRequest", "CommitRequest", "ResetOffsetsRequest"];
 
@@ -84,7 +187,45 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
         ["MemberFetchResponse"] = ["resets"],
     };
 
-    private static readonly HashSet<(string, string)> AlwaysRequired = [("CreateTopicRequest", "name"), ("JoinRequest", "topics"), ("ResetOffsetsRequest", "to")];
+    private static readonly HashSet<(string, string)> AlwaysRequired =
+        [("CreateTopicRequest", "name"), ("JoinRequest", "topics"), ("ResetOffsetsRequest", "to"), ("ResetOffsetsRequest", "topic"), ("CommitRequest", "generation")];
+
+    /// <summary>
+    /// The forms of a reset target, named so that generated clients get a type for each; the server accepts exactly
+    /// these (anything else is <c>invalid_reset_target</c>).
+    /// </summary>
+    private static OpenApiSchema ResetTarget(OpenApiDocument document)
+    {
+        static OpenApiSchema Only(string member, string description) => new()
+        {
+            Type = JsonSchemaType.Object,
+            Required = new HashSet<string> { member },
+            Properties = new Dictionary<string, IOpenApiSchema>
+            {
+                [member] = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64", Minimum = "0", Description = description },
+            },
+            AdditionalPropertiesAllowed = false,
+        };
+        var schemas = document.Components!.Schemas!;
+        schemas["ResetPosition"] = new OpenApiSchema
+        {
+            Type = JsonSchemaType.String,
+            Enum = [JsonValue.Create("earliest"), JsonValue.Create("latest")],
+            Description = "The partition's begin offset (`earliest`) or end offset (`latest`).",
+        };
+        schemas["ResetToOffset"] = Only("offset", "An offset between the partition's begin and end offsets.");
+        schemas["ResetToTimestamp"] = Only("timestamp", "Epoch milliseconds: the first offset whose record timestamp is ≥ it (the end offset if none is).");
+        return new OpenApiSchema
+        {
+            Description = "Where the offsets move: `earliest`, `latest`, an offset, or the first offset at or after a timestamp.",
+            OneOf =
+            [
+                new OpenApiSchemaReference("ResetPosition", document),
+                new OpenApiSchemaReference("ResetToOffset", document),
+                new OpenApiSchemaReference("ResetToTimestamp", document),
+            ],
+        };
+    }
 
     private static bool RefersTo(IOpenApiSchema schema, string id) =>
         schema is OpenApiSchemaReference { Reference.Id: var direct } && direct == id
@@ -112,7 +253,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
                 "offset" => ("Offset to start at; between the partition's begin and end offsets.", Min(0)),
                 "before" => ("Records before this offset are deleted; at most the end offset.", Min(0)),
                 "expectedOffset" => ("Append only if the partition's end offset is this; else 412 `offset_mismatch` with the actual `endOffset`.", Min(0)),
-                "timestamp" when operation.OperationId is "Fetch" or "GetPartitionOffsets" => ("Epoch milliseconds: start at the first record whose timestamp is ≥ it.", Min(0)),
+                "timestamp" when operation.OperationId is "FetchRecords" or "GetPartitionOffsets" => ("Epoch milliseconds: start at the first record whose timestamp is ≥ it.", Min(0)),
                 "timestamp" => ("Epoch milliseconds for a raw-body record (default: now).", Min(0)),
                 "limit" => ($"Most records to return (default {apiLimits.DefaultFetchRecords}).", Range(1, apiLimits.MaxFetchRecords)),
                 "maxBytes" => ($"About this many bytes of records at most; at least one record is returned (default {apiLimits.DefaultFetchBytes}).", Range(1, apiLimits.MaxFetchBytes)),
@@ -208,7 +349,17 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
                 {
                     ["text/event-stream"] = new()
                     {
-                        Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                        Schema = new OpenApiSchema
+                        {
+                            Type = JsonSchemaType.String,
+                            Description = "Server-Sent Events. `event: record`: `id:` an opaque cursor (send it back as `Last-Event-ID`), `data:` one " +
+                                "`FetchedRecord` as JSON. `event: reset`: `data:` `{\"topic\",\"partition\",\"offset\",\"resetTo\"}` when a position " +
+                                "moved (below the begin offset after retention). Lines starting with `:` are keep-alives.",
+                            Extensions = new Dictionary<string, IOpenApiExtension>
+                            {
+                                ["x-event-data"] = new JsonNodeExtension(new JsonObject { ["record"] = new JsonObject { ["$ref"] = "#/components/schemas/FetchedRecord" } }),
+                            },
+                        },
                         Example = JsonValue.Create(
                             "retry: 3000\n\nid: AAAAAAAAAAE\nevent: record\ndata: {\"topic\":\"orders\",\"partition\":0,\"offset\":41,\"timestamp\":1764064800123,\"key\":\"user-1\",\"value\":{\"event\":\"signup\"}}\n\n"),
                     },
@@ -273,7 +424,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
             ("429", _) => ("quota_exceeded", "Too many requests", "Principal 'alice' is over its produce byte rate."),
             ("503", _) => ("storage_unavailable", "Storage unavailable", "Partition 0 of topic 'orders' is not available: its last commit failed."),
             ("507", _) => ("insufficient_storage", "Insufficient storage", "Free disk space is below the configured reserve; appends resume when space is freed."),
-            _ => ("error", "Error", "Something went wrong."),
+            _ => ("internal_error", "Internal error", "The server failed to handle the request."),
         };
         return new JsonObject
         {

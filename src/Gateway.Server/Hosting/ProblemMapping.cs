@@ -63,7 +63,7 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
     {
         ApiException api => (api.Status, api.Code, TitleFor(api.Status), api.Extensions),
         TopicNotFoundException => (404, "topic_not_found", "Topic not found", Empty),
-        PartitionNotFoundException p => (404, "partition_not_found", "Partition not found", new Dictionary<string, object?> { ["partitions"] = p.PartitionCount }),
+        PartitionNotFoundException p => (404, "partition_not_found", "Partition not found", new Dictionary<string, object?> { ["partitionCount"] = p.PartitionCount }),
         TopicExistsException => (409, "topic_exists", "Topic exists", Empty),
         OffsetOutOfRangeException o => (416, "offset_out_of_range", "Offset out of range", new Dictionary<string, object?>
         {

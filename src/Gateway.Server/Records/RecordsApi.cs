@@ -40,7 +40,7 @@ public static class RecordsApi
             .WithDescription(ProduceDescription + " With `expectedOffset=N` the append happens only if the partition ends at N, else 412 `offset_mismatch` (optimistic concurrency).")
             .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
-        topics.MapGet("/partitions/{partition}/records", FetchAsync).WithName("Fetch").RequireTopic(Operations.Fetch).ProducesProblem(429)
+        topics.MapGet("/partitions/{partition}/records", FetchAsync).WithName("FetchRecords").RequireTopic(Operations.Fetch).ProducesProblem(429)
             .WithSummary("Fetch records from a partition by offset")
             .WithDescription(
                 "Starts at `offset`, or at the first record with timestamp ≥ `timestamp`, or at the begin offset. Returns at most `limit` records " +

@@ -9,14 +9,16 @@ using System;
 namespace Gateway.Client.Models
 {
     /// <summary>
-    /// RFC 9457 problem details. `code` is stable and meant for programs; `title` and `detail` are for people.
+    /// RFC 9457 problem details. `code` is stable and meant for programs; `title` and `detail` are for people. Some codes carry more members, listed here with the codes that set them.
     /// </summary>
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     public partial class ProblemDetails : ApiException, IAdditionalDataHolder, IParsable
     {
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>Stable machine-readable error code, e.g. `topic_not_found`.</summary>
+        /// <summary>`offset_out_of_range`: the partition&apos;s begin offset.</summary>
+        public long? BeginOffset { get; set; }
+        /// <summary>Stable machine-readable error code, e.g. `topic_not_found` (README lists them all).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? Code { get; set; }
@@ -24,6 +26,8 @@ namespace Gateway.Client.Models
 #else
         public string Code { get; set; }
 #endif
+        /// <summary>`stale_generation`: the group&apos;s current generation.</summary>
+        public long? CurrentGeneration { get; set; }
         /// <summary>The detail property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -32,6 +36,14 @@ namespace Gateway.Client.Models
 #else
         public string Detail { get; set; }
 #endif
+        /// <summary>`offset_out_of_range`, `offset_mismatch`: the partition&apos;s end offset.</summary>
+        public long? EndOffset { get; set; }
+        /// <summary>`offset_mismatch`: the end offset the request expected.</summary>
+        public long? ExpectedOffset { get; set; }
+        /// <summary>`insufficient_storage`: the data volume&apos;s free bytes.</summary>
+        public long? FreeBytes { get; set; }
+        /// <summary>`stale_generation`: the generation the request gave.</summary>
+        public long? Generation { get; set; }
         /// <summary>The instance property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -40,8 +52,32 @@ namespace Gateway.Client.Models
 #else
         public string Instance { get; set; }
 #endif
+        /// <summary>`invalid_config`: the topic setting refused.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Key { get; set; }
+#nullable restore
+#else
+        public string Key { get; set; }
+#endif
+        /// <summary>`batch_too_large`: the largest batch one partition takes.</summary>
+        public long? MaxBatchBytes { get; set; }
         /// <summary>The primary error message.</summary>
         public override string Message { get => base.Message; }
+        /// <summary>`offset_out_of_range`: the offset asked for.</summary>
+        public long? Offset { get; set; }
+        /// <summary>`partition_not_found`: how many partitions the topic has.</summary>
+        public long? PartitionCount { get; set; }
+        /// <summary>`partition_not_assigned`: the partitions the member does not hold.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public List<global::Gateway.Client.Models.PartitionRef>? Partitions { get; set; }
+#nullable restore
+#else
+        public List<global::Gateway.Client.Models.PartitionRef> Partitions { get; set; }
+#endif
+        /// <summary>`batch_too_large`: the batch&apos;s size.</summary>
+        public long? SizeBytes { get; set; }
         /// <summary>The status property</summary>
         public int? Status { get; set; }
         /// <summary>The title property</summary>
@@ -51,6 +87,14 @@ namespace Gateway.Client.Models
 #nullable restore
 #else
         public string Title { get; set; }
+#endif
+        /// <summary>The request&apos;s trace id, as the server&apos;s request log names it.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? TraceId { get; set; }
+#nullable restore
+#else
+        public string TraceId { get; set; }
 #endif
         /// <summary>The type property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -85,11 +129,24 @@ namespace Gateway.Client.Models
         {
             return new Dictionary<string, Action<IParseNode>>
             {
+                { "beginOffset", n => { BeginOffset = n.GetLongValue(); } },
                 { "code", n => { Code = n.GetStringValue(); } },
+                { "currentGeneration", n => { CurrentGeneration = n.GetLongValue(); } },
                 { "detail", n => { Detail = n.GetStringValue(); } },
+                { "endOffset", n => { EndOffset = n.GetLongValue(); } },
+                { "expectedOffset", n => { ExpectedOffset = n.GetLongValue(); } },
+                { "freeBytes", n => { FreeBytes = n.GetLongValue(); } },
+                { "generation", n => { Generation = n.GetLongValue(); } },
                 { "instance", n => { Instance = n.GetStringValue(); } },
+                { "key", n => { Key = n.GetStringValue(); } },
+                { "maxBatchBytes", n => { MaxBatchBytes = n.GetLongValue(); } },
+                { "offset", n => { Offset = n.GetLongValue(); } },
+                { "partitionCount", n => { PartitionCount = n.GetLongValue(); } },
+                { "partitions", n => { Partitions = n.GetCollectionOfObjectValues<global::Gateway.Client.Models.PartitionRef>(global::Gateway.Client.Models.PartitionRef.CreateFromDiscriminatorValue)?.AsList(); } },
+                { "sizeBytes", n => { SizeBytes = n.GetLongValue(); } },
                 { "status", n => { Status = n.GetIntValue(); } },
                 { "title", n => { Title = n.GetStringValue(); } },
+                { "traceId", n => { TraceId = n.GetStringValue(); } },
                 { "type", n => { Type = n.GetStringValue(); } },
             };
         }
@@ -100,11 +157,24 @@ namespace Gateway.Client.Models
         public virtual void Serialize(ISerializationWriter writer)
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+            writer.WriteLongValue("beginOffset", BeginOffset);
             writer.WriteStringValue("code", Code);
+            writer.WriteLongValue("currentGeneration", CurrentGeneration);
             writer.WriteStringValue("detail", Detail);
+            writer.WriteLongValue("endOffset", EndOffset);
+            writer.WriteLongValue("expectedOffset", ExpectedOffset);
+            writer.WriteLongValue("freeBytes", FreeBytes);
+            writer.WriteLongValue("generation", Generation);
             writer.WriteStringValue("instance", Instance);
+            writer.WriteStringValue("key", Key);
+            writer.WriteLongValue("maxBatchBytes", MaxBatchBytes);
+            writer.WriteLongValue("offset", Offset);
+            writer.WriteLongValue("partitionCount", PartitionCount);
+            writer.WriteCollectionOfObjectValues<global::Gateway.Client.Models.PartitionRef>("partitions", Partitions);
+            writer.WriteLongValue("sizeBytes", SizeBytes);
             writer.WriteIntValue("status", Status);
             writer.WriteStringValue("title", Title);
+            writer.WriteStringValue("traceId", TraceId);
             writer.WriteStringValue("type", Type);
             writer.WriteAdditionalData(AdditionalData);
         }

@@ -21,13 +21,13 @@ namespace Gateway.Client.Models
 #else
         public List<int?> Partitions { get; set; }
 #endif
-        /// <summary>Any JSON value.</summary>
+        /// <summary>Where the offsets move: `earliest`, `latest`, an offset, or the first offset at or after a timestamp.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
-        public UntypedNode? To { get; set; }
+        public global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to? To { get; set; }
 #nullable restore
 #else
-        public UntypedNode To { get; set; }
+        public global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to To { get; set; }
 #endif
         /// <summary>The topic property</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -56,7 +56,7 @@ namespace Gateway.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "partitions", n => { Partitions = n.GetCollectionOfPrimitiveValues<int?>()?.AsList(); } },
-                { "to", n => { To = n.GetObjectValue<UntypedNode>(UntypedNode.CreateFromDiscriminatorValue); } },
+                { "to", n => { To = n.GetObjectValue<global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to>(global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to.CreateFromDiscriminatorValue); } },
                 { "topic", n => { Topic = n.GetStringValue(); } },
             };
         }
@@ -68,8 +68,93 @@ namespace Gateway.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteCollectionOfPrimitiveValues<int?>("partitions", Partitions);
-            writer.WriteObjectValue<UntypedNode>("to", To);
+            writer.WriteObjectValue<global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to>("to", To);
             writer.WriteStringValue("topic", Topic);
+        }
+        /// <summary>
+        /// Composed type wrapper for classes <see cref="global::Gateway.Client.Models.ResetPosition"/>, <see cref="global::Gateway.Client.Models.ResetToOffset"/>, <see cref="global::Gateway.Client.Models.ResetToTimestamp"/>
+        /// </summary>
+        [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
+        public partial class ResetOffsetsRequest_to : IComposedTypeWrapper, IParsable
+        {
+            /// <summary>Composed type representation for type <see cref="global::Gateway.Client.Models.ResetPosition"/></summary>
+            public global::Gateway.Client.Models.ResetPosition? ResetPosition { get; set; }
+            /// <summary>Composed type representation for type <see cref="global::Gateway.Client.Models.ResetToOffset"/></summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            public global::Gateway.Client.Models.ResetToOffset? ResetToOffset { get; set; }
+#nullable restore
+#else
+            public global::Gateway.Client.Models.ResetToOffset ResetToOffset { get; set; }
+#endif
+            /// <summary>Composed type representation for type <see cref="global::Gateway.Client.Models.ResetToTimestamp"/></summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+            public global::Gateway.Client.Models.ResetToTimestamp? ResetToTimestamp { get; set; }
+#nullable restore
+#else
+            public global::Gateway.Client.Models.ResetToTimestamp ResetToTimestamp { get; set; }
+#endif
+            /// <summary>
+            /// Creates a new instance of the appropriate class based on discriminator value
+            /// </summary>
+            /// <returns>A <see cref="global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to"/></returns>
+            /// <param name="parseNode">The parse node to use to read the discriminator value and create the object</param>
+            public static global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to CreateFromDiscriminatorValue(IParseNode parseNode)
+            {
+                if(ReferenceEquals(parseNode, null)) throw new ArgumentNullException(nameof(parseNode));
+                var mappingValue = parseNode.GetChildNode("")?.GetStringValue();
+                var result = new global::Gateway.Client.Models.ResetOffsetsRequest.ResetOffsetsRequest_to();
+                if(parseNode.GetEnumValue<global::Gateway.Client.Models.ResetPosition>() is global::Gateway.Client.Models.ResetPosition resetPositionValue)
+                {
+                    result.ResetPosition = resetPositionValue;
+                }
+                else if("ResetToOffset".Equals(mappingValue, StringComparison.OrdinalIgnoreCase))
+                {
+                    result.ResetToOffset = new global::Gateway.Client.Models.ResetToOffset();
+                }
+                else if("ResetToTimestamp".Equals(mappingValue, StringComparison.OrdinalIgnoreCase))
+                {
+                    result.ResetToTimestamp = new global::Gateway.Client.Models.ResetToTimestamp();
+                }
+                return result;
+            }
+            /// <summary>
+            /// The deserialization information for the current model
+            /// </summary>
+            /// <returns>A IDictionary&lt;string, Action&lt;IParseNode&gt;&gt;</returns>
+            public virtual IDictionary<string, Action<IParseNode>> GetFieldDeserializers()
+            {
+                if(ResetToOffset != null)
+                {
+                    return ResetToOffset.GetFieldDeserializers();
+                }
+                else if(ResetToTimestamp != null)
+                {
+                    return ResetToTimestamp.GetFieldDeserializers();
+                }
+                return new Dictionary<string, Action<IParseNode>>();
+            }
+            /// <summary>
+            /// Serializes information the current object
+            /// </summary>
+            /// <param name="writer">Serialization writer to use to serialize this model</param>
+            public virtual void Serialize(ISerializationWriter writer)
+            {
+                if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
+                if(ResetPosition != null)
+                {
+                    writer.WriteEnumValue<global::Gateway.Client.Models.ResetPosition>(null, ResetPosition);
+                }
+                else if(ResetToOffset != null)
+                {
+                    writer.WriteObjectValue<global::Gateway.Client.Models.ResetToOffset>(null, ResetToOffset);
+                }
+                else if(ResetToTimestamp != null)
+                {
+                    writer.WriteObjectValue<global::Gateway.Client.Models.ResetToTimestamp>(null, ResetToTimestamp);
+                }
+            }
         }
     }
 }
