@@ -81,6 +81,15 @@ public sealed class BrowserTests : IDisposable
             Assert.Contains("{\"hello\":\"browser\"}", text, StringComparison.Ordinal);
             Assert.Contains("live: browser", await devtools.EvaluateAsync("document.getElementById('status').textContent"), StringComparison.Ordinal);
 
+            // A tombstone is marked as one; the text "null" is shown as text, not as a tombstone.
+            await Http.ProduceAsync(server.Client, "browser", """[{"key":"gone","value":null},{"key":"text-null","value":"null"}]""");
+            await devtools.WaitForAsync("document.querySelector('#records')?.textContent.includes('text-null')");
+            string rows = await devtools.EvaluateAsync(
+                "JSON.stringify([...document.querySelectorAll('#records tr')].map(r => [r.children[3].textContent, r.lastChild.textContent, !!r.querySelector('.tombstone')]))");
+            var shown = JsonNode.Parse(rows)!.AsArray().ToDictionary(r => (string)r![0]!, r => ((string)r![1]!, (bool)r[2]!));
+            Assert.Equal(("tombstone", true), shown["gone"]);
+            Assert.Equal(("null", false), shown["text-null"]);
+
             // And the record really is in the log.
             var stored = new List<string>();
             for (int p = 0; p < 2; p++)
