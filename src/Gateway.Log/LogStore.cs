@@ -77,9 +77,9 @@ public sealed partial class LogStore : IAsyncDisposable
             directoryLock.Dispose();
             throw;
         }
-        await store._services.Verification.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            await store._services.Verification.WaitAsync(cancellationToken).ConfigureAwait(false);
             await Task.Run(
                 () =>
                 {
@@ -120,6 +120,12 @@ public sealed partial class LogStore : IAsyncDisposable
         : throw new TopicNotFoundException(name);
 
     public bool TryGetTopic(string name, out TopicLog topic) => _topics.TryGetValue(name, out topic!);
+
+    /// <summary>
+    /// Whether the topic exists, serving or not: a topic whose <c>topic.json</c> was refused at start still exists
+    /// (its files, and what others keep about it such as committed offsets, stay) until it is deleted.
+    /// </summary>
+    public bool TopicExists(string name) => _topics.ContainsKey(name) || _refused.ContainsKey(name);
 
     /// <summary>Partitions that cannot serve, with the reason: what readiness reports.</summary>
     /// A topic refused whole (its <c>topic.json</c>) is listed with partition -1.
@@ -244,13 +250,20 @@ public sealed partial class LogStore : IAsyncDisposable
                 return;
             }
             _disposed = true;
-            foreach (var topic in _topics.Values)
+            try
             {
-                await topic.CloseAsync().ConfigureAwait(false);
+                foreach (var topic in _topics.Values)
+                {
+                    await topic.CloseAsync().ConfigureAwait(false);
+                }
+                _topics.Clear();
+                await _scheduler.DisposeAsync().ConfigureAwait(false);
             }
-            _topics.Clear();
-            await _scheduler.DisposeAsync().ConfigureAwait(false);
-            _directoryLock.Dispose();
+            finally
+            {
+                // Last, and whatever happened: no other store may open the directory while this one still writes.
+                _directoryLock.Dispose();
+            }
         }
         finally
         {

@@ -100,6 +100,11 @@ public sealed class LogStoreOptions
         {
             return $"TopicDefaults:MaxRecordBytes must be between 1 and {MaxRecordBytesLimit} (half a page of 2^PageSizeBits bytes, less 1 KiB).";
         }
+        if (TopicDefaults.ValidationError(MaxRecordBytesLimit) is var (key, problem))
+        {
+            // New topics take these: a default the API would refuse must not reach a topic.json, where it would refuse the topic.
+            return $"TopicDefaults:{char.ToUpperInvariant(key[0])}{key[1..]}: {problem}";
+        }
         if (RetentionCheckIntervalMs < 10)
         {
             return "RetentionCheckIntervalMs must be at least 10.";

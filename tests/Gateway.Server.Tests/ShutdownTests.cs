@@ -7,8 +7,10 @@ namespace Gateway.Server.Tests;
 
 /// <summary>
 /// SIGTERM with a thousand open event streams and a thousand waiting long-polls: the long-polls are answered at
-/// once, the streams end cleanly (group streams commit what they sent and leave), a request arriving meanwhile gets
-/// 503, the process exits well before a container runtime's 10 s grace, and every acknowledged record is there.
+/// once, the streams end cleanly (group streams commit what they sent and leave), the process exits well before a
+/// container runtime's 10 s grace, and every acknowledged record is there. (Kestrel closes idle connections and its
+/// listener as it stops, so a late request over the wire rarely reaches the server: the in-process test below shows
+/// its 503.)
 /// Raw sockets, so that the test's own client costs little and sees exactly what the server sent.
 /// </summary>
 public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
@@ -57,25 +59,12 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
             await ReadUntilAsync(stream, "\r\n\r\n");
         }
         await ReadUntilAsync(groupStream, "event: record", count: 20);
-        var idle = await SendAsync(endpoint, "/health/live", keepAlive: true);
-        await ReadUntilAsync(idle, "Healthy");
-        await idle.ReceiveAsync(new byte[4096], SocketFlags.None); // its answer, whole, consumed
 
         var clock = Stopwatch.StartNew();
-        var stop = server.StopAsync();
-        // A request on a connection kept alive while the server drains: 503 shutting_down, not a hang.
-        await Task.Delay(200);
-        var late = await TrySendOnAsync(idle, "/v1/topics");
-
-        await stop;
+        await server.StopAsync();
         clock.Stop();
         output.WriteLine($"stopped in {clock.Elapsed.TotalMilliseconds:F0} ms with {Streams} streams, 1 group stream and {LongPolls} long-polls open");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the server took {clock.Elapsed.TotalSeconds:F1} s to stop");
-        if (late is not null)
-        {
-            Assert.Contains("503", late.Split("\r\n")[0], StringComparison.Ordinal);
-            Assert.Contains("shutting_down", late, StringComparison.Ordinal);
-        }
 
         foreach (var poll in polls)
         {
@@ -101,30 +90,12 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(20, group["offsets"]!.AsArray().Sum(o => (long?)o!["committedOffset"] ?? 0));
     }
 
-    private static async Task<Socket> SendAsync((string Host, int Port) endpoint, string path, bool keepAlive = false)
+    private static async Task<Socket> SendAsync((string Host, int Port) endpoint, string path)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(endpoint.Host, endpoint.Port);
-        await socket.SendAsync(Request(path, keepAlive));
+        await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
         return socket;
-    }
-
-    private static byte[] Request(string path, bool keepAlive) =>
-        Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost\r\n{(keepAlive ? "" : "Connection: close\r\n")}\r\n");
-
-    /// <summary>Sends a request on a connection the server may already have closed: its answer, or null if it was closed.</summary>
-    private static async Task<string?> TrySendOnAsync(Socket socket, string path)
-    {
-        try
-        {
-            await socket.SendAsync(Request(path, keepAlive: false));
-            string answer = await ReadToEndAsync(socket);
-            return answer.Length == 0 ? null : answer;
-        }
-        catch (SocketException)
-        {
-            return null;
-        }
     }
 
     /// <summary>Waits until what the socket received holds <paramref name="marker"/> <paramref name="count"/> times, without consuming it.</summary>
@@ -168,5 +139,41 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
             socket.Dispose();
         }
         return text.ToString();
+    }
+}
+
+/// <summary>
+/// What a request meets once the server is stopping (in process, where the stop can be signalled and requests still
+/// sent): a waiting long-poll answers at once, and a new request is 503 <c>shutting_down</c> with <c>Retry-After</c>.
+/// </summary>
+public sealed class StoppingRequestTests : IAsyncLifetime
+{
+    private readonly GatewayFactory _factory = new();
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _client = _factory.CreateClient();
+        await Http.CreateTopicAsync(_client, "t", 1);
+    }
+
+    public async Task DisposeAsync() => await _factory.DisposeAsync();
+
+    [Fact]
+    public async Task Long_polls_answer_and_new_requests_get_503_once_stopping()
+    {
+        var poll = _client.GetAsync("/v1/topics/t/partitions/0/records?offset=0&waitMs=60000");
+        await Task.Delay(200);
+        Assert.False(poll.IsCompleted, "the long-poll answered before anything was appended");
+
+        var lifetime = (Microsoft.Extensions.Hosting.IHostApplicationLifetime)_factory.Services.GetService(typeof(Microsoft.Extensions.Hosting.IHostApplicationLifetime))!;
+        lifetime.StopApplication();
+        using var answered = await poll.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(System.Net.HttpStatusCode.OK, answered.StatusCode);
+        Assert.Empty(Http.Records(await Http.AssertJsonAsync(answered)));
+
+        using var late = await _client.GetAsync("/v1/topics");
+        await Http.AssertProblemAsync(late, System.Net.HttpStatusCode.ServiceUnavailable, "shutting_down");
+        Assert.Equal("1", late.Headers.RetryAfter?.ToString());
     }
 }

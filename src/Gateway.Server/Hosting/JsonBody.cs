@@ -17,7 +17,10 @@ internal static class JsonBody
             string key = field["config.".Length..];
             return ApiException.InvalidConfig(key, $"{key} {ExpectedConfig(key)}");
         }
-        if (json.InnerException is InvalidOperationException or System.Text.DecoderFallbackException)
+        // A converter that meets the wrong token type fails the same way (an InvalidOperationException inside): only a
+        // failure to transcode the text is about UTF-8.
+        if (json.InnerException is System.Text.DecoderFallbackException
+            || json.InnerException is InvalidOperationException { Message: var reason } && (reason.Contains("UTF-", StringComparison.Ordinal) || reason.Contains("surrogate", StringComparison.OrdinalIgnoreCase)))
         {
             // A string whose escapes are no character (a lone surrogate such as \ud800): no text to hand on.
             return ApiException.BadRequest("invalid_utf8", $"'{field}' holds an escape that is no character (a lone surrogate such as \\ud800).");

@@ -94,12 +94,23 @@ internal sealed class StorageLifetime(
         // Logs below recovery checkpoints are verified once the server serves, not while it starts.
         lifetime.ApplicationStarted.Register(store.StartVerification);
         store.CommitObserver = metrics.CommitCompleted;
-        _groups = new GroupCoordinator(
-            Path.Combine(configured.DataDirectory, "groups", "groups.db"),
-            groupOptions.Value,
-            topic => store.TryGetTopic(topic, out var t) ? t.PartitionCount : 0,
-            time,
-            loggers.CreateLogger("Gateway.Groups"));
+        try
+        {
+            _groups = new GroupCoordinator(
+                Path.Combine(configured.DataDirectory, "groups", "groups.db"),
+                groupOptions.Value,
+                topic => store.TryGetTopic(topic, out var t) ? t.PartitionCount : 0,
+                time,
+                loggers.CreateLogger("Gateway.Groups"),
+                store.TopicExists);
+        }
+        catch
+        {
+            // A groups database that cannot be opened: the log is closed again (and the directory's lock released).
+            _store = null;
+            await store.DisposeAsync();
+            throw;
+        }
     }
 
     public void Dispose()

@@ -398,7 +398,7 @@ internal static class ProduceBodyReader
         }
         catch (InvalidOperationException)
         {
-            throw ApiException.BadRequest("invalid_utf8", $"records[{index}]: a string holds an escape that is no character (a lone surrogate such as \\ud800).");
+            throw ApiException.BadRequest("invalid_utf8", $"{(index < 0 ? "The body" : $"records[{index}]")}: a string holds an escape that is no character (a lone surrogate such as \\ud800).");
         }
     }
 
@@ -460,10 +460,13 @@ internal static class ProduceBodyReader
             throw ApiException.BadRequest("invalid_headers", $"records[{index}]: headers is an object of string values.");
         }
         var headers = new List<RecordHeader>();
+        HashSet<string>? names = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             string name = NameOf(ref reader, index);
-            if (headers.Exists(h => h.Name == name))
+            // A list scan while there are few (the usual case), a set once there are many: never quadratic.
+            bool repeated = headers.Count < 8 ? headers.Exists(h => h.Name == name) : !(names ??= new HashSet<string>(headers.Select(h => h.Name), StringComparer.Ordinal)).Add(name);
+            if (repeated)
             {
                 throw ApiException.BadRequest("invalid_json", $"records[{index}]: header '{name}' appears twice in one headers object.");
             }
@@ -488,7 +491,14 @@ internal static class ProduceBodyReader
             {
                 throw ApiException.BadRequest("invalid_json", "The body is empty, not JSON.");
             }
-            reader.Skip();
+            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                SkipCheckingEscapes(ref reader, 0);
+            }
+            else if (reader.TokenType == JsonTokenType.String && reader.ValueIsEscaped)
+            {
+                _ = Unescape(ref reader, 0);
+            }
             if (reader.Read())
             {
                 throw ApiException.BadRequest("invalid_json", "The body holds more than one JSON value.");
