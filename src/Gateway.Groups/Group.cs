@@ -37,6 +37,12 @@ internal sealed class Member(string id)
 {
     public string Id { get; } = id;
 
+    /// <summary>The principal that made the member; only it may name the member (null: made before owners were kept).</summary>
+    public string? Owner { get; init; }
+
+    /// <summary>Whether <paramref name="caller"/> may act as this member: its owner, or anyone where either side names none.</summary>
+    public bool IsOwnedBy(string? caller) => caller is null || Owner is null || Owner == caller;
+
     public HashSet<string> Topics { get; set; } = new(StringComparer.Ordinal);
 
     public int SessionTimeoutMs { get; set; }

@@ -21,6 +21,7 @@ public sealed partial class GroupCoordinator : IDisposable
     private readonly ILiteCollection<OffsetRecord> _offsetRecords;
     private readonly GroupOptions _options;
     private readonly Func<string, int> _partitionCount;
+    private readonly Func<string, bool> _topicExists;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ITimer _sweep;
@@ -29,13 +30,18 @@ public sealed partial class GroupCoordinator : IDisposable
 
     /// <param name="databasePath">the LiteDB file</param>
     /// <param name="options">lease bounds and sweep interval</param>
-    /// <param name="partitionCount">partitions of a topic, 0 when it does not exist</param>
+    /// <param name="partitionCount">partitions of a topic, 0 when it does not exist or cannot serve</param>
     /// <param name="time">the clock leases run on</param>
     /// <param name="logger">where membership changes are logged</param>
-    public GroupCoordinator(string databasePath, GroupOptions options, Func<string, int> partitionCount, TimeProvider time, ILogger logger)
+    /// <param name="topicExists">
+    /// whether a topic exists, even one that cannot serve now (e.g. refused at start): the committed offsets of a topic
+    /// that does not exist are removed at start, those of one that cannot serve are kept; default: it has partitions
+    /// </param>
+    public GroupCoordinator(string databasePath, GroupOptions options, Func<string, int> partitionCount, TimeProvider time, ILogger logger, Func<string, bool>? topicExists = null)
     {
         _options = options;
         _partitionCount = partitionCount;
+        _topicExists = topicExists ?? (topic => partitionCount(topic) > 0);
         _time = time;
         _logger = logger;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
@@ -51,9 +57,11 @@ public sealed partial class GroupCoordinator : IDisposable
 
     /// <summary>
     /// Joins a member. With the <paramref name="memberId"/> of a member whose lease still runs, it takes that
-    /// member's place without a rebalance (static membership) unless its topics changed.
+    /// member's place without a rebalance (static membership) unless its topics changed. A member belongs to the
+    /// <paramref name="owner"/> that made it (a principal's name): another owner naming it is told it does not exist
+    /// (<see cref="UnknownMemberException"/>), here and in every call that names a member.
     /// </summary>
-    public MemberAssignment Join(string group, string? memberId, IReadOnlyCollection<string> topics, int? sessionTimeoutMs, OffsetReset autoOffsetReset)
+    public MemberAssignment Join(string group, string? memberId, IReadOnlyCollection<string> topics, int? sessionTimeoutMs, OffsetReset autoOffsetReset, string? owner = null)
     {
         int timeout = sessionTimeoutMs ?? _options.DefaultSessionTimeoutMs;
         if (timeout < _options.MinSessionTimeoutMs || timeout > _options.MaxSessionTimeoutMs)
@@ -77,11 +85,15 @@ public sealed partial class GroupCoordinator : IDisposable
             bool rebalance;
             if (memberId is not null && g.Members.TryGetValue(memberId, out var member))
             {
+                if (!member.IsOwnedBy(owner))
+                {
+                    throw new UnknownMemberException(group, memberId);
+                }
                 rebalance = !member.Topics.SetEquals(wanted);
             }
             else
             {
-                member = new Member(memberId ?? $"m-{Guid.NewGuid():N}");
+                member = new Member(memberId ?? $"m-{Guid.NewGuid():N}") { Owner = owner };
                 g.Members[member.Id] = member;
                 rebalance = true;
                 LogJoined(_logger, group, member.Id);
@@ -100,21 +112,21 @@ public sealed partial class GroupCoordinator : IDisposable
     }
 
     /// <summary>Renews the lease and tells the member its generation and what it holds now.</summary>
-    public MemberAssignment Heartbeat(string group, string memberId)
+    public MemberAssignment Heartbeat(string group, string memberId, string? owner = null)
     {
         lock (_lock)
         {
-            var (g, member, now) = Find(group, memberId);
+            var (g, member, now) = Find(group, memberId, owner);
             return Touch(g, member, now);
         }
     }
 
     /// <summary>Removes the member at once; its partitions go to the others.</summary>
-    public void Leave(string group, string memberId)
+    public void Leave(string group, string memberId, string? owner = null)
     {
         lock (_lock)
         {
-            var (g, member, _) = Find(group, memberId);
+            var (g, member, _) = Find(group, memberId, owner);
             g.Members.Remove(member.Id);
             LogLeft(_logger, group, member.Id, "left");
             Rebalance(g);
@@ -127,11 +139,11 @@ public sealed partial class GroupCoordinator : IDisposable
     /// each partition (its session position, else the committed offset, else null: apply <c>autoOffsetReset</c>),
     /// and a task that completes when the group's assignments change.
     /// </summary>
-    public MemberFetchPlan BeginFetch(string group, string memberId)
+    public MemberFetchPlan BeginFetch(string group, string memberId, string? owner = null)
     {
         lock (_lock)
         {
-            var (g, member, now) = Find(group, memberId);
+            var (g, member, now) = Find(group, memberId, owner);
             var assignment = Touch(g, member, now);
             var positions = new Dictionary<TopicPartition, long?>();
             foreach (var tp in assignment.Assignments)
@@ -148,11 +160,11 @@ public sealed partial class GroupCoordinator : IDisposable
     /// Records how far a member has fetched, for partitions it still holds — unless the group's offsets were reset
     /// since the plan the fetch read with (<paramref name="resetVersion"/>): the reset wins.
     /// </summary>
-    public void AdvancePositions(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets, long resetVersion)
+    public void AdvancePositions(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets, long resetVersion, string? owner = null)
     {
         lock (_lock)
         {
-            if (!_groups.TryGetValue(group, out var g) || !g.Members.TryGetValue(memberId, out var member) || g.ResetVersion != resetVersion)
+            if (!_groups.TryGetValue(group, out var g) || !g.Members.TryGetValue(memberId, out var member) || g.ResetVersion != resetVersion || !member.IsOwnedBy(owner))
             {
                 return;
             }
@@ -170,12 +182,13 @@ public sealed partial class GroupCoordinator : IDisposable
     /// Commits offsets (the next offset to read, Kafka's convention) for partitions the member holds in the
     /// current generation; with no offsets, commits everything fetched so far. All or nothing.
     /// </summary>
-    public async Task<IReadOnlyDictionary<TopicPartition, long>> CommitAsync(string group, string memberId, long generation, IReadOnlyDictionary<TopicPartition, long>? offsets)
+    public async Task<IReadOnlyDictionary<TopicPartition, long>> CommitAsync(
+        string group, string memberId, long generation, IReadOnlyDictionary<TopicPartition, long>? offsets, string? owner = null)
     {
         Task written;
         lock (_lock)
         {
-            var (g, member, now) = Find(group, memberId);
+            var (g, member, now) = Find(group, memberId, owner);
             if (generation != g.Generation)
             {
                 throw new StaleGenerationException(generation, g.Generation);
@@ -359,7 +372,8 @@ public sealed partial class GroupCoordinator : IDisposable
         }
     }
 
-    private (Group Group, Member Member, DateTimeOffset Now) Find(string group, string memberId)
+    /// <summary>The member, when it exists and belongs to <paramref name="owner"/> (null: any); else it is unknown to the caller.</summary>
+    private (Group Group, Member Member, DateTimeOffset Now) Find(string group, string memberId, string? owner)
     {
         var now = _time.GetUtcNow();
         if (!_groups.TryGetValue(group, out var g))
@@ -367,7 +381,7 @@ public sealed partial class GroupCoordinator : IDisposable
             throw new UnknownMemberException(group, memberId);
         }
         Expire(g, now);
-        return g.Members.TryGetValue(memberId, out var member) ? (g, member, now) : throw new UnknownMemberException(group, memberId);
+        return g.Members.TryGetValue(memberId, out var member) && member.IsOwnedBy(owner) ? (g, member, now) : throw new UnknownMemberException(group, memberId);
     }
 
     /// <summary>The member sees the current generation: it releases what it lost and takes what is free for it.</summary>
@@ -456,6 +470,7 @@ public sealed partial class GroupCoordinator : IDisposable
             {
                 g.Members[m.Id] = new Member(m.Id)
                 {
+                    Owner = m.Owner,
                     Topics = new HashSet<string>(m.Topics, StringComparer.Ordinal),
                     SessionTimeoutMs = m.SessionTimeoutMs,
                     AutoOffsetReset = m.AutoOffsetReset,
@@ -470,7 +485,7 @@ public sealed partial class GroupCoordinator : IDisposable
         var gone = new HashSet<string>(StringComparer.Ordinal);
         foreach (var offset in _offsetRecords.FindAll())
         {
-            if (_partitionCount(offset.Topic) == 0)
+            if (!_topicExists(offset.Topic))
             {
                 // The topic was deleted and the deletion of its offsets did not reach the store: a topic created later
                 // under the name must not resume at them.
@@ -501,6 +516,7 @@ public sealed partial class GroupCoordinator : IDisposable
         Members = [.. g.Members.Values.Select(m => new MemberRecord
         {
             Id = m.Id,
+            Owner = m.Owner,
             Topics = [.. m.Topics],
             SessionTimeoutMs = m.SessionTimeoutMs,
             AutoOffsetReset = m.AutoOffsetReset,

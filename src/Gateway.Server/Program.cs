@@ -12,6 +12,7 @@ if (args.Length > 0 && args[0] == HealthProbe.Flag)
 
 GatewayHosting.PreferInlineSocketCompletions();
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = GatewayHosting.ContentRoot() });
+builder.ListenOnDefaultUnlessConfigured();
 if (GatewaySecurity.UnsafeStartReason(builder.Configuration) is { } unsafeStart)
 {
     await Console.Error.WriteLineAsync(unsafeStart);
@@ -32,8 +33,30 @@ app.MapGroups();
 app.MapStreaming();
 app.MapPage();
 app.PrepareEndpoints();
-await app.RunAsync();
-return 0;
+var exposure = app.Services.GetRequiredService<ExposureCheck>();
+try
+{
+    await app.StartAsync();
+    // The configured addresses were checked above; what Kestrel really bound decides.
+    if (app.UnsafeExposure() is { } exposed)
+    {
+        await Console.Error.WriteLineAsync(exposed);
+        await app.StopAsync();
+        return 2;
+    }
+    await app.WaitForShutdownAsync();
+}
+catch (Microsoft.Extensions.Options.OptionsValidationException invalid)
+{
+    // A setting out of its range: said plainly, and the same exit code as the other refusals to start.
+    await Console.Error.WriteLineAsync($"Refusing to start: {string.Join(" ", invalid.Failures)}");
+    return 2;
+}
+finally
+{
+    await app.DisposeAsync();
+}
+return exposure.Refused ? 2 : 0;
 
 /// <summary>The entry point, visible to integration tests.</summary>
 public partial class Program;

@@ -283,4 +283,34 @@ public sealed class GroupCoordinatorTests : IDisposable
         Assert.Equal(9, restored[new TopicPartition("u", 1)]);
         Assert.Equal(3, restored[new TopicPartition("t", 1)]);
     }
+
+    [Fact]
+    public void A_member_answers_only_to_its_owner_also_after_a_restart()
+    {
+        var alice = _coordinator.Join("g", "m-alice", ["t"], 10_000, OffsetReset.Earliest, owner: "alice");
+        Assert.Throws<UnknownMemberException>(() => _coordinator.Join("g", "m-alice", ["u"], 10_000, OffsetReset.Earliest, owner: "bob"));
+        Assert.Throws<UnknownMemberException>(() => _coordinator.Heartbeat("g", "m-alice", owner: "bob"));
+        Assert.Throws<UnknownMemberException>(() => _coordinator.BeginFetch("g", "m-alice", owner: "bob"));
+        Assert.Throws<UnknownMemberException>(() => _coordinator.Leave("g", "m-alice", owner: "bob"));
+        Assert.Throws<UnknownMemberException>(() => _coordinator.CommitAsync("g", "m-alice", alice.Generation, null, owner: "bob").GetAwaiter().GetResult());
+        Assert.Equal(["t"], _coordinator.Heartbeat("g", "m-alice", owner: "alice").Topics);
+
+        Restart();
+        Assert.Throws<UnknownMemberException>(() => _coordinator.Heartbeat("g", "m-alice", owner: "bob"));
+        _coordinator.Leave("g", "m-alice", owner: "alice");
+        Assert.Empty(_coordinator.Describe("g").Members);
+    }
+
+    [Fact]
+    public void Offsets_of_a_topic_that_exists_but_cannot_serve_are_kept_at_start()
+    {
+        var member = Join("m1");
+        Commit("g", "m1", member.Generation, new Dictionary<TopicPartition, long> { [new("t", 0)] = 5 });
+        _coordinator.Dispose();
+        // t is there but refused (no partitions to serve): its offsets stay; u is gone.
+        _coordinator = new GroupCoordinator(
+            Path.Combine(_directory, "groups.db"), new GroupOptions { MinSessionTimeoutMs = 100 }, topic => 0, _time, NullLogger.Instance, topicExists: topic => topic == "t");
+        Restart();
+        Assert.Equal(5, _coordinator.Describe("g").CommittedOffsets[new("t", 0)]);
+    }
 }

@@ -172,7 +172,9 @@ public sealed class SecurityTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await SendAsync(null, HttpMethod.Get, "/health/ready"));
         Assert.Equal(HttpStatusCode.OK, await SendAsync(null, HttpMethod.Get, "/openapi/v1.json"));
         Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(null, HttpMethod.Get, "/metrics"));
-        Assert.Equal(HttpStatusCode.OK, await SendAsync("bob-key", HttpMethod.Get, "/metrics"));
+        // Metrics show every topic and group: only a rule granting them (here admin's * on * and *) lets a caller read them.
+        Assert.Equal(HttpStatusCode.Forbidden, await SendAsync("bob-key", HttpMethod.Get, "/metrics"));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync("admin-key", HttpMethod.Get, "/metrics"));
     }
 
     [Fact]
@@ -184,7 +186,8 @@ public sealed class SecurityTests : IAsyncLifetime
         using var joined = await _server.Client.SendAsync(join);
         string member = (string)(await Http.AssertJsonAsync(joined))["memberId"]!;
 
-        Assert.Equal(HttpStatusCode.Forbidden, await SendAsync("bob-key", HttpMethod.Get, $"/v1/groups/shared-g/members/{member}/records"));
+        // alice's member is hers alone: to bob it does not exist.
+        Assert.Equal(HttpStatusCode.NotFound, await SendAsync("bob-key", HttpMethod.Get, $"/v1/groups/shared-g/members/{member}/records"));
         Assert.Equal(HttpStatusCode.OK, await SendAsync("alice-key", HttpMethod.Get, $"/v1/groups/shared-g/members/{member}/records"));
         // Nor can it join the group on that topic itself, or move the group's offsets of it.
         Assert.Equal(HttpStatusCode.Forbidden, await SendAsync("bob-key", HttpMethod.Post, "/v1/groups/shared-g/members", """{"topics":["orders-eu"]}"""));
@@ -200,10 +203,13 @@ public sealed class SecurityTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
             Assert.Equal("text/event-stream", stream.Content.Headers.ContentType?.MediaType);
         }
-        using (var jwtStream = await _server.Client.GetAsync($"/v1/topics/orders/events?access_token={Jwt("admin")}", HttpCompletionOption.ResponseHeadersRead))
+        using (var jwtStream = await _server.Client.GetAsync($"/v1/topics/logs.app/events?access_token={Jwt("carol")}", HttpCompletionOption.ResponseHeadersRead))
         {
-            Assert.Equal(HttpStatusCode.OK, jwtStream.StatusCode);
+            // carol (a JWT subject) authenticates from the query too; she may produce logs.*, not read it.
+            Assert.Equal(HttpStatusCode.Forbidden, jwtStream.StatusCode);
         }
+        // A token may not name an API key's principal (admin), even signed with the issuer's key.
+        await Http.GetProblemAsync(_server.Client, $"/v1/topics/orders/events?access_token={Jwt("admin")}", HttpStatusCode.Unauthorized, "invalid_credentials");
         await Http.GetProblemAsync(_server.Client, "/v1/topics/orders/events?access_token=wrong", HttpStatusCode.Unauthorized, "invalid_credentials");
         await Http.GetProblemAsync(_server.Client, "/v1/topics/orders/partitions/0/records?access_token=bob-key", HttpStatusCode.Unauthorized, "unauthorized");
     }

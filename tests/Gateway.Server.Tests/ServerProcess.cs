@@ -50,6 +50,41 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     private static async Task<ServerProcess> LaunchAsync(string dataDirectory, IReadOnlyDictionary<string, string?> environment, string[] settings)
     {
+        var server = Spawn(dataDirectory, environment, settings, defaultUrls: true);
+        await server.WaitUntilListeningAsync();
+        return server;
+    }
+
+    /// <summary>
+    /// Runs the server until it exits by itself (a refusal to start or to serve), within 60 s: its exit code and output.
+    /// Without <paramref name="defaultUrls"/> no <c>--urls</c> is given, so that the environment's addresses apply.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(
+        string dataDirectory, IReadOnlyDictionary<string, string?> environment, bool defaultUrls, params string[] settings)
+    {
+        await using var server = Spawn(dataDirectory, environment, settings, defaultUrls);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await server._process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"The server did not exit by itself:\n{server.Output}");
+        }
+        return (server._process.ExitCode, server.Output);
+    }
+
+    /// <summary>Starts the server with these environment variables and settings and returns once it listens.</summary>
+    public static async Task<ServerProcess> LaunchAsync(string dataDirectory, IReadOnlyDictionary<string, string?> environment, bool defaultUrls, params string[] settings)
+    {
+        var server = Spawn(dataDirectory, environment, settings, defaultUrls);
+        await server.WaitUntilListeningAsync();
+        return server;
+    }
+
+    private static ServerProcess Spawn(string dataDirectory, IReadOnlyDictionary<string, string?> environment, string[] settings, bool defaultUrls)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = AppContext.BaseDirectory,
@@ -71,7 +106,10 @@ internal sealed class ServerProcess : IAsyncDisposable
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Gateway.Server.dll"));
         // Port 0: the server binds a free port itself. A port picked here and handed over could be taken meanwhile
         // by another test's server, and this test would then talk to that one.
-        start.ArgumentList.Add("--urls=http://127.0.0.1:0");
+        if (defaultUrls)
+        {
+            start.ArgumentList.Add("--urls=http://127.0.0.1:0");
+        }
         start.ArgumentList.Add($"--Storage:DataDirectory={dataDirectory}");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Default=Warning");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Information"); // "Now listening on: …"
@@ -85,7 +123,6 @@ internal sealed class ServerProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await server.WaitUntilListeningAsync();
         return server;
     }
 

@@ -14,6 +14,9 @@ internal sealed class MemberRecord
 {
     public string Id { get; set; } = "";
 
+    /// <summary>The principal that made the member (null in records written before members had owners).</summary>
+    public string? Owner { get; set; }
+
     public List<string> Topics { get; set; } = [];
 
     public int SessionTimeoutMs { get; set; }

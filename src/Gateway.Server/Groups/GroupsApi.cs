@@ -75,16 +75,17 @@ public static class GroupsApi
         {
             throw ApiException.BadRequest("invalid_member_id", "A member id is 1-249 characters of [a-zA-Z0-9._-].");
         }
-        var assignment = groups.Join(group, request.MemberId, topics, request.SessionTimeoutMs, request.AutoOffsetReset ?? OffsetReset.Latest);
-        return TypedResults.Created($"/v1/groups/{group}/members/{assignment.MemberId}", ResponseOf(assignment));
+        var assignment = groups.Join(group, request.MemberId, topics, request.SessionTimeoutMs, request.AutoOffsetReset ?? OffsetReset.Latest, access.PrincipalOf(context));
+        return TypedResults.Created($"/v1/groups/{group}/members/{assignment.MemberId}", ResponseOf(assignment, access, context));
     }
 
-    private static Ok<MemberResponse> Heartbeat(string group, string memberId, GroupCoordinator groups) =>
-        TypedResults.Ok(ResponseOf(groups.Heartbeat(group, memberId)));
+    // A member belongs to the principal that joined it: any other principal naming it is told it does not exist.
+    private static Ok<MemberResponse> Heartbeat(string group, string memberId, GroupCoordinator groups, AccessControl access, HttpContext context) =>
+        TypedResults.Ok(ResponseOf(groups.Heartbeat(group, memberId, access.PrincipalOf(context)), access, context));
 
-    private static NoContent Leave(string group, string memberId, GroupCoordinator groups)
+    private static NoContent Leave(string group, string memberId, GroupCoordinator groups, AccessControl access, HttpContext context)
     {
-        groups.Leave(group, memberId);
+        groups.Leave(group, memberId, access.PrincipalOf(context));
         return TypedResults.NoContent();
     }
 
@@ -100,24 +101,27 @@ public static class GroupsApi
         var deadline = time.GetUtcNow().AddMilliseconds(wait);
         var resets = new List<PositionReset>();
         var access = context.RequestServices.GetRequiredService<AccessControl>();
+        string principal = access.PrincipalOf(context);
+        IReadOnlyCollection<string>? allowedTopics = null;
         Quotas.WaitSlot slot = default;
         try
         {
-            for (bool first = true; ; first = false)
+            while (true)
             {
-                var plan = groups.BeginFetch(group, memberId);
-                if (first)
+                var plan = groups.BeginFetch(group, memberId, principal);
+                if (allowedTopics is null || !allowedTopics.SequenceEqual(plan.Assignment.Topics))
                 {
-                    // The member's topics were checked at its join; another principal with consume on the group must
-                    // not read through it what it may not fetch itself.
+                    // Checked whenever the member's topics are other than last checked (a rejoin while this waits):
+                    // nothing is read through a member that the caller may not fetch itself.
                     foreach (string topic in plan.Assignment.Topics)
                     {
                         access.Demand(context, ResourceKind.Topic, topic, Operations.Fetch);
                     }
+                    allowedTopics = plan.Assignment.Topics;
                 }
                 var positions = ResolvePositions(plan, store, resets);
                 var read = Read(plan, positions, store, maxRecords, bytes);
-                groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion);
+                groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion, principal);
                 var remaining = deadline - time.GetUtcNow();
                 // A server that stops answers at once with what there is, as if waitMs had passed.
                 if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
@@ -153,7 +157,8 @@ public static class GroupsApi
         }
     }
 
-    private static async Task<Ok<CommitResponse>> CommitAsync(string group, string memberId, CommitRequest request, GroupCoordinator groups, LogStore store)
+    private static async Task<Ok<CommitResponse>> CommitAsync(
+        string group, string memberId, CommitRequest request, GroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
     {
         if (request.Generation is not long generation)
         {
@@ -165,7 +170,9 @@ public static class GroupsApi
             offsets = [];
             foreach (var o in given)
             {
-                if (store.TryGetTopic(o.Topic, out var topic) && o.Partition >= 0 && o.Partition < topic.PartitionCount)
+                // A topic the caller may not see is validated as one that does not exist (the member cannot hold it
+                // either: 409 partition_not_assigned), so that the answer tells nothing about it.
+                if (access.CanSee(context, ResourceKind.Topic, o.Topic) && store.TryGetTopic(o.Topic, out var topic) && o.Partition >= 0 && o.Partition < topic.PartitionCount)
                 {
                     var partition = topic.GetPartition(o.Partition);
                     if (o.Offset < 0 || o.Offset > partition.EndOffset)
@@ -176,7 +183,7 @@ public static class GroupsApi
                 offsets[new TopicPartition(o.Topic, o.Partition)] = o.Offset;
             }
         }
-        var committed = await groups.CommitAsync(group, memberId, generation, offsets);
+        var committed = await groups.CommitAsync(group, memberId, generation, offsets, access.PrincipalOf(context));
         return TypedResults.Ok(new CommitResponse(generation, [.. committed.OrderBy(c => c.Key).Select(c => new PartitionOffset(c.Key.Topic, c.Key.Partition, c.Value))]));
     }
 
@@ -186,6 +193,7 @@ public static class GroupsApi
     private static Ok<GroupView> Describe(string group, GroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
     {
         var description = groups.Describe(group);
+        bool Visible(string topic) => access.CanSee(context, ResourceKind.Topic, topic);
         var partitions = description.CommittedOffsets.Keys
             .Concat(description.Members.SelectMany(m => m.Topics).Distinct().SelectMany(t => PartitionsOf(store, t)))
             .Distinct()
@@ -204,7 +212,14 @@ public static class GroupsApi
         return TypedResults.Ok(new GroupView(
             description.Name,
             description.Generation,
-            [.. description.Members.Select(m => new GroupMemberView(m.MemberId, m.Topics, Refs(m.Assignments), Refs(m.Pending), m.LeaseExpiresAt, m.SessionTimeoutMs))],
+            // Other members' topics the caller may not see are left out, as in every list.
+            [.. description.Members.Select(m => new GroupMemberView(
+                m.MemberId,
+                [.. m.Topics.Where(Visible)],
+                Refs(m.Assignments.Where(tp => Visible(tp.Topic))),
+                Refs(m.Pending.Where(tp => Visible(tp.Topic))),
+                m.LeaseExpiresAt,
+                m.SessionTimeoutMs))],
             offsets));
     }
 
@@ -341,8 +356,15 @@ public static class GroupsApi
     private static IEnumerable<TopicPartition> PartitionsOf(LogStore store, string topic) =>
         store.TryGetTopic(topic, out var t) ? Enumerable.Range(0, t.PartitionCount).Select(p => new TopicPartition(topic, p)) : [];
 
-    private static MemberResponse ResponseOf(MemberAssignment a) =>
-        new(a.MemberId, a.Generation, Refs(a.Assignments), a.Topics, a.AutoOffsetReset, a.LeaseExpiresAt, a.HeartbeatIntervalMs);
+    private static MemberResponse ResponseOf(MemberAssignment a, AccessControl access, HttpContext context) =>
+        new(
+            a.MemberId,
+            a.Generation,
+            Refs(a.Assignments.Where(tp => access.CanSee(context, ResourceKind.Topic, tp.Topic))),
+            [.. a.Topics.Where(t => access.CanSee(context, ResourceKind.Topic, t))],
+            a.AutoOffsetReset,
+            a.LeaseExpiresAt,
+            a.HeartbeatIntervalMs);
 
     private static List<PartitionRef> Refs(IEnumerable<TopicPartition> partitions) => [.. partitions.Select(tp => new PartitionRef(tp.Topic, tp.Partition))];
 

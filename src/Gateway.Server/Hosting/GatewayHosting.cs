@@ -162,6 +162,15 @@ public static class GatewayHosting
         {
             return ex.Message;
         }
+        catch (OptionsValidationException invalid)
+        {
+            // The storage settings are read here first: one out of its range is told as the other refusals are.
+            return $"Refusing to start: {string.Join(" ", invalid.Failures)}";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"Cannot lock the data directory {app.Services.GetRequiredService<StorageLifetime>().DataDirectory}: {ex.Message}";
+        }
     }
 
     public static WebApplication UseGatewayHosting(this WebApplication app)
@@ -184,8 +193,14 @@ public static class GatewayHosting
         // Until the storage is open only the health probes and metrics are answered; other requests wait for it.
         var storage = app.Services.GetRequiredService<StorageLifetime>();
         var stopping = app.Lifetime.ApplicationStopping;
+        var exposure = app.Services.GetRequiredService<ExposureCheck>();
         app.Use((context, next) =>
         {
+            if (exposure.Check() is not null)
+            {
+                // Listening beyond loopback with nobody to authenticate: the server is stopping; nothing is served.
+                throw ShuttingDown();
+            }
             if (stopping.IsCancellationRequested)
             {
                 // A request that arrives on a kept-alive connection while the server drains: told to go elsewhere now.

@@ -26,6 +26,14 @@ public sealed class IdempotentRequests
         return BinaryPrimitives.ReadInt64BigEndian(digest) & long.MaxValue;
     }
 
+    /// <summary>
+    /// The key as it is remembered: scoped by the principal that sent it, so that one principal can neither claim
+    /// another's key first nor be answered another's replay. An anonymous caller's key is kept as sent (as before
+    /// principals scoped keys, so a server without credentials still recognises retries across the upgrade).
+    /// </summary>
+    public static string Scoped(string principal, string key) =>
+        principal == Security.AccessControl.Anonymous ? key : $"{principal}\u0000{key}";
+
     /// <summary>The partition a keyed request's keyless records take: fixed by the key, so a retry places them alike.</summary>
     public static int StickyPartition(string key, int partitions) => Gateway.Log.Partitioner.ForKey(Encoding.UTF8.GetBytes(key), partitions);
 

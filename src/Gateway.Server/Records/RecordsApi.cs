@@ -120,8 +120,10 @@ public static class RecordsApi
             return TypedResults.Ok(appended);
         }
         long requestHash = IdempotentRequests.Finish(hash);
-        var stamp = new IdempotencyStamp(IdempotentRequests.ProducerId(topic.Name, idempotencyKey), requestHash);
-        var (response, replayed) = await idempotent.RunAsync(topic.Name, idempotencyKey, requestHash, () => batches.AppendAsync(ackMode, expectedOffset, stamp, cancellationToken));
+        // A key is the caller's own: another principal's request with the same key is another request.
+        string scopedKey = IdempotentRequests.Scoped(request.HttpContext.RequestServices.GetRequiredService<AccessControl>().PrincipalOf(request.HttpContext), idempotencyKey);
+        var stamp = new IdempotencyStamp(IdempotentRequests.ProducerId(topic.Name, scopedKey), requestHash);
+        var (response, replayed) = await idempotent.RunAsync(topic.Name, scopedKey, requestHash, () => batches.AppendAsync(ackMode, expectedOffset, stamp, cancellationToken));
         if (replayed)
         {
             request.HttpContext.Response.Headers["Idempotency-Replayed"] = "true";

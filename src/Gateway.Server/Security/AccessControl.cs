@@ -17,6 +17,9 @@ public sealed record AccessRequirement(ResourceKind Kind, string[] AnyOf);
 /// <summary>Endpoint metadata: the endpoint lists or checks resources itself, but the caller must be authenticated.</summary>
 public sealed record AuthenticatedOnly;
 
+/// <summary>Endpoint metadata: the credential may come as <c>?access_token=</c> (event streams: EventSource cannot set headers).</summary>
+public sealed record AcceptsAccessToken;
+
 /// <summary>Operation names used in rules and requirements.</summary>
 public static class Operations
 {
@@ -24,6 +27,9 @@ public static class Operations
     public const string Fetch = "fetch";
     public const string Admin = "admin";
     public const string Consume = "consume";
+
+    /// <summary>Reading <c>/metrics</c>, which shows every topic and group: granted by a rule naming it, whatever its patterns.</summary>
+    public const string Metrics = "metrics";
 
     /// <summary>Any topic operation: enough to see (describe, list) a topic.</summary>
     public static readonly string[] AnyOnTopic = [Produce, Fetch, Admin];
@@ -83,6 +89,19 @@ public sealed class AccessControl
         }
     }
 
+    /// <summary>
+    /// Throws 401/403 unless the caller may read <c>/metrics</c>: without rules, any caller who may call at all; with
+    /// rules, one that a rule grants <c>metrics</c> (by name, or <c>*</c> together with <c>*</c> for topics and groups).
+    /// </summary>
+    public void DemandMetrics(HttpContext context)
+    {
+        string principal = PrincipalOf(context);
+        if (_rules.Count > 0 && !_rules.Exists(r => r.Principals.Any(p => p.IsMatch(principal)) && r.GrantsMetrics))
+        {
+            throw new ApiException(StatusCodes.Status403Forbidden, "forbidden", $"'{principal}' may not read metrics (a rule must grant 'metrics').");
+        }
+    }
+
     /// <summary>Whether the caller may see the resource at all (any operation): used to filter lists.</summary>
     public bool CanSee(HttpContext context, ResourceKind kind, string name) =>
         IsAllowed(PrincipalOf(context), kind, name, kind == ResourceKind.Topic ? Operations.AnyOnTopic : Operations.AnyOnGroup);
@@ -116,8 +135,15 @@ public sealed class AccessControl
     private static ApiException Unauthorized(string code, string detail) => new(
         StatusCodes.Status401Unauthorized, code, detail, headers: new Dictionary<string, string> { ["WWW-Authenticate"] = "Bearer" });
 
-    private static Regex Glob(string pattern) =>
-        new("^" + Regex.Escape(pattern).Replace("\\*", ".*", StringComparison.Ordinal) + "$", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+    /// <summary>A name pattern: literal, with <c>*</c> for any run of characters; anchored at both ends (<c>\z</c>, since <c>$</c> also matches before a final newline).</summary>
+    internal static Regex Glob(string pattern) =>
+        new(@"\A" + Regex.Escape(pattern).Replace("\\*", ".*", StringComparison.Ordinal) + @"\z", RegexOptions.CultureInvariant | RegexOptions.Singleline, TimeSpan.FromMilliseconds(100));
 
-    private sealed record CompiledRule(List<Regex> Principals, List<Regex> Topics, List<Regex> Groups, List<string> Operations);
+    private sealed record CompiledRule(List<Regex> Principals, List<Regex> Topics, List<Regex> Groups, List<string> Operations)
+    {
+        public bool GrantsMetrics { get; } = Operations.Contains(Gateway.Server.Security.Operations.Metrics)
+            || (Operations.Contains("*") && Topics.Exists(IsEverything) && Groups.Exists(IsEverything));
+
+        private static bool IsEverything(Regex pattern) => pattern.ToString() == Glob("*").ToString();
+    }
 }

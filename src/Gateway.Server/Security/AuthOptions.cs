@@ -47,6 +47,13 @@ public sealed class JwtSettings
     /// <summary>The claim that names the principal the rules match.</summary>
     public string NameClaim { get; set; } = "sub";
 
+    /// <summary>
+    /// The principals this issuer's tokens may name: names or globs (<c>*</c>), e.g. <c>["svc-*"]</c>. Empty: any name
+    /// except an API key's, so that an identity provider's key can never act as an API-key principal; an API key's name
+    /// is allowed only where listed here (by itself or by a glob).
+    /// </summary>
+    public List<string> Principals { get; set; } = [];
+
     /// <summary>Leeway for expiry and not-before checks.</summary>
     public int ClockSkewSeconds { get; set; } = 30;
 

@@ -2,6 +2,8 @@ using System.Collections.Frozen;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -20,11 +22,16 @@ public sealed class Authenticator
     private readonly FrozenDictionary<string, string> _keysByHash;
     private readonly TokenValidationParameters? _jwt;
     private readonly JsonWebTokenHandler _tokens = new();
+    private readonly Func<string, bool> _jwtMayName;
 
     public Authenticator(IOptions<AuthOptions> options)
     {
         var auth = options.Value;
         _keysByHash = auth.ApiKeys.ToFrozenDictionary(k => k.Hash.Trim().ToLowerInvariant(), k => k.Name, StringComparer.Ordinal);
+        var keyPrincipals = auth.ApiKeys.Select(k => k.Name).ToHashSet(StringComparer.Ordinal);
+        List<Regex> allowed = [.. auth.Jwt.Principals.Select(AccessControl.Glob)];
+        // A token may name what the issuer is configured to name; unconfigured, anything but an API key's principal.
+        _jwtMayName = allowed.Count > 0 ? name => allowed.Exists(p => p.IsMatch(name)) : name => !keyPrincipals.Contains(name);
         if (auth.Jwt.Enabled)
         {
             var jwt = auth.Jwt;
@@ -48,16 +55,26 @@ public sealed class Authenticator
     /// <summary>Authenticates the request: sets <see cref="HttpContext.User"/>, or notes why the credential was refused.</summary>
     public async Task AuthenticateAsync(HttpContext context)
     {
-        string? token = BearerOf(context.Request);
+        string? token = BearerOf(context);
         if (token is null)
         {
             return;
         }
         if (_jwt is not null && token.Count(c => c == '.') == 2)
         {
-            var result = await _tokens.ValidateTokenAsync(token, _jwt);
-            if (result.IsValid && result.ClaimsIdentity.Name is { Length: > 0 })
+            if (StrictnessProblem(token) is { } problem)
             {
+                context.Items[AccessControl.AuthFailureKey] = $"The token is not valid ({problem}).";
+                return;
+            }
+            var result = await _tokens.ValidateTokenAsync(token, _jwt);
+            if (result.IsValid && result.ClaimsIdentity.Name is { Length: > 0 } subject)
+            {
+                if (subject.Any(char.IsControl) || !_jwtMayName(subject))
+                {
+                    context.Items[AccessControl.AuthFailureKey] = $"The token's issuer may not name the principal '{Printable(subject)}'.";
+                    return;
+                }
                 context.User = new ClaimsPrincipal(result.ClaimsIdentity);
                 return;
             }
@@ -75,21 +92,80 @@ public sealed class Authenticator
         context.Items[AccessControl.AuthFailureKey] = "The credential is not a known API key or a valid token.";
     }
 
-    private static string? BearerOf(HttpRequest request)
+    private static string? BearerOf(HttpContext context)
     {
+        var request = context.Request;
         string? header = request.Headers.Authorization;
         if (header is not null)
         {
             return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : "";
         }
-        // Only event streams take the credential from the query: EventSource cannot send headers.
-        if (HttpMethods.IsGet(request.Method) && request.Path.Value?.EndsWith("/events", StringComparison.Ordinal) == true
-            && request.Query.TryGetValue(AccessTokenParameter, out var query))
+        // Only the event-stream endpoints take the credential from the query (EventSource cannot send headers): known
+        // by the route that matched, not by how the path ends.
+        if (context.GetEndpoint()?.Metadata.GetMetadata<AcceptsAccessToken>() is not null && request.Query.TryGetValue(AccessTokenParameter, out var query))
         {
             return query.ToString();
         }
         return null;
     }
+
+    /// <summary>
+    /// What the token's JSON says ambiguously, which the token library would let through: a header or claim given
+    /// twice (parsers disagree on which one counts), or a time claim that is not a number. Null when there is none.
+    /// </summary>
+    private static string? StrictnessProblem(string token)
+    {
+        string[] parts = token.Split('.');
+        for (int part = 0; part < 2; part++)
+        {
+            byte[] json;
+            try
+            {
+                json = Base64UrlDecode(parts[part]);
+            }
+            catch (FormatException)
+            {
+                return "malformed";
+            }
+            var reader = new Utf8JsonReader(json);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            try
+            {
+                if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+                {
+                    return "malformed";
+                }
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    string name = reader.GetString()!;
+                    if (!seen.Add(name))
+                    {
+                        return $"'{name}' given twice";
+                    }
+                    reader.Read();
+                    if (part == 1 && name is "exp" or "nbf" or "iat" && reader.TokenType != JsonTokenType.Number)
+                    {
+                        return $"'{name}' is not a number";
+                    }
+                    reader.Skip();
+                }
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+            {
+                return "malformed";
+            }
+        }
+        return null;
+    }
+
+    private static byte[] Base64UrlDecode(string text)
+    {
+        string padded = text.Replace('-', '+').Replace('_', '/');
+        padded += (padded.Length % 4) switch { 2 => "==", 3 => "=", 0 => "", _ => throw new FormatException() };
+        return Convert.FromBase64String(padded);
+    }
+
+    private static string Printable(string name) => new([.. name.Select(c => char.IsControl(c) ? '?' : c)]);
 
     private static string Reason(Exception? exception) => exception switch
     {

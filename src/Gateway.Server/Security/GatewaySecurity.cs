@@ -16,6 +16,7 @@ public static class GatewaySecurity
         builder.Services.AddSingleton<Authenticator>();
         builder.Services.AddSingleton<AccessControl>();
         builder.Services.AddSingleton<Quotas>();
+        builder.Services.AddSingleton<ExposureCheck>();
         string[] origins = builder.Configuration.GetSection("Cors:AllowedOrigins").Get<string[]>() ?? [];
         builder.Services.AddCors(o => o.AddPolicy(CorsPolicy, policy =>
         {
@@ -27,6 +28,30 @@ public static class GatewaySecurity
         }));
         return builder;
     }
+
+    /// <summary>
+    /// Listens on <c>http://localhost:8080</c> (the quick start's address) unless an address is configured in any of the
+    /// ways ASP.NET reads: <c>urls</c> (<c>--urls</c>, <c>ASPNETCORE_URLS</c>, <c>DOTNET_URLS</c>), <c>http_ports</c> /
+    /// <c>https_ports</c> (<c>ASPNETCORE_HTTP_PORTS</c>, as the official container images set it) or
+    /// <c>Kestrel:Endpoints</c>. A default in appsettings.json would win over the environment's variables.
+    /// </summary>
+    public static WebApplicationBuilder ListenOnDefaultUnlessConfigured(this WebApplicationBuilder builder)
+    {
+        var configuration = builder.Configuration;
+        bool configured = !string.IsNullOrEmpty(configuration["urls"]) || !string.IsNullOrEmpty(configuration["http_ports"])
+            || !string.IsNullOrEmpty(configuration["https_ports"]) || configuration.GetSection("Kestrel:Endpoints").GetChildren().Any();
+        if (!configured)
+        {
+            builder.WebHost.UseUrls("http://localhost:8080");
+        }
+        return builder;
+    }
+
+    /// <summary>
+    /// What the server bound, checked once it has started (<see cref="ExposureCheck"/>): null when it may serve, else
+    /// why not — the server is then stopping.
+    /// </summary>
+    public static string? UnsafeExposure(this WebApplication app) => app.Services.GetRequiredService<ExposureCheck>().Check();
 
     /// <summary>
     /// Why the server must not start, or null: with no credentials configured, every request would be anonymous
@@ -113,8 +138,13 @@ public static class GatewaySecurity
             access.Demand(context, requirement.Kind, name, requirement.AnyOf);
             return;
         }
-        if (endpoint?.Metadata.GetMetadata<AuthenticatedOnly>() is not null
-            || context.Request.Path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase))
+        if (context.Request.Path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase))
+        {
+            // Every topic and group, with sizes, offsets and lag: a grant of its own.
+            access.DemandMetrics(context);
+            return;
+        }
+        if (endpoint?.Metadata.GetMetadata<AuthenticatedOnly>() is not null)
         {
             access.PrincipalOf(context);
             return;

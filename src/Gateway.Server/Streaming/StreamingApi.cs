@@ -18,6 +18,7 @@ public static class StreamingApi
     public static IEndpointRouteBuilder MapStreaming(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v1/topics/{topic}/events", StreamTopicAsync).WithTags("Streaming").WithName("StreamTopic").RequireTopic(Operations.Fetch).ProducesProblem(429)
+            .WithMetadata(new AcceptsAccessToken())
             .WithSummary("Stream a topic's records as Server-Sent Events")
             .WithDescription(
                 "Every record of the topic (or of `partition`) as it is committed, from `from` = `earliest`, `latest` (default) or an offset. " +
@@ -27,6 +28,7 @@ public static class StreamingApi
             .Produces(200, contentType: "text/event-stream")
             .ProducesProblem(400).ProducesProblem(404);
         app.MapGet("/v1/groups/{group}/events", StreamGroupAsync).WithTags("Streaming").WithName("StreamGroup").RequireGroup(Operations.Consume).ProducesProblem(429)
+            .WithMetadata(new AcceptsAccessToken())
             .WithSummary("Stream a consumer group's share of records as Server-Sent Events")
             .WithDescription(
                 "Joins the group for the life of the connection with `topics` (comma-separated) and streams the partitions assigned to it, following " +
@@ -133,7 +135,10 @@ public static class StreamingApi
             _ => throw ApiException.BadRequest("invalid_parameter", "autoOffsetReset is 'earliest' or 'latest'."),
         };
         var cursor = ReadCursor(context, lastEventId, names);
-        var member = groups.Join(group, null, names, sessionTimeoutMs, reset);
+        // The stream's member is its caller's own: no other principal can name it (rejoin it with other topics, commit
+        // or read through it), so what was checked above holds for the life of the stream.
+        string owner = access.PrincipalOf(context);
+        var member = groups.Join(group, null, names, sessionTimeoutMs, reset, owner);
 
         var positions = new Dictionary<TopicPartition, long>();
         var flushed = new Dictionary<TopicPartition, long>(); // what the client has been sent: the only thing ever committed
@@ -154,7 +159,7 @@ public static class StreamingApi
             var lastCommit = time.GetUtcNow();
             while (!cancel.IsCancellationRequested)
             {
-                var plan = groups.BeginFetch(group, member.MemberId);
+                var plan = groups.BeginFetch(group, member.MemberId, owner);
                 generation = plan.Assignment.Generation;
                 if (plan.ResetVersion != resetVersion)
                 {
@@ -193,7 +198,7 @@ public static class StreamingApi
                     {
                         flushed[tp] = offset;
                     }
-                    groups.AdvancePositions(group, member.MemberId, flushed, resetVersion);
+                    groups.AdvancePositions(group, member.MemberId, flushed, resetVersion, owner);
                     if ((time.GetUtcNow() - lastCommit).TotalMilliseconds >= settings.CommitIntervalMs)
                     {
                         await TryCommitAsync(groups, group, member.MemberId, generation, flushed);
@@ -226,11 +231,11 @@ public static class StreamingApi
         }
         finally
         {
-            groups.AdvancePositions(group, member.MemberId, flushed, resetVersion);
+            groups.AdvancePositions(group, member.MemberId, flushed, resetVersion, owner);
             await TryCommitAsync(groups, group, member.MemberId, generation, flushed);
             try
             {
-                groups.Leave(group, member.MemberId);
+                groups.Leave(group, member.MemberId, owner);
             }
             catch (UnknownMemberException)
             {
