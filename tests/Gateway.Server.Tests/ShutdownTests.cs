@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
 namespace Gateway.Server.Tests;
@@ -145,19 +146,30 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
 /// <summary>
 /// What a request meets once the server is stopping (in process, where the stop can be signalled and requests still
 /// sent): a waiting long-poll answers at once, and a new request is 503 <c>shutting_down</c> with <c>Retry-After</c>.
+/// A hosted service of the test holds the host's stop open meanwhile, as a slow drain would, so that the in-process
+/// server is still there to be asked.
 /// </summary>
 public sealed class StoppingRequestTests : IAsyncLifetime
 {
     private readonly GatewayFactory _factory = new();
+    private readonly StopHold _hold = new();
+    private Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program> _held = null!;
     private HttpClient _client = null!;
 
     public async Task InitializeAsync()
     {
-        _client = _factory.CreateClient();
+        _held = _factory.WithWebHostBuilder(builder => builder.ConfigureServices(services =>
+            services.AddSingleton<Microsoft.Extensions.Hosting.IHostedService>(_hold)));
+        _client = _held.CreateClient();
         await Http.CreateTopicAsync(_client, "t", 1);
     }
 
-    public async Task DisposeAsync() => await _factory.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        _hold.Release();
+        await _held.DisposeAsync();
+        await _factory.DisposeAsync();
+    }
 
     [Fact]
     public async Task Long_polls_answer_and_new_requests_get_503_once_stopping()
@@ -166,14 +178,34 @@ public sealed class StoppingRequestTests : IAsyncLifetime
         await Task.Delay(200);
         Assert.False(poll.IsCompleted, "the long-poll answered before anything was appended");
 
-        var lifetime = (Microsoft.Extensions.Hosting.IHostApplicationLifetime)_factory.Services.GetService(typeof(Microsoft.Extensions.Hosting.IHostApplicationLifetime))!;
+        var lifetime = _held.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>();
         lifetime.StopApplication();
         using var answered = await poll.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(System.Net.HttpStatusCode.OK, answered.StatusCode);
         Assert.Empty(Http.Records(await Http.AssertJsonAsync(answered)));
 
+        await _hold.Stopping.WaitAsync(TimeSpan.FromSeconds(10));
         using var late = await _client.GetAsync("/v1/topics");
         await Http.AssertProblemAsync(late, System.Net.HttpStatusCode.ServiceUnavailable, "shutting_down");
         Assert.Equal("1", late.Headers.RetryAfter?.ToString());
+    }
+
+    /// <summary>A hosted service whose stop waits for the test: the host stays up, stopping, until released.</summary>
+    private sealed class StopHold : Microsoft.Extensions.Hosting.IHostedService
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _stopping = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Stopping => _stopping.Task;
+
+        public void Release() => _released.TrySetResult();
+
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken)
+        {
+            _stopping.TrySetResult();
+            return _released.Task.WaitAsync(cancellationToken);
+        }
     }
 }
