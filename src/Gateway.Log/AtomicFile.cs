@@ -1,6 +1,9 @@
 namespace Gateway.Log;
 
-/// <summary>Replaces a small file so that a crash leaves either the old or the new content: temp file, fsync, rename.</summary>
+/// <summary>
+/// Replaces a small file so that a crash or power cut leaves either the old or the new content: temp file, fsync,
+/// rename, fsync of the directory.
+/// </summary>
 internal static class AtomicFile
 {
     public static void Write(string path, ReadOnlySpan<byte> content)
@@ -12,5 +15,7 @@ internal static class AtomicFile
             stream.Flush(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
+        // The rename is durable only with its directory.
+        DirectorySync.SyncParentOf(path);
     }
 }

@@ -62,7 +62,15 @@ internal sealed class CommitRecord : ILogCommitManager
         BinaryPrimitives.WriteInt32LittleEndian(span[16..], commitMetadata.Length);
         commitMetadata.CopyTo(span[Header..]);
         BinaryPrimitives.WriteUInt32LittleEndian(span[4..], Crc32C.Compute(span[8..(Header + commitMetadata.Length)]));
-        _handle ??= File.OpenHandle(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, DataSync.Options);
+        if (_handle is null)
+        {
+            bool created = !File.Exists(_path);
+            _handle = File.OpenHandle(_path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, DataSync.Options);
+            if (created)
+            {
+                DirectorySync.SyncParentOf(_path); // the first record of a new partition: its name must survive too
+            }
+        }
         if (forceWriteMetadata || _syncedBegin < 0 || beginAddress != _syncedBegin || untilAddress - _syncedUntil >= SyncEveryBytes)
         {
             DataSync.Write(_handle, _buffer, 0);

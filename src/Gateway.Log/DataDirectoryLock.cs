@@ -34,7 +34,7 @@ public sealed partial class DataDirectoryLock : IDisposable
     public static DataDirectoryLock Acquire(string directory)
     {
         directory = Path.GetFullPath(directory);
-        System.IO.Directory.CreateDirectory(directory);
+        DirectorySync.CreateDirectory(directory);
         string path = Path.Combine(directory, FileName);
         var handle = OperatingSystem.IsLinux() ? LockLinux(path, directory) : LockElsewhere(path, directory);
         try

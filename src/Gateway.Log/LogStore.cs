@@ -34,7 +34,7 @@ public sealed partial class LogStore : IAsyncDisposable
         _topicsDirectory = Path.Combine(options.DataDirectory, "topics");
         _trashDirectory = Path.Combine(options.DataDirectory, "trash");
         _scheduler = new CommitScheduler(TimeSpan.FromMilliseconds(options.FlushIntervalMs), logger);
-        Directory.CreateDirectory(options.DataDirectory);
+        DirectorySync.CreateDirectory(options.DataDirectory);
         _services = new PartitionServices(_scheduler, new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time), time, logger);
     }
 
@@ -229,9 +229,11 @@ public sealed partial class LogStore : IAsyncDisposable
                 throw new TopicNotFoundException(name);
             }
             // A rename is atomic: a crash leaves the topic either whole or in the trash, never half deleted.
-            Directory.CreateDirectory(_trashDirectory);
+            DirectorySync.CreateDirectory(_trashDirectory);
             string trash = Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N"));
             Directory.Move(Path.Combine(_topicsDirectory, name), trash);
+            // Durable before the answer: a deleted topic must not come back after a power cut.
+            DirectorySync.Sync(_topicsDirectory);
             Directory.Delete(trash, recursive: true);
         }
         finally
@@ -281,7 +283,7 @@ public sealed partial class LogStore : IAsyncDisposable
         // Recovery itself waits for device reads completed on pool threads: without threads to spare the first one
         // waits for the pool to inject a thread (~0.5-1 s).
         EnsureThreadPool(0);
-        Directory.CreateDirectory(_topicsDirectory);
+        DirectorySync.CreateDirectory(_topicsDirectory);
         if (Directory.Exists(_trashDirectory))
         {
             Directory.Delete(_trashDirectory, recursive: true);

@@ -71,7 +71,7 @@ public sealed partial class PartitionLog : IAsyncDisposable
         _idempotency = new IdempotencyWindow(options.IdempotencyKeysPerPartition, TimeSpan.FromMilliseconds(options.IdempotencyWindowMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
-        Directory.CreateDirectory(directory);
+        DirectorySync.CreateDirectory(directory);
         try
         {
             _device = new SegmentFileDevice(Path.Combine(directory, "data.log"), $"log {topic}/{partition}", options.CacheWrittenData);

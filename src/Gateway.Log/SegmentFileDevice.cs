@@ -83,7 +83,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     {
         _cacheWrites = cacheWrites || !PageCache.CanDrop;
         _bypass = !cacheWrites && PageCache.CanBypass;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(fileName))!);
+        DirectorySync.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(fileName))!);
         _reader = new IoThread<PendingRead>($"{name} reads", Read, IoThread<PendingRead>.DefaultIdleTimeout);
         _preparer = new IoThread<bool>($"{name} writes ahead", _ => Prepare(), IoThread<bool>.DefaultIdleTimeout);
     }
@@ -180,8 +180,18 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     private SafeFileHandle Segment(int segmentId) =>
         _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id), this);
 
-    private SafeFileHandle Open(int segmentId, FileOptions options = FileOptions.WriteThrough) => File.OpenHandle(
-        GetSegmentFilename(FileName, segmentId), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, options);
+    private SafeFileHandle Open(int segmentId, FileOptions options = FileOptions.WriteThrough)
+    {
+        string path = GetSegmentFilename(FileName, segmentId);
+        bool created = !File.Exists(path);
+        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, options);
+        if (created)
+        {
+            // A new segment's name is durable only with its directory: before any write in it is acknowledged.
+            DirectorySync.SyncParentOf(path);
+        }
+        return handle;
+    }
 
     private void Write(PendingWrite write)
     {

@@ -57,7 +57,7 @@ public sealed class TopicLog
 
     internal static TopicLog Create(string name, int partitions, TopicConfig config, string directory, LogStoreOptions options, PartitionServices services, long now)
     {
-        Directory.CreateDirectory(directory);
+        DirectorySync.CreateDirectory(directory);
         var metadata = new TopicMetadata(name, partitions, config, now);
         // Partitions first, topic.json last: a crash in between leaves a folder without topic.json, which start-up removes.
         var topic = new TopicLog(metadata, directory, options, services, create: true);

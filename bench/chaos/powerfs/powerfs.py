@@ -34,11 +34,15 @@ CONTROL = "/.powerfs"
 
 
 class PowerFs(fusepy.Operations):
+    # POSIX record locks are left to the kernel, which keeps them for the mount as for a local file system: with no
+    # 'lock' operation fusepy does not ask for them.
+    lock = None
+
     def __init__(self, backing, state, seed):
         self.backing = os.path.realpath(backing)
         self.state = os.path.realpath(state)
         self.random = random.Random(seed)
-        self.lock = threading.RLock()
+        self._mutex = threading.RLock()
         self.next_id = 0
         self.ids = {}        # path on the mount -> file id (kept across renames)
         self.dirty = {}      # file id -> list of (offset, length) written since its last sync
@@ -88,7 +92,7 @@ class PowerFs(fusepy.Operations):
         return file_id
 
     def _sync_file(self, path):
-        with self.lock:
+        with self._mutex:
             file_id = self._id_of(path)
             ranges = self.dirty.pop(file_id, [])
             self.last_write.pop(file_id, None)
@@ -104,7 +108,7 @@ class PowerFs(fusepy.Operations):
             self.counters["syncs"] += 1
 
     def _sync_dir(self, path):
-        with self.lock:
+        with self._mutex:
             real = self._real(path)
             entries = {}
             for name in os.listdir(real):
@@ -125,7 +129,7 @@ class PowerFs(fusepy.Operations):
 
     def cut(self, torn):
         """A power cut: the backing tree becomes exactly what is durable (only what differs is touched)."""
-        with self.lock:
+        with self._mutex:
             for fd, _ in self.handles.values():
                 try:
                     os.close(fd)
@@ -191,11 +195,15 @@ class PowerFs(fusepy.Operations):
                 current.write(chunk)
             current.truncate(size)
 
+    def _report(self):
+        with self._mutex:
+            return json.dumps(self.counters, sort_keys=True).encode() + b"\n"
+
     # -- file system operations ---------------------------------------------------------------------------------------
 
     def getattr(self, path, fh=None):
         if path == CONTROL:
-            return {"st_mode": stat.S_IFREG | 0o666, "st_nlink": 1, "st_size": 0}
+            return {"st_mode": stat.S_IFREG | 0o666, "st_nlink": 1, "st_size": len(self._report())}
         try:
             st = os.lstat(self._real(path))
         except FileNotFoundError:
@@ -215,20 +223,20 @@ class PowerFs(fusepy.Operations):
         return {key: getattr(st, key) for key in ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree", "f_files", "f_flag", "f_frsize", "f_namemax")}
 
     def mkdir(self, path, mode):
-        with self.lock:
+        with self._mutex:
             os.mkdir(self._real(path), mode)
 
     def rmdir(self, path):
-        with self.lock:
+        with self._mutex:
             os.rmdir(self._real(path))
 
     def unlink(self, path):
-        with self.lock:
+        with self._mutex:
             os.unlink(self._real(path))
             self.ids.pop(path, None)  # its durable data stays while a durable entry names it
 
     def rename(self, old, new):
-        with self.lock:
+        with self._mutex:
             os.rename(self._real(old), self._real(new))
             moved = {p: i for p, i in self.ids.items() if p == old or p.startswith(old + "/")}
             for p, i in moved.items():
@@ -248,7 +256,7 @@ class PowerFs(fusepy.Operations):
     def truncate(self, path, length, fh=None):
         if path == CONTROL:
             return
-        with self.lock:
+        with self._mutex:
             real = self._real(path)
             size = os.path.getsize(real)
             os.truncate(real, length)
@@ -265,7 +273,7 @@ class PowerFs(fusepy.Operations):
         real = self._real(path)
         os_flags = flags & ~(os.O_CREAT | os.O_EXCL | getattr(os, "O_DIRECT", 0))
         fd = os.open(real, os_flags | (os.O_CREAT if mode is not None else 0), mode or 0o644)
-        with self.lock:
+        with self._mutex:
             self._id_of(path)
             fh = self.next_fh
             self.next_fh += 1
@@ -280,7 +288,7 @@ class PowerFs(fusepy.Operations):
         return self._open(path, flags)
 
     def create(self, path, mode, fi=None):
-        with self.lock:
+        with self._mutex:
             if path in self.ids and not os.path.exists(self._real(path)):
                 del self.ids[path]
             return self._open(path, os.O_RDWR, mode)
@@ -291,8 +299,7 @@ class PowerFs(fusepy.Operations):
 
     def read(self, path, size, offset, fh):
         if path == CONTROL:
-            data = json.dumps(self.counters).encode() + b"\n"
-            return data[offset:offset + size]
+            return self._report()[offset:offset + size]
         fd, _, _ = self._handle(fh)
         return os.pread(fd, size, offset)
 
@@ -302,7 +309,7 @@ class PowerFs(fusepy.Operations):
             if command.startswith("cut"):
                 self.cut(torn="torn" in command)
             return len(data)
-        with self.lock:
+        with self._mutex:
             fd, real_path, synced = self._handle(fh)
             written = os.pwrite(fd, data, offset)
             self._mark(real_path, offset, data[:written])
@@ -314,7 +321,7 @@ class PowerFs(fusepy.Operations):
         return 0
 
     def release(self, path, fh):
-        with self.lock:
+        with self._mutex:
             entry = self.handles.pop(fh, None)
         if entry is not None:
             os.close(entry[0])

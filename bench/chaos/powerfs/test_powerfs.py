@@ -23,17 +23,24 @@ class PowerFsTest(unittest.TestCase):
         os.makedirs(self.mount)
         with open(os.path.join(self.backing, "existing"), "wb") as f:
             f.write(b"there before the mount")
+        # Its output goes to a file: a pipe nobody read would fill and stall the file system.
+        self.log = open(os.path.join(self.work, "powerfs.log"), "wb")
         self.fs = subprocess.Popen([sys.executable, os.path.join(HERE, "powerfs.py"), self.backing, self.mount],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                   stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while not os.path.ismount(self.mount):
             if self.fs.poll() is not None or time.monotonic() > deadline:
-                self.fail(f"powerfs did not mount: {self.fs.stdout.read().decode(errors='replace')}")
+                self.log.flush()
+                with open(self.log.name, errors="replace") as log:
+                    self.fail(f"powerfs did not mount: {log.read()}")
             time.sleep(0.05)
 
     def tearDown(self):
         subprocess.run(["umount", self.mount], check=False)
-        self.fs.stdout.close()
+        self.log.close()
+        with open(self.log.name, errors="replace") as log:
+            errors = log.read()
+        self.assertNotIn("Traceback", errors, "powerfs raised in an operation")
         try:
             self.fs.wait(timeout=10)
         except subprocess.TimeoutExpired:

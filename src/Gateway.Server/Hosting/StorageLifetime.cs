@@ -96,13 +96,17 @@ internal sealed class StorageLifetime(
         store.CommitObserver = metrics.CommitCompleted;
         try
         {
+            string groupsDirectory = Path.Combine(configured.DataDirectory, "groups");
+            DirectorySync.CreateDirectory(groupsDirectory);
             _groups = new GroupCoordinator(
-                Path.Combine(configured.DataDirectory, "groups", "groups.db"),
+                Path.Combine(groupsDirectory, "groups.db"),
                 groupOptions.Value,
                 topic => store.TryGetTopic(topic, out var t) ? t.PartitionCount : 0,
                 time,
                 loggers.CreateLogger("Gateway.Groups"),
                 store.TopicExists);
+            // The database file (and LiteDB's own files beside it) made durable by name.
+            DirectorySync.Sync(groupsDirectory);
         }
         catch
         {
