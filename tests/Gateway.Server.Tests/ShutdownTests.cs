@@ -60,6 +60,8 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
             await ReadUntilAsync(stream, "\r\n\r\n");
         }
         await ReadUntilAsync(groupStream, "event: record", count: 20);
+        // Every long-poll is really waiting in the server, not still on its way in (one arriving after the stop is 503).
+        await WaitForMetricAsync(server, "gateway_waiting_fetches", LongPolls);
 
         var clock = Stopwatch.StartNew();
         await server.StopAsync();
@@ -89,6 +91,22 @@ public sealed class ShutdownTests(ITestOutputHelper output) : IDisposable
         var group = await Http.GetJsonAsync(restarted.Client, "/v1/groups/readers");
         Assert.Empty(group["members"]!.AsArray());
         Assert.Equal(20, group["offsets"]!.AsArray().Sum(o => (long?)o!["committedOffset"] ?? 0));
+    }
+
+    private static async Task WaitForMetricAsync(ServerProcess server, string name, double value)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        string text = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            text = await server.Client.GetStringAsync("/metrics");
+            if (text.Split('\n').Any(line => line.StartsWith(name + " ", StringComparison.Ordinal) && double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture) >= value))
+            {
+                return;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail($"{name} never reached {value}:\n{string.Join('\n', text.Split('\n').Where(l => l.StartsWith(name, StringComparison.Ordinal)))}");
     }
 
     private static async Task<Socket> SendAsync((string Host, int Port) endpoint, string path)

@@ -140,6 +140,7 @@ public static class GroupsApi
                 // slices no longer than the heartbeat interval keep the lease alive while the client waits.
                 var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
                 using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+                using var waiting = metrics.FetchWaiting();
                 // A failed partition cannot wake anyone (its wait ends at once): leave it out rather than spin.
                 var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition))
                     .Where(partition => partition.Failure is null)

@@ -25,6 +25,7 @@ public sealed class GatewayMetrics
     private readonly Gauge _groupLag;
     private readonly Gauge.Child _topicStreams;
     private readonly Gauge.Child _groupStreams;
+    private readonly Gauge _waitingFetches;
     private readonly Histogram _commitDuration;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Endpoint, int Code), Histogram.Child> _durations = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TopicCounters> _topics = new(StringComparer.Ordinal);
@@ -49,6 +50,7 @@ public sealed class GatewayMetrics
         var streams = metrics.CreateGauge("gateway_sse_subscribers", "Server-Sent Events streams open now, by kind (topic or group).", "kind");
         _topicStreams = streams.WithLabels("topic");
         _groupStreams = streams.WithLabels("group");
+        _waitingFetches = metrics.CreateGauge("gateway_waiting_fetches", "Fetches (long-polls, by offset or as a group member) waiting for a record now.");
         _commitDuration = metrics.CreateHistogram("gateway_commit_duration_seconds", "Duration of each log commit round (writes and fsyncs shared by every waiting append).", new HistogramConfiguration
         {
             Buckets = Histogram.ExponentialBuckets(0.00005, 2, 16),
@@ -89,10 +91,17 @@ public sealed class GatewayMetrics
         return new StreamScope(gauge);
     }
 
+    /// <summary>Counts a long-poll as waiting until the scope is disposed.</summary>
+    public StreamScope FetchWaiting()
+    {
+        _waitingFetches.Inc();
+        return new StreamScope(_waitingFetches);
+    }
+
     public void CommitCompleted(TimeSpan duration) => _commitDuration.Observe(duration.TotalSeconds);
 
-    /// <summary>Decrements the subscriber gauge once.</summary>
-    public readonly struct StreamScope(Gauge.Child gauge) : IDisposable
+    /// <summary>Decrements the gauge (subscribers, waiting fetches) once.</summary>
+    public readonly struct StreamScope(IGauge gauge) : IDisposable
     {
         public void Dispose() => gauge.Dec();
     }

@@ -160,6 +160,7 @@ public static class RecordsApi
         if (wait > 0 && start == log.EndOffset)
         {
             using var slot = Quotas.EnterWait(context);
+            using var waiting = metrics.FetchWaiting();
             // A server that stops ends the wait as waitMs would: the client gets its answer now, not at the kill.
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
             timeout.CancelAfter(wait);
