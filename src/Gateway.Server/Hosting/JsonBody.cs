@@ -44,9 +44,7 @@ internal static class JsonBody
         _ => "has a value of the wrong type.",
     };
 
-    private static bool IsConversion(JsonException json) =>
-        json.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal) ||
-        json.Message.Contains("could not be converted", StringComparison.Ordinal);
+    private static bool IsConversion(JsonException json) => json.Message.Contains("could not be converted", StringComparison.Ordinal);
 
     private static string FieldOf(string? path) =>
         path is null || path == "$" ? "" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');

@@ -251,9 +251,10 @@ internal static class ProduceBodyReader
                 throw ApiException.BadRequest("invalid_json", $"records[{index}]: '{NameOf(ref reader, index)}' appears twice in one record.");
             }
             seen |= field;
-            if (reader.ValueTextEquals("key"u8) || reader.ValueTextEquals("value"u8))
+            // Each name compared once (FieldBit), then dispatched on.
+            if (field is KeyField or ValueField)
             {
-                bool isKey = reader.ValueTextEquals("key"u8);
+                bool isKey = field == KeyField;
                 reader.Read();
                 if (reader.TokenType == JsonTokenType.Null)
                 {
@@ -270,9 +271,9 @@ internal static class ProduceBodyReader
                     value = payload;
                 }
             }
-            else if (reader.ValueTextEquals("keyBase64"u8) || reader.ValueTextEquals("valueBase64"u8))
+            else if (field is KeyBase64Field or ValueBase64Field)
             {
-                bool isKey = reader.ValueTextEquals("keyBase64"u8);
+                bool isKey = field == KeyBase64Field;
                 reader.Read();
                 if (reader.TokenType == JsonTokenType.Null)
                 {
@@ -289,12 +290,12 @@ internal static class ProduceBodyReader
                     value = payload;
                 }
             }
-            else if (reader.ValueTextEquals("headers"u8))
+            else if (field == HeadersField)
             {
                 reader.Read();
                 headers = ReadHeaders(ref reader, index);
             }
-            else if (reader.ValueTextEquals("partition"u8))
+            else if (field == PartitionField)
             {
                 reader.Read();
                 if (reader.TokenType == JsonTokenType.Null)
@@ -307,7 +308,7 @@ internal static class ProduceBodyReader
                 }
                 partition = p;
             }
-            else if (reader.ValueTextEquals("timestamp"u8))
+            else if (field == TimestampField)
             {
                 reader.Read();
                 if (reader.TokenType == JsonTokenType.Null)
@@ -328,15 +329,17 @@ internal static class ProduceBodyReader
         batches.Add(partition, timestamp, key, value, headers);
     }
 
-    /// <summary>A bit for each field a record object may have (0 for any other name), to find one given twice.</summary>
+    private const int KeyField = 1, ValueField = 2, KeyBase64Field = 4, ValueBase64Field = 8, HeadersField = 16, PartitionField = 32, TimestampField = 64;
+
+    /// <summary>A bit for each field a record object may have (0 for any other name): what to parse, and whether it came twice.</summary>
     private static int FieldBit(scoped ref Utf8JsonReader reader) =>
-        reader.ValueTextEquals("key"u8) ? 1
-        : reader.ValueTextEquals("value"u8) ? 2
-        : reader.ValueTextEquals("keyBase64"u8) ? 4
-        : reader.ValueTextEquals("valueBase64"u8) ? 8
-        : reader.ValueTextEquals("headers"u8) ? 16
-        : reader.ValueTextEquals("partition"u8) ? 32
-        : reader.ValueTextEquals("timestamp"u8) ? 64
+        reader.ValueTextEquals("key"u8) ? KeyField
+        : reader.ValueTextEquals("value"u8) ? ValueField
+        : reader.ValueTextEquals("keyBase64"u8) ? KeyBase64Field
+        : reader.ValueTextEquals("valueBase64"u8) ? ValueBase64Field
+        : reader.ValueTextEquals("headers"u8) ? HeadersField
+        : reader.ValueTextEquals("partition"u8) ? PartitionField
+        : reader.ValueTextEquals("timestamp"u8) ? TimestampField
         : 0;
 
     private static void CheckOnce(ref bool seen, string what, int index)

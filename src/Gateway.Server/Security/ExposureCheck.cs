@@ -23,7 +23,7 @@ public sealed class ExposureCheck(IServer server, IOptions<AuthOptions> auth, IH
     /// <summary>Why the server must not serve, or null while nothing it bound is exposed.</summary>
     public string? Check()
     {
-        if (_safe || _refusal is { } known)
+        if (_safe || _refusal is not null)
         {
             return _refusal;
         }
