@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Text;
 
 namespace Gateway.Chaos;
 
@@ -12,8 +10,6 @@ namespace Gateway.Chaos;
 /// </summary>
 internal sealed class ChaosRun(Options options, ServerLog log)
 {
-    public const string Topic = "chaos";
-    public const string Group = "chaos-group";
     private static readonly TimeSpan s_readyTimeout = TimeSpan.FromSeconds(60);
 
     public List<CycleResult> Cycles { get; } = [];
@@ -34,15 +30,18 @@ internal sealed class ChaosRun(Options options, ServerLog log)
 
     public long LogRecords { get; private set; }
 
+    /// <summary>powerfs's counters at the end of the power-cut mode (syncs, writes lost, O_DIRECT opens refused, ...).</summary>
+    public Dictionary<string, long>? PowerFsCounters { get; private set; }
+
     public async Task RunAsync()
     {
+        using var powerFs = options.PowerCut ? await PowerFs.MountAsync(options.PowerFsScript!, options.WorkDirectory, options.Seed, options.IgnoreSync) : null;
         Directory.CreateDirectory(options.DataDirectory);
         int port = GatewayProcess.FreePort();
         var address = new Uri($"http://127.0.0.1:{port}");
         var gate = new ServerGate();
-        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 4096, ConnectTimeout = TimeSpan.FromSeconds(5) };
-        using var client = new HttpClient(handler) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
-        using var control = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(120) };
+        var workload = options.Workload;
+        using var client = workload.Connect(address);
         using var stop = new CancellationTokenSource();
         using var abort = new CancellationTokenSource();
         var workers = new List<Task>();
@@ -52,13 +51,13 @@ internal sealed class ChaosRun(Options options, ServerLog log)
         try
         {
             FirstStart = await server.WaitReadyAsync(s_readyTimeout);
-            await CreateTopicAsync(control);
+            await client.CreateTopicAsync();
 
-            for (int i = 0; i < options.Producers; i++)
+            for (int i = 0; i < workload.Producers; i++)
             {
-                Producers.Add(new Producer(i, idempotent: i % 2 == 0, client, gate, Topic, options.Acks, options.MaxRecords, options.Seed + 1 + i));
+                Producers.Add(new Producer(i, idempotent: i % 2 == 0, client, gate, workload.MaxRecords, options.Seed + 1 + i));
             }
-            Consumer = new GroupConsumer(client, gate, Topic, Group, options.Partitions);
+            Consumer = new GroupConsumer(client, gate, workload.Partitions);
             gate.Open();
             workers.AddRange(Producers.Select(p => Task.Run(() => p.RunAsync(stop.Token, abort.Token))));
             workers.Add(Task.Run(() => Consumer.RunAsync(stop.Token)));
@@ -76,18 +75,26 @@ internal sealed class ChaosRun(Options options, ServerLog log)
                 int inFlight = gate.InFlight;
                 long acked = Producers.Sum(p => p.AckedRecords);
                 server.Kill();
+                // The power goes with the process: whatever it wrote and did not sync is gone, at the same instant
+                // (the process is dead, so nothing it did can land in between). Every other cut tears the last
+                // unsynced write of each file.
+                bool torn = cycle % 2 == 0;
+                if (powerFs is not null)
+                {
+                    await powerFs.CutAsync(torn);
+                }
                 server.Dispose();
                 await gate.WaitIdleAsync(TimeSpan.FromSeconds(60));
 
-                log.Mark($"restart after kill {cycle}");
+                log.Mark(powerFs is null ? $"restart after kill {cycle}" : $"restart after power cut {cycle}{(torn ? " (torn)" : "")}");
                 server = GatewayProcess.Start(options, port, options.DataDirectory, log);
                 var ready = await server.WaitReadyAsync(s_readyTimeout);
-                await Consumer.VerifyCommittedAsync(control, $"after kill {cycle}");
+                await Consumer.VerifyCommittedAsync($"after {(powerFs is null ? "kill" : "power cut")} {cycle}");
                 gate.Open();
                 Cycles.Add(new CycleResult(cycle, killAt, acked - ackedBefore, inFlight, ready));
                 ackedBefore = acked;
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"[chaos] cycle {cycle}/{options.Cycles}: killed at {killAt.TotalSeconds:0.00} s with {inFlight} request(s) in flight; {acked:N0} records acknowledged so far; ready again in {ready.TotalMilliseconds:0} ms"));
+                    $"[chaos] cycle {cycle}/{options.Cycles}: {(powerFs is null ? "killed" : torn ? "power cut (torn)" : "power cut")} at {killAt.TotalSeconds:0.00} s with {inFlight} request(s) in flight; {acked:N0} records acknowledged so far; ready again in {ready.TotalMilliseconds:0} ms"));
                 await Task.Delay(cycleLength - killAt);
             }
             CyclesTime = load.Elapsed;
@@ -100,20 +107,21 @@ internal sealed class ChaosRun(Options options, ServerLog log)
                 await abort.CancelAsync();
             }
             await all;
-            await Consumer.VerifyCommittedAsync(control, "after the load stopped");
+            await Consumer.VerifyCommittedAsync("after the load stopped");
 
             GracefulStop = await server.StopAsync(TimeSpan.FromSeconds(60));
             server.Dispose();
             log.Mark("restart after a graceful stop (SIGTERM)");
             server = GatewayProcess.Start(options, port, options.DataDirectory, log);
             GracefulRestart = await server.WaitReadyAsync(s_readyTimeout);
-            await Consumer.VerifyCommittedAsync(control, "after the graceful restart");
+            await Consumer.VerifyCommittedAsync("after the graceful restart");
 
             Console.Error.WriteLine("[chaos] reading the whole topic back");
-            var snapshot = await LogSnapshot.ReadAsync(control, Topic, options.Partitions);
+            var snapshot = await LogSnapshot.ReadAsync(client, workload.Partitions);
             LogRecords = snapshot.Records;
             Check = Checker.Check(snapshot, Producers, Consumer);
             await server.StopAsync(TimeSpan.FromSeconds(60));
+            PowerFsCounters = powerFs is null ? null : await powerFs.CountersAsync();
         }
         finally
         {
@@ -122,16 +130,6 @@ internal sealed class ChaosRun(Options options, ServerLog log)
             gate.Open();
             await Task.WhenAny(Task.WhenAll(workers), Task.Delay(TimeSpan.FromSeconds(30)));
             server.Dispose();
-        }
-    }
-
-    private async Task CreateTopicAsync(HttpClient control)
-    {
-        string body = $$"""{"name":"{{Topic}}","partitions":{{options.Partitions}}}""";
-        using var response = await control.PostAsync(new Uri("/v1/topics", UriKind.Relative), new StringContent(body, Encoding.UTF8, "application/json"));
-        if (response.StatusCode != HttpStatusCode.Created)
-        {
-            throw new ChaosFailure($"creating the topic: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         }
     }
 

@@ -14,6 +14,7 @@ internal sealed class GatewayProcess : IDisposable
     private static readonly HttpClient s_probe = new() { Timeout = TimeSpan.FromSeconds(2) };
     private readonly Process _process;
     private bool _disposed;
+    private string _lastBody = "";
 
     private GatewayProcess(Process process, Uri address)
     {
@@ -74,7 +75,7 @@ internal sealed class GatewayProcess : IDisposable
         var status = await WaitAsync("/health/ready", timeout);
         return status == HttpStatusCode.OK
             ? Started.Elapsed
-            : throw new ChaosFailure($"the server was not ready {timeout.TotalSeconds:0} s after its start (last /health/ready: {Describe(status)})");
+            : throw new ChaosFailure($"the server was not ready {timeout.TotalSeconds:0} s after its start (last /health/ready: {Describe(status)} {_lastBody})");
     }
 
     /// <summary>Polls <paramref name="path"/> every 20 ms until it answers 200 or the time is up; the last status, null if none.</summary>
@@ -91,6 +92,7 @@ internal sealed class GatewayProcess : IDisposable
             {
                 using var response = await s_probe.GetAsync(new Uri(Address, path));
                 last = response.StatusCode;
+                _lastBody = await response.Content.ReadAsStringAsync();
                 if (last == HttpStatusCode.OK)
                 {
                     return last;

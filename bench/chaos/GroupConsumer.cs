@@ -1,16 +1,12 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
-
 namespace Gateway.Chaos;
 
 /// <summary>
 /// One consumer-group member (static id, so a join after a restart takes its own place): long-poll fetch, then commit
-/// the next offset of every partition it fetched, with the generation of the fetch. 404 <c>unknown_member</c> and 409
-/// <c>stale_generation</c>/<c>partition_not_assigned</c> make it join again. It checks as it goes that fetches never
+/// the next offset of every partition it fetched, with the generation of the fetch. A fenced answer (over HTTP: 404
+/// <c>unknown_member</c>, 409 <c>stale_generation</c>/<c>partition_not_assigned</c>) makes it join again. It checks as it goes that fetches never
 /// skip an offset, that an offset never shows two different records, and that no acknowledged commit goes backwards.
 /// </summary>
-internal sealed class GroupConsumer(HttpClient client, ServerGate gate, string topic, string group, int partitions)
+internal sealed class GroupConsumer(IWorkloadClient client, ServerGate gate, int partitions)
 {
     public const long NotSeen = long.MinValue;
     private const string MemberId = "chaos-consumer";
@@ -75,26 +71,11 @@ internal sealed class GroupConsumer(HttpClient client, ServerGate gate, string t
     /// Reads the group's committed offsets back (GET /v1/groups/{g}) while the consumer is paused and checks that none
     /// is lower than the highest commit acknowledged so far: commits acknowledged before a kill must survive it.
     /// </summary>
-    public async Task VerifyCommittedAsync(HttpClient control, string when)
+    public async Task VerifyCommittedAsync(string when)
     {
-        using var response = await control.GetAsync(new Uri($"/v1/groups/{group}", UriKind.Relative));
-        if (response.StatusCode == HttpStatusCode.NotFound && _maxCommitted.All(c => c < 0))
-        {
-            return;
-        }
-        if (response.StatusCode != HttpStatusCode.OK)
-        {
-            throw new ChaosFailure($"GET /v1/groups/{group} {when}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-        }
-        using var json = JsonDocument.Parse(await response.Content.ReadAsByteArrayAsync());
-        var committed = new long?[partitions];
-        foreach (var o in json.RootElement.GetProperty("offsets").EnumerateArray())
-        {
-            if (o.GetProperty("topic").GetString() == topic && o.GetProperty("committedOffset") is { ValueKind: JsonValueKind.Number } c)
-            {
-                committed[o.GetProperty("partition").GetInt32()] = c.GetInt64();
-            }
-        }
+        // No group (null): it is gone, and with it every offset it had committed (a power cut can do that to a store
+        // that does not sync): each partition counts as gone back, and the run goes on to show what else was lost.
+        var committed = await client.CommittedAsync() ?? new long?[partitions];
         lock (_lock)
         {
             DescribeChecks++;
@@ -103,6 +84,8 @@ internal sealed class GroupConsumer(HttpClient client, ServerGate gate, string t
                 if (_maxCommitted[p] >= 0 && (committed[p] is not long now || now < _maxCommitted[p]))
                 {
                     Backwards.Add($"partition {p}: {when} the group's committed offset is {committed[p]?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}, but {_maxCommitted[p]} was acknowledged before");
+                    // Counted once: from here the consumer commits again from where the group now stands.
+                    _maxCommitted[p] = committed[p] ?? -1;
                 }
             }
         }
@@ -110,45 +93,35 @@ internal sealed class GroupConsumer(HttpClient client, ServerGate gate, string t
 
     private async Task JoinAsync()
     {
-        string body = $$"""{"topics":["{{topic}}"],"memberId":"{{MemberId}}","sessionTimeoutMs":30000,"autoOffsetReset":"earliest"}""";
-        var (status, json) = await SendAsync(HttpMethod.Post, $"/v1/groups/{group}/members", body);
-        using (json)
+        var answer = await client.JoinAsync(MemberId);
+        if (answer.Kind == AnswerKind.Ok)
         {
-            if (status == HttpStatusCode.Created && json is not null)
-            {
-                _generation = json.RootElement.GetProperty("generation").GetInt64();
-                Joins++;
-            }
+            _generation = answer.Value;
+            Joins++;
+            return;
         }
-        if (status != HttpStatusCode.Created)
-        {
-            await Task.Delay(100);
-        }
+        Count(answer.Label);
+        await Task.Delay(100);
     }
 
     /// <summary>One long-poll fetch; returns the next offset of every partition it returned records of.</summary>
     private async Task<Dictionary<int, long>> FetchAsync()
     {
         var next = new Dictionary<int, long>();
-        var (status, json) = await SendAsync(HttpMethod.Get, $"/v1/groups/{group}/members/{MemberId}/records?waitMs=500&limit=5000&maxBytes=4000000", null);
-        using (json)
+        var answer = await client.FetchAsync(MemberId);
+        if (answer is not { Kind: AnswerKind.Ok, Value: { } fetched })
         {
-            if (status != HttpStatusCode.OK || json is null)
-            {
-                RejoinIfFenced(status);
-                return next;
-            }
-            Fetches++;
-            _generation = json.RootElement.GetProperty("generation").GetInt64();
-            foreach (var record in json.RootElement.GetProperty("records").EnumerateArray())
-            {
-                int p = record.GetProperty("partition").GetInt32();
-                long offset = record.GetProperty("offset").GetInt64();
-                long id = record.GetProperty("value") is { ValueKind: JsonValueKind.String } v && RecordId.TryParse(v.GetString(), out long parsed) ? parsed : -1;
-                Observe(p, offset, id);
-                next[p] = offset + 1;
-                RecordsFetched++;
-            }
+            Settle(answer.Kind, answer.Label);
+            return next;
+        }
+        Fetches++;
+        _generation = fetched.Generation;
+        foreach (var (p, offset, value) in fetched.Records)
+        {
+            long id = RecordId.TryParse(value, out long parsed) ? parsed : -1;
+            Observe(p, offset, id);
+            next[p] = offset + 1;
+            RecordsFetched++;
         }
         return next;
     }
@@ -176,79 +149,43 @@ internal sealed class GroupConsumer(HttpClient client, ServerGate gate, string t
 
     private async Task CommitAsync(Dictionary<int, long> next)
     {
-        var body = new StringBuilder($$"""{"generation":{{_generation}},"offsets":[""");
-        body.AppendJoin(',', next.Select(n => $$"""{"topic":"{{topic}}","partition":{{n.Key}},"offset":{{n.Value}}}"""));
-        body.Append("]}");
-        var (status, json) = await SendAsync(HttpMethod.Post, $"/v1/groups/{group}/members/{MemberId}/offsets", body.ToString());
-        using (json)
+        var answer = await client.CommitAsync(MemberId, _generation, next);
+        if (answer.Kind == AnswerKind.NoAnswer)
         {
-            if (status is null)
+            CommitsUnanswered++;
+            return;
+        }
+        if (answer is not { Kind: AnswerKind.Ok, Value: { } offsets })
+        {
+            Settle(answer.Kind, answer.Label);
+            return;
+        }
+        lock (_lock)
+        {
+            foreach (var (p, offset) in offsets)
             {
-                CommitsUnanswered++;
-                return;
-            }
-            if (status != HttpStatusCode.OK || json is null)
-            {
-                RejoinIfFenced(status);
-                return;
-            }
-            lock (_lock)
-            {
-                foreach (var o in json.RootElement.GetProperty("offsets").EnumerateArray())
+                if (offset < _maxCommitted[p])
                 {
-                    int p = o.GetProperty("partition").GetInt32();
-                    long offset = o.GetProperty("offset").GetInt64();
-                    if (offset < _maxCommitted[p])
-                    {
-                        Backwards.Add($"partition {p}: a commit was answered with offset {offset}, but {_maxCommitted[p]} was acknowledged before");
-                    }
-                    _maxCommitted[p] = Math.Max(_maxCommitted[p], offset);
-                    Commits[p].Add(offset);
+                    Backwards.Add($"partition {p}: a commit was answered with offset {offset}, but {_maxCommitted[p]} was acknowledged before");
                 }
+                _maxCommitted[p] = Math.Max(_maxCommitted[p], offset);
+                Commits[p].Add(offset);
             }
         }
     }
 
-    private void RejoinIfFenced(HttpStatusCode? status)
+    /// <summary>A failed group answer: counted; a fenced member joins again.</summary>
+    private void Settle(AnswerKind kind, string label)
     {
-        if (status is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+        if (kind != AnswerKind.NoAnswer)
+        {
+            Count(label);
+        }
+        if (kind == AnswerKind.Fenced)
         {
             _generation = -1;
         }
     }
 
-    /// <summary>Status (null: no answer) and the JSON body of a 2xx answer; other answers are counted by status and code.</summary>
-    private async Task<(HttpStatusCode? Status, JsonDocument? Json)> SendAsync(HttpMethod method, string path, string? body)
-    {
-        try
-        {
-            using var request = new HttpRequestMessage(method, path);
-            if (body is not null)
-            {
-                request.Content = new StringContent(body, Encoding.UTF8, "application/json");
-            }
-            using var response = await client.SendAsync(request);
-            byte[] answer = await response.Content.ReadAsByteArrayAsync();
-            if (!response.IsSuccessStatusCode)
-            {
-                string error = $"{method} {(int)response.StatusCode} {ProblemJson.Code(answer)}";
-                Errors[error] = Errors.GetValueOrDefault(error) + 1;
-                return (response.StatusCode, null);
-            }
-            try
-            {
-                return (response.StatusCode, JsonDocument.Parse(answer));
-            }
-            catch (JsonException)
-            {
-                string error = $"{method} {(int)response.StatusCode} with a body that is not JSON";
-                Errors[error] = Errors.GetValueOrDefault(error) + 1;
-                return (response.StatusCode, null);
-            }
-        }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException)
-        {
-            return (null, null);
-        }
-    }
+    private void Count(string error) => Errors[error] = Errors.GetValueOrDefault(error) + 1;
 }

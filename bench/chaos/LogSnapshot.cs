@@ -1,10 +1,7 @@
-using System.Net;
-using System.Text.Json;
-
 namespace Gateway.Chaos;
 
 /// <summary>
-/// Every partition of a topic read through the public fetch API from its begin offset to its end offset, with what
+/// Every partition of the workload's topic read through the workload's client from its begin offset to its end offset, with what
 /// was wrong with the offsets themselves: gaps (an offset missing) and offsets that repeat or go back.
 /// </summary>
 internal sealed class LogSnapshot
@@ -18,58 +15,46 @@ internal sealed class LogSnapshot
 
     public long Records => Partitions.Sum(p => (long)p.Ids.Count);
 
-    public static async Task<LogSnapshot> ReadAsync(HttpClient client, string topic, int partitions)
+    public static async Task<LogSnapshot> ReadAsync(IWorkloadClient client, int partitions)
     {
         var contents = new PartitionContent[partitions];
         for (int p = 0; p < partitions; p++)
         {
-            contents[p] = await ReadPartitionAsync(client, topic, p);
+            contents[p] = await ReadPartitionAsync(client, p);
         }
         return new LogSnapshot(contents);
     }
 
-    private static async Task<PartitionContent> ReadPartitionAsync(HttpClient client, string topic, int partition)
+    private static async Task<PartitionContent> ReadPartitionAsync(IWorkloadClient client, int partition)
     {
         var content = new PartitionContent(partition);
         long offset = 0;
         bool first = true;
         while (true)
         {
-            using var response = await client.GetAsync(new Uri($"/v1/topics/{topic}/partitions/{partition}/records?offset={offset}&limit=10000&maxBytes=16000000", UriKind.Relative));
-            byte[] body = await response.Content.ReadAsByteArrayAsync();
-            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && first)
-            {
-                // Offset 0 is below the begin offset (nothing is deleted here, but read from wherever the log begins).
-                using var range = JsonDocument.Parse(body);
-                offset = range.RootElement.GetProperty("beginOffset").GetInt64();
-                first = false;
-                continue;
-            }
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                throw new ChaosFailure($"reading {topic}/{partition} at offset {offset}: {(int)response.StatusCode} {ProblemJson.Code(body)}");
-            }
-            using var json = JsonDocument.Parse(body);
-            var root = json.RootElement;
+            var page = await client.ReadAsync(partition, offset);
             if (first)
             {
-                content.BeginOffset = root.GetProperty("beginOffset").GetInt64();
-                content.Expected = content.BeginOffset;
+                // From wherever the log begins (nothing is deleted here, but offset 0 may be below the begin offset).
+                content.BeginOffset = page.BeginOffset;
+                content.Expected = page.BeginOffset;
                 first = false;
+                if (offset < page.BeginOffset)
+                {
+                    offset = page.BeginOffset;
+                    continue;
+                }
             }
-            content.EndOffset = root.GetProperty("endOffset").GetInt64();
-            int count = 0;
-            foreach (var record in root.GetProperty("records").EnumerateArray())
+            content.EndOffset = page.EndOffset;
+            foreach (var (recordOffset, value) in page.Records)
             {
-                content.Add(record.GetProperty("offset").GetInt64(), record.GetProperty("value"));
-                count++;
+                content.Add(recordOffset, value);
             }
-            long next = root.GetProperty("nextOffset").GetInt64();
-            if (count == 0 || next >= content.EndOffset)
+            if (page.Records.Count == 0 || page.NextOffset >= content.EndOffset)
             {
                 break;
             }
-            offset = next;
+            offset = page.NextOffset;
         }
         if (content.Expected != content.EndOffset)
         {
@@ -118,7 +103,7 @@ internal sealed class LogSnapshot
             return _byOffset.TryGetValue(offset, out long id) ? id : null;
         }
 
-        public void Add(long offset, JsonElement value)
+        public void Add(long offset, string? value)
         {
             if (offset != Expected)
             {
@@ -128,7 +113,7 @@ internal sealed class LogSnapshot
             }
             Expected = offset + 1;
             Offsets.Add(offset);
-            Ids.Add(value.ValueKind == JsonValueKind.String && RecordId.TryParse(value.GetString(), out long id) ? id : -1);
+            Ids.Add(RecordId.TryParse(value, out long id) ? id : -1);
         }
     }
 }

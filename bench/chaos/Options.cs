@@ -14,6 +14,9 @@ internal sealed class Options
           --out FILE               also write the Markdown report here
           --cycles K               kill -9 cycles                                                 (default 50)
           --seconds-per-cycle S    load per cycle; the kill falls at a random moment inside it    (default 4)
+          --workload FILE          the workload as JSON: protocol, topic, partitions, producers, maxRecords, acks,
+                                   group (bench/chaos/workloads/); the options below override it
+          --protocol http          what carries the workload (default http; the Kafka listener adds its own)
           --producers N            concurrent producers, half with Idempotency-Key               (default 16)
           --max-records R          largest multi-record request (half the requests carry 1)      (default 20)
           --partitions P           partitions of the topic                                        (default 4)
@@ -22,6 +25,15 @@ internal sealed class Options
                                    acknowledgements not yet committed, and the run must then FAIL  (default disk)
           --no-corruption          skip the corruption scenarios after the kill cycles
           --scenarios A,B,...      run only these corruption scenarios (names as in the report; default all)
+          --power-cut              cut the power instead of only killing: the server's data lives on powerfs (a file
+                                   system that loses whatever was not synced); in each cycle the server is killed
+                                   and the unsynced data dropped at once (every other cut also tears the last unsynced
+                                   write of each file); implies --no-corruption. Needs root, /dev/fuse, fuse3 and
+                                   python3-fusepy
+          --powerfs PATH           powerfs.py, for --power-cut (bench/chaos/run.sh passes it)
+          --ignore-sync WHAT       with --power-cut, break a sync on purpose to show the run catches it: 'dirs', or
+                                   a pattern of file names ('data.log.*', 'commit.record', '*.tmp', 'groups*')
+                                   whose syncs make nothing durable (repeatable)
           --server-arg ARG         one more argument for every server start, e.g. --server-arg --Storage:FlushIntervalMs=5
                                    (repeatable)
 
@@ -33,16 +45,21 @@ internal sealed class Options
     public string? Out { get; init; }
     public int Cycles { get; init; } = 50;
     public double SecondsPerCycle { get; init; } = 4;
-    public int Producers { get; init; } = 16;
-    public int MaxRecords { get; init; } = 20;
-    public int Partitions { get; init; } = 4;
+    /// <summary>What the run drives: the topic, the producers, the group member, and the protocol that carries them.</summary>
+    public required Workload Workload { get; init; }
     public int Seed { get; init; }
     public bool Corruption { get; init; } = true;
-    public string Acks { get; init; } = "disk";
     public IReadOnlySet<string>? Scenarios { get; init; }
     public IReadOnlyList<string> ServerArgs { get; init; } = [];
 
-    public string DataDirectory => Path.Combine(WorkDirectory, "gateway");
+    public bool PowerCut { get; init; }
+
+    public string? PowerFsScript { get; init; }
+
+    public IReadOnlyList<string> IgnoreSync { get; init; } = [];
+
+    /// <summary>The server's data: on powerfs's mount in the power-cut mode.</summary>
+    public string DataDirectory => PowerCut ? Path.Combine(WorkDirectory, "powerfs", "gateway") : Path.Combine(WorkDirectory, "gateway");
 
     public string ServerLog => Path.Combine(WorkDirectory, "server.log");
 
@@ -50,7 +67,9 @@ internal sealed class Options
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         bool corruption = true;
+        bool powerCut = false;
         var serverArgs = new List<string>();
+        var ignoreSync = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
             string key = args[i];
@@ -59,9 +78,20 @@ internal sealed class Options
                 corruption = false;
                 continue;
             }
+            if (key == "--power-cut")
+            {
+                powerCut = true;
+                corruption = false;
+                continue;
+            }
             if (key == "--server-arg" && i + 1 < args.Length)
             {
                 serverArgs.Add(args[++i]);
+                continue;
+            }
+            if (key == "--ignore-sync" && i + 1 < args.Length)
+            {
+                ignoreSync.Add(args[++i]);
                 continue;
             }
             if (!key.StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
@@ -95,11 +125,15 @@ internal sealed class Options
         {
             throw new ArgumentException($"--data must be missing or empty (got '{data}', which holds files)");
         }
-        string acks = Take("acks") ?? "disk";
-        if (acks is not ("disk" or "memory"))
+        var baseline = Take("workload") is { } file ? Workload.Load(file) : new Workload();
+        var workload = (baseline with
         {
-            throw new ArgumentException("--acks is disk or memory");
-        }
+            Protocol = Take("protocol") ?? baseline.Protocol,
+            Acks = Take("acks") ?? baseline.Acks,
+            Producers = (int)Number("producers", baseline.Producers, 2, 1024),
+            MaxRecords = (int)Number("max-records", baseline.MaxRecords, 2, 1000),
+            Partitions = (int)Number("partitions", baseline.Partitions, 1, 64),
+        }).Validated();
         var options = new Options
         {
             ServerDll = Path.GetFullPath(dll),
@@ -107,15 +141,23 @@ internal sealed class Options
             Out = Take("out") is { } o ? Path.GetFullPath(o) : null,
             Cycles = (int)Number("cycles", 50, 1, 10_000),
             SecondsPerCycle = Number("seconds-per-cycle", 4, 0.2, 3600),
-            Producers = (int)Number("producers", 16, 2, 1024),
-            MaxRecords = (int)Number("max-records", 20, 2, 1000),
-            Partitions = (int)Number("partitions", 4, 1, 64),
+            Workload = workload,
             Seed = (int)Number("seed", Random.Shared.Next(1, 1_000_000), 0, int.MaxValue),
             Corruption = corruption,
-            Acks = acks,
             ServerArgs = serverArgs,
+            PowerCut = powerCut,
+            IgnoreSync = ignoreSync,
+            PowerFsScript = Take("powerfs") is { } script ? Path.GetFullPath(script) : null,
             Scenarios = Take("scenarios") is { } names ? names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal) : null,
         };
+        if (options.IgnoreSync.Count > 0 && !options.PowerCut)
+        {
+            throw new ArgumentException("--ignore-sync needs --power-cut");
+        }
+        if (options.PowerCut && options.PowerFsScript is null)
+        {
+            throw new ArgumentException("--power-cut needs --powerfs PATH (bench/chaos/run.sh passes it)");
+        }
         if (values.Count > 0)
         {
             throw new ArgumentException($"unknown option --{values.Keys.First()}");

@@ -1,18 +1,14 @@
-using System.Net;
-using System.Text;
-using System.Text.Json;
-
 namespace Gateway.Chaos;
 
 /// <summary>
-/// One producer: a request at a time with <c>acks=disk</c>, 1 record or 2..max records, keyless or keyed. An
-/// idempotent producer sends a fresh <c>Idempotency-Key</c> per request and retries a request left unanswered with the
-/// same key and body once the server is back; a plain one never retries: its unanswered records are indeterminate.
+/// One producer: a request at a time with the workload's acks, 1 record or 2..max records, keyless or keyed. An
+/// idempotent producer sends a fresh idempotency key per request and retries a request left unanswered (or refused
+/// for now) with the same key and records once the server is back; a plain one never retries: its unanswered records
+/// are indeterminate.
 /// </summary>
-internal sealed class Producer(int id, bool idempotent, HttpClient client, ServerGate gate, string topic, string acks, int maxRecords, int seed)
+internal sealed class Producer(int id, bool idempotent, IWorkloadClient client, ServerGate gate, int maxRecords, int seed)
 {
     private readonly Random _random = new(seed);
-    private readonly string _path = $"/v1/topics/{topic}/records?acks={acks}";
     private long _ackedRecords;
 
     public int Id => id;
@@ -61,11 +57,11 @@ internal sealed class Producer(int id, bool idempotent, HttpClient client, Serve
             long first = SentRecords;
             SentRecords += count;
             Requests++;
-            string body = Body(first, count, keyed: _random.Next(2) == 0);
+            var records = Records(first, count, keyed: _random.Next(2) == 0);
             string? key = idempotent ? $"chaos-p{id}-r{Requests}" : null;
             try
             {
-                await SendUntilSettledAsync(body, key, first, count, abort);
+                await SendUntilSettledAsync(records, key, first, count, abort);
             }
             catch (OperationCanceledException) when (abort.IsCancellationRequested)
             {
@@ -75,7 +71,7 @@ internal sealed class Producer(int id, bool idempotent, HttpClient client, Serve
         }
     }
 
-    private async Task SendUntilSettledAsync(string body, string? key, long first, int count, CancellationToken abort)
+    private async Task SendUntilSettledAsync(List<(string? Key, string Value)> records, string? key, long first, int count, CancellationToken abort)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -86,85 +82,42 @@ internal sealed class Producer(int id, bool idempotent, HttpClient client, Serve
                 await gate.WaitOpenAsync(abort);
             }
             using var inFlight = gate.Enter();
-            var (status, code, offsets, replayed) = await SendAsync(body, key);
-            if (status == HttpStatusCode.OK)
+            var answer = await client.ProduceAsync(records, key);
+            if (answer.Kind == AnswerKind.Ok)
             {
-                if (offsets.Count != count)
+                if (answer.Offsets.Count != count)
                 {
-                    Count($"200 with {offsets.Count} offsets for {count} records");
+                    Count($"{answer.Label} with {answer.Offsets.Count} offsets for {count} records");
                     AddRange(Indeterminate, first, count);
                     return;
                 }
                 for (int i = 0; i < count; i++)
                 {
-                    Acked.Add(new Ack(first + i, offsets[i].Partition, offsets[i].Offset));
+                    Acked.Add(new Ack(first + i, answer.Offsets[i].Partition, answer.Offsets[i].Offset));
                 }
                 Interlocked.Add(ref _ackedRecords, count);
-                Replays += replayed ? 1 : 0;
+                Replays += answer.Replayed ? 1 : 0;
                 return;
             }
-            Count(status is null ? "no answer" : $"{(int)status} {code}");
-            bool retryable = status is null or >= HttpStatusCode.InternalServerError or HttpStatusCode.Conflict or HttpStatusCode.TooManyRequests;
-            if (idempotent && retryable)
+            Count(answer.Label);
+            bool mayHaveLanded = answer.Kind is AnswerKind.NoAnswer or AnswerKind.ServerError;
+            if (idempotent && (mayHaveLanded || answer.Kind == AnswerKind.Busy))
             {
                 continue;
             }
-            AddRange(status is null or >= HttpStatusCode.InternalServerError ? Indeterminate : Rejected, first, count);
+            AddRange(mayHaveLanded ? Indeterminate : Rejected, first, count);
             return;
         }
     }
 
-    /// <summary>One attempt: the status (null when no answer came: connection reset, refused, timeout), and on 200 the offsets.</summary>
-    private async Task<(HttpStatusCode? Status, string? Code, List<(int Partition, long Offset)> Offsets, bool Replayed)> SendAsync(string body, string? key)
+    private List<(string? Key, string Value)> Records(long first, int count, bool keyed)
     {
-        try
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Post, _path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-            if (key is not null)
-            {
-                request.Headers.Add("Idempotency-Key", key);
-            }
-            using var response = await client.SendAsync(request);
-            byte[] answer = await response.Content.ReadAsByteArrayAsync();
-            var offsets = new List<(int, long)>();
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return (response.StatusCode, ProblemJson.Code(answer), offsets, false);
-            }
-            try
-            {
-                using var json = JsonDocument.Parse(answer);
-                foreach (var o in json.RootElement.GetProperty("offsets").EnumerateArray())
-                {
-                    offsets.Add((o.GetProperty("partition").GetInt32(), o.GetProperty("offset").GetInt64()));
-                }
-            }
-            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-            {
-                offsets.Clear(); // counted as a malformed answer by the caller
-            }
-            bool replayed = response.Headers.TryGetValues("Idempotency-Replayed", out var values) && values.Contains("true", StringComparer.OrdinalIgnoreCase);
-            return (HttpStatusCode.OK, null, offsets, replayed);
-        }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException)
-        {
-            return (null, null, [], false);
-        }
-    }
-
-    private string Body(long first, int count, bool keyed)
-    {
-        var body = new StringBuilder("{\"records\":[");
+        var records = new List<(string?, string)>(count);
         for (int i = 0; i < count; i++)
         {
-            body.Append(i == 0 ? "{" : ",{");
-            if (keyed)
-            {
-                body.Append("\"key\":\"k").Append(_random.Next(1000)).Append("\",");
-            }
-            body.Append("\"value\":\"").Append(RecordId.Format(id, first + i)).Append("\"}");
+            records.Add((keyed ? $"k{_random.Next(1000)}" : null, RecordId.Format(id, first + i)));
         }
-        return body.Append("]}").ToString();
+        return records;
     }
 
     private void Count(string error) => Errors[error] = Errors.GetValueOrDefault(error) + 1;

@@ -24,7 +24,7 @@ catch (ArgumentException ex)
 }
 
 Directory.CreateDirectory(options.WorkDirectory);
-Console.Error.WriteLine($"[chaos] seed {options.Seed}; {options.Cycles} cycles x {options.SecondsPerCycle} s, {options.Producers} producers; work directory {options.WorkDirectory}");
+Console.Error.WriteLine($"[chaos] seed {options.Seed}; {options.Cycles} cycles x {options.SecondsPerCycle} s, {options.Workload.Producers} producers over {options.Workload.Protocol}; work directory {options.WorkDirectory}");
 var wall = Stopwatch.StartNew();
 using var log = new ServerLog(options.ServerLog);
 

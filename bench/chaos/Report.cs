@@ -14,7 +14,9 @@ internal static class Report
         string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
         string Ms(TimeSpan t) => t.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
 
-        Line("# Chaos run: kill -9 under acks=disk produce, then corrupted segments");
+        Line(options.PowerCut
+            ? "# Chaos run: power cuts under acks=disk produce (powerfs)"
+            : "# Chaos run: kill -9 under acks=disk produce, then corrupted segments");
         Line();
         Line("| | |");
         Line("| --- | --- |");
@@ -22,10 +24,22 @@ internal static class Report
         Line($"| date | {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} CPUs |");
         Line($"| server | `{options.ServerDll}`{string.Concat(options.ServerArgs.Select(a => $" `{a}`"))} |");
         Line($"| seed | {options.Seed} (again with `--seed {options.Seed}`) |");
-        Line($"| cycles | {options.Cycles} × {options.SecondsPerCycle.ToString(CultureInfo.InvariantCulture)} s of load, SIGKILL at a random moment in each, restart on the same data and port |");
-        Line($"| producers | {options.Producers}: {(options.Producers + 1) / 2} with an Idempotency-Key per request (retried with the same key after a kill), {options.Producers / 2} without (not retried); one request at a time each, `acks={options.Acks}`{(options.Acks == "disk" ? "" : " (a self-test of the checker: expect losses)")}, half of the requests 1 record, half 2..{options.MaxRecords}, half keyless, half keyed |");
-        Line($"| consumer | one member of group `{ChaosRun.Group}`: long-poll fetch, commit what it fetched with the fetch's generation, join again on 404/409 |");
-        Line($"| topic | `{ChaosRun.Topic}`, {options.Partitions} partitions, acks=disk |");
+        Line(options.PowerCut
+            ? $"| cycles | {options.Cycles} × {options.SecondsPerCycle.ToString(CultureInfo.InvariantCulture)} s of load, a power cut at a random moment in each (SIGKILL, and at once powerfs drops every write, truncate and directory entry not synced; every other cut also keeps a torn prefix of each file's last unsynced write), restart on the same data and port |"
+            : $"| cycles | {options.Cycles} × {options.SecondsPerCycle.ToString(CultureInfo.InvariantCulture)} s of load, SIGKILL at a random moment in each, restart on the same data and port |");
+        if (options.IgnoreSync.Count > 0)
+        {
+            Line($"| **syncs broken on purpose** | powerfs ignores the syncs of: {string.Join(", ", options.IgnoreSync.Select(w => $"`{w}`"))} — this run is expected to FAIL |");
+        }
+        if (run.PowerFsCounters is { } counters)
+        {
+            Line($"| powerfs | {string.Join(", ", counters.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {N(c.Value)}"))}; direct_refused counts O_DIRECT opens, which powerfs refuses as FUSE file systems do (the server then takes its page-cache path with synchronous writes) |");
+        }
+        var workload = options.Workload;
+        Line($"| protocol | {workload.Protocol} |");
+        Line($"| producers | {workload.Producers}: {(workload.Producers + 1) / 2} with an idempotency key per request (retried with the same key after a kill), {workload.Producers / 2} without (not retried); one request at a time each, `acks={workload.Acks}`{(workload.Acks == "disk" ? "" : " (a self-test of the checker: expect losses)")}, half of the requests 1 record, half 2..{workload.MaxRecords}, half keyless, half keyed |");
+        Line($"| consumer | one member of group `{workload.Group}`: long-poll fetch, commit what it fetched with the fetch's generation, join again when fenced |");
+        Line($"| topic | `{workload.Topic}`, {workload.Partitions} partitions |");
         double loadSeconds = run.Cycles.Count * options.SecondsPerCycle;
         Line($"| wall time | {wall.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s: kill cycles {run.CyclesTime.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s ({loadSeconds.ToString("0", CultureInfo.InvariantCulture)} s of load, the rest restarts), then the check and the corruption scenarios |");
         if (runFailure is not null)
@@ -105,7 +119,7 @@ internal static class Report
         Line("| --- | ---: |");
         if (readies.Count > 0)
         {
-            Line($"| restart-to-ready after kill -9 (process start → /health/ready 200), {readies.Count} restarts: min / median / p90 / max | {readies[0]:0} / {Percentile(readies, 0.5):0} / {Percentile(readies, 0.9):0} / {readies[^1]:0} |");
+            Line($"| restart-to-ready after {(options.PowerCut ? "a power cut" : "kill -9")} (process start → /health/ready 200), {readies.Count} restarts: min / median / p90 / max | {readies[0]:0} / {Percentile(readies, 0.5):0} / {Percentile(readies, 0.9):0} / {readies[^1]:0} |");
         }
         Line($"| first start (empty data directory) | {Ms(run.FirstStart)} |");
         Line($"| graceful stop (SIGTERM → exit) / start after it | {Ms(run.GracefulStop)} / {Ms(run.GracefulRestart)} |");

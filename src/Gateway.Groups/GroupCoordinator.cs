@@ -17,6 +17,7 @@ public sealed partial class GroupCoordinator : IDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly LiteDatabase _database;
+    private readonly StoreSync _sync;
     private readonly ILiteCollection<GroupRecord> _groupRecords;
     private readonly ILiteCollection<OffsetRecord> _offsetRecords;
     private readonly GroupOptions _options;
@@ -50,8 +51,11 @@ public sealed partial class GroupCoordinator : IDisposable
         _offsetRecords = _database.GetCollection<OffsetRecord>("offsets");
         // By name and path: the expression overload translates a lambda and compiles a regex, ~0.1 s at startup.
         _offsetRecords.EnsureIndex("Group", "$.Group");
+        _sync = new StoreSync(databasePath);
+        _sync.Opened();
         Load();
-        _writer = new OffsetWriter(_database, _offsetRecords);
+        _sync.Committed();
+        _writer = new OffsetWriter(_database, _offsetRecords, _sync);
         _sweep = time.CreateTimer(_ => ExpireLeases(), null, TimeSpan.FromMilliseconds(options.SweepIntervalMs), TimeSpan.FromMilliseconds(options.SweepIntervalMs));
     }
 
@@ -509,7 +513,14 @@ public sealed partial class GroupCoordinator : IDisposable
         }
     }
 
-    private void Save(Group g) => _groupRecords.Upsert(new GroupRecord
+    /// <summary>Writes the group's membership; durable when this returns (a power cut keeps generations from going back).</summary>
+    private void Save(Group g)
+    {
+        _groupRecords.Upsert(ToRecord(g));
+        _sync.Committed();
+    }
+
+    private static GroupRecord ToRecord(Group g) => new()
     {
         Id = g.Name,
         Generation = g.Generation,
@@ -523,7 +534,7 @@ public sealed partial class GroupCoordinator : IDisposable
             Target = [.. m.Target.Select(Format)],
             Owned = [.. m.Owned.Select(Format)],
         })],
-    });
+    };
 
     /// <summary>Sets the offsets in memory now and queues them for the store; the task completes when they are written.</summary>
     private Task SaveOffsets(Group g, IReadOnlyDictionary<TopicPartition, long> offsets)

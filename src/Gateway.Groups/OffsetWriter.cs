@@ -13,6 +13,7 @@ namespace Gateway.Groups;
 internal sealed class OffsetWriter : IDisposable
 {
     private readonly LiteDatabase _database;
+    private readonly StoreSync _sync;
     private readonly ILiteCollection<OffsetRecord> _offsets;
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Task _loop;
@@ -21,8 +22,9 @@ internal sealed class OffsetWriter : IDisposable
     private bool _stopping;
     private int _disposed;
 
-    public OffsetWriter(LiteDatabase database, ILiteCollection<OffsetRecord> offsets)
+    public OffsetWriter(LiteDatabase database, ILiteCollection<OffsetRecord> offsets, StoreSync sync)
     {
+        _sync = sync;
         _database = database;
         _offsets = offsets;
         _loop = Task.Run(RunAsync);
@@ -125,6 +127,7 @@ internal sealed class OffsetWriter : IDisposable
             }
             UpsertLatest(latest);
             _database.Commit();
+            _sync.Committed(); // answered only once durable: one sync for the whole batch
             batch.Written.SetResult();
         }
         catch (Exception ex)

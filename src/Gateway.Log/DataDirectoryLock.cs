@@ -35,6 +35,9 @@ public sealed partial class DataDirectoryLock : IDisposable
     {
         directory = Path.GetFullPath(directory);
         DirectorySync.CreateDirectory(directory);
+        // A data directory made just before the start (mkdir, a script) may not be durable in its parent yet: with it,
+        // a power cut would take away everything acknowledged inside it (bench/chaos/run.sh --power-cut found this).
+        DirectorySync.SyncParentOf(directory);
         string path = Path.Combine(directory, FileName);
         var handle = OperatingSystem.IsLinux() ? LockLinux(path, directory) : LockElsewhere(path, directory);
         try

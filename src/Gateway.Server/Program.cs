@@ -46,6 +46,12 @@ try
     }
     await app.WaitForShutdownAsync();
 }
+catch (Gateway.Log.StorageFailureException failure)
+{
+    // The store cannot be opened (a damaged groups database, a data directory that cannot be read): said plainly.
+    await Console.Error.WriteLineAsync($"Refusing to start: {failure.Message}");
+    return 1;
+}
 catch (Microsoft.Extensions.Options.OptionsValidationException invalid)
 {
     // A setting out of its range: said plainly, and the same exit code as the other refusals to start.

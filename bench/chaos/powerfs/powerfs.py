@@ -7,13 +7,19 @@ O_SYNC/O_DSYNC handle or with RWF_DSYNC — the kernel turns those into syncs), 
 of its last fsync. A new, renamed or removed entry becomes durable only when its directory is synced, as on a real
 disk. Writing `cut` to the control file `/.powerfs` (at the mount's root) is a power cut: everything not durable is
 thrown away at once, and the backing tree is rebuilt from what is durable. `cut torn` also keeps a random prefix of
-the last unsynced write of each file, as a torn write. Reading `/.powerfs` gives counters as JSON.
+the last unsynced write of each file, as a torn write: whole 512-byte sectors of it, since a disk writes a sector
+whole or not at all (the assumption PostgreSQL and SQLite make, and the gateway's commit record); `cut torn-bytes`
+tears anywhere, byte-wise. Reading `/.powerfs` gives counters as JSON.
 
 O_DIRECT opens are refused (EINVAL), as FUSE file systems traditionally do: programs then take their page-cache
 path, which is what runs on such a mount. The kernel's page cache is write-through here and dropped at every open,
 and attributes and entries are never cached, so that after a cut every read sees what powerfs holds.
 
-    powerfs.py BACKING MOUNTPOINT [--state DIR] [--seed N]
+    powerfs.py BACKING MOUNTPOINT [--state DIR] [--seed N] [--ignore-sync WHAT]...
+
+`--ignore-sync` breaks a sync on purpose, to show that a durability test notices it: `dirs` ignores every directory
+fsync, anything else is a shell pattern matched against a file's name (`data.log.*`, `commit.record`, `*.tmp`), whose
+fsyncs and synchronous writes then make nothing durable, as if the program had skipped them.
 
 Runs in the foreground until unmounted (fusermount -u MOUNTPOINT, or umount). Needs Debian's python3-fusepy and
 /dev/fuse.
@@ -21,6 +27,7 @@ Runs in the foreground until unmounted (fusermount -u MOUNTPOINT, or umount). Ne
 
 import argparse
 import errno
+import fnmatch
 import json
 import os
 import random
@@ -38,7 +45,9 @@ class PowerFs(fusepy.Operations):
     # 'lock' operation fusepy does not ask for them.
     lock = None
 
-    def __init__(self, backing, state, seed):
+    def __init__(self, backing, state, seed, ignore_sync=()):
+        self.ignore_dirs = "dirs" in ignore_sync
+        self.ignore_files = [p for p in ignore_sync if p != "dirs"]
         self.backing = os.path.realpath(backing)
         self.state = os.path.realpath(state)
         self.random = random.Random(seed)
@@ -51,7 +60,7 @@ class PowerFs(fusepy.Operations):
         self.handles = {}    # fh -> (os fd, path)
         self.next_fh = 1
         self.counters = {"cuts": 0, "syncs": 0, "dir_syncs": 0, "writes": 0, "lost_writes": 0, "lost_entries": 0,
-                         "direct_refused": 0}
+                         "direct_refused": 0, "ignored_syncs": 0}
         os.makedirs(os.path.join(self.state, "data"), exist_ok=True)
         self._adopt("/")
 
@@ -93,6 +102,9 @@ class PowerFs(fusepy.Operations):
 
     def _sync_file(self, path):
         with self._mutex:
+            if any(fnmatch.fnmatchcase(os.path.basename(path), pattern) for pattern in self.ignore_files):
+                self.counters["ignored_syncs"] += 1
+                return
             file_id = self._id_of(path)
             ranges = self.dirty.pop(file_id, [])
             self.last_write.pop(file_id, None)
@@ -109,6 +121,9 @@ class PowerFs(fusepy.Operations):
 
     def _sync_dir(self, path):
         with self._mutex:
+            if self.ignore_dirs:
+                self.counters["ignored_syncs"] += 1
+                return
             real = self._real(path)
             entries = {}
             for name in os.listdir(real):
@@ -127,7 +142,16 @@ class PowerFs(fusepy.Operations):
         self.last_write[file_id] = (offset, bytes(data))
         self.counters["writes"] += 1
 
-    def cut(self, torn):
+    SECTOR = 512
+
+    def _tear(self, offset, length, bytewise):
+        """How many bytes of a write at offset survive a torn cut: a random prefix, ending on a sector boundary."""
+        if bytewise:
+            return self.random.randrange(0, length + 1)
+        ends = [end - offset for end in range(offset - offset % self.SECTOR + self.SECTOR, offset + length, self.SECTOR)]
+        return self.random.choice([0, *ends, length])
+
+    def cut(self, torn, bytewise=False):
         """A power cut: the backing tree becomes exactly what is durable (only what differs is touched)."""
         with self._mutex:
             for fd, _ in self.handles.values():
@@ -139,7 +163,7 @@ class PowerFs(fusepy.Operations):
             self.counters["lost_writes"] += sum(len(r) for r in self.dirty.values())
             if torn:
                 for file_id, (offset, data) in self.last_write.items():
-                    keep = self.random.randrange(0, len(data) + 1)
+                    keep = self._tear(offset, len(data), bytewise)
                     if keep:
                         with open(self._durable_data(file_id), "r+b") as durable:
                             durable.seek(offset)
@@ -307,7 +331,7 @@ class PowerFs(fusepy.Operations):
         if path == CONTROL:
             command = data.decode(errors="replace").strip()
             if command.startswith("cut"):
-                self.cut(torn="torn" in command)
+                self.cut(torn="torn" in command, bytewise="torn-bytes" in command)
             return len(data)
         with self._mutex:
             fd, real_path, synced = self._handle(fh)
@@ -349,9 +373,11 @@ def main():
     parser.add_argument("mountpoint")
     parser.add_argument("--state", help="where durable contents are kept (default: BACKING.durable)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ignore-sync", action="append", default=[], metavar="WHAT",
+                        help="'dirs', or a pattern of file names whose syncs are ignored (repeatable)")
     args = parser.parse_args()
     state = args.state or args.backing.rstrip("/") + ".durable"
-    fs = PowerFs(args.backing, state, args.seed)
+    fs = PowerFs(args.backing, state, args.seed, args.ignore_sync)
     # No direct_io: on a direct-I/O file the kernel sends no sync for a write with RWF_DSYNC or through an O_DSYNC
     # handle; through its (write-through) page cache it does. The page cache is dropped at every open, and
     # attributes and entries are never cached, so after a cut a program that opens a file reads what powerfs holds.

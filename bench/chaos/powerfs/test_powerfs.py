@@ -14,7 +14,10 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class PowerFsTest(unittest.TestCase):
+class Mounted:
+    """Mounts powerfs with fs_args over a fresh backing directory for each test."""
+    fs_args = []
+
     def setUp(self):
         self.work = tempfile.mkdtemp(prefix="powerfs-test-")
         self.backing = os.path.join(self.work, "backing")
@@ -25,7 +28,7 @@ class PowerFsTest(unittest.TestCase):
             f.write(b"there before the mount")
         # Its output goes to a file: a pipe nobody read would fill and stall the file system.
         self.log = open(os.path.join(self.work, "powerfs.log"), "wb")
-        self.fs = subprocess.Popen([sys.executable, os.path.join(HERE, "powerfs.py"), self.backing, self.mount],
+        self.fs = subprocess.Popen([sys.executable, os.path.join(HERE, "powerfs.py"), self.backing, self.mount, *self.fs_args],
                                    stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while not os.path.ismount(self.mount):
@@ -50,9 +53,9 @@ class PowerFsTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.mount, name)
 
-    def cut(self, torn=False):
+    def cut(self, torn=False, bytewise=False):
         with open(self.path(".powerfs"), "w") as control:
-            control.write("cut torn" if torn else "cut")
+            control.write("cut torn-bytes" if bytewise else "cut torn" if torn else "cut")
 
     def read(self, name):
         with open(self.path(name), "rb") as f:
@@ -74,6 +77,8 @@ class PowerFsTest(unittest.TestCase):
         if sync_dir:
             self.sync_dir(os.path.dirname(name))
 
+
+class PowerFsTest(Mounted, unittest.TestCase):
     def test_what_was_there_at_mount_is_durable(self):
         self.cut()
         self.assertEqual(self.read("existing"), b"there before the mount")
@@ -185,10 +190,66 @@ class PowerFsTest(unittest.TestCase):
         self.assertLessEqual(len(data), 4096)
         self.assertEqual(data, b"A" * len(data))
 
+    def test_a_torn_cut_keeps_whole_sectors_and_a_bytewise_one_any_prefix(self):
+        kept = set()
+        for round in range(40):
+            self.create("s", b"o" * 1024)
+            fd = os.open(self.path("s"), os.O_WRONLY)
+            os.pwrite(fd, b"N" * 700, 100)  # sectors [0, 512) and [512, 1024): it can keep 0, 412 or 700 bytes
+            os.close(fd)
+            self.cut(torn=True)
+            data = self.read("s")
+            self.assertEqual(len(data), 1024)
+            new = data.count(b"N")
+            self.assertIn(new, (0, 412, 700))
+            self.assertEqual(data[100:100 + new], b"N" * new)
+            kept.add(new)
+        self.assertGreater(len(kept), 1, "the tear point never changed")
+        bytewise = set()
+        for round in range(20):
+            self.create("b", b"o" * 1024)
+            fd = os.open(self.path("b"), os.O_WRONLY)
+            os.pwrite(fd, b"N" * 700, 100)
+            os.close(fd)
+            self.cut(bytewise=True)
+            bytewise.add(self.read("b").count(b"N"))
+        self.assertTrue(bytewise - {0, 412, 700}, "a bytewise tear never fell inside a sector")
+
     def test_o_direct_is_refused_so_programs_take_their_fallback(self):
         self.create("d", b"")
         with self.assertRaises(OSError):
             os.open(self.path("d"), os.O_WRONLY | os.O_DIRECT)
+
+
+
+class IgnoredFileSyncTest(Mounted, unittest.TestCase):
+    """--ignore-sync PATTERN breaks a file's syncs on purpose: what they would have made durable is lost at a cut."""
+    fs_args = ["--ignore-sync", "exist*"]
+
+    def test_ignored_file_syncs_make_nothing_durable(self):
+        self.create("other", b"synced")
+        for name in ("existing", "other"):
+            with open(self.path(name), "r+b") as f:
+                f.write(b"LOST" if name == "existing" else b"KEPT")
+                f.flush()
+                os.fsync(f.fileno())
+        self.cut()
+        self.assertEqual(self.read("existing"), b"there before the mount")
+        self.assertEqual(self.read("other"), b"KEPTed")
+
+
+class IgnoredDirectorySyncTest(Mounted, unittest.TestCase):
+    """--ignore-sync dirs: no new, renamed or removed entry becomes durable."""
+    fs_args = ["--ignore-sync", "dirs"]
+
+    def test_ignored_directory_syncs_make_no_entry_durable(self):
+        self.create("new", b"synced")
+        os.rename(self.path("existing"), self.path("renamed"))
+        self.sync_dir()
+        self.cut()
+        self.assertFalse(os.path.exists(self.path("new")))
+        self.assertFalse(os.path.exists(self.path("renamed")))
+        self.assertEqual(self.read("existing"), b"there before the mount")
 
 
 if __name__ == "__main__":

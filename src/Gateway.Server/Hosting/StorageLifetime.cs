@@ -108,12 +108,15 @@ internal sealed class StorageLifetime(
             // The database file (and LiteDB's own files beside it) made durable by name.
             DirectorySync.Sync(groupsDirectory);
         }
-        catch
+        catch (Exception ex)
         {
-            // A groups database that cannot be opened: the log is closed again (and the directory's lock released).
+            // A groups database that cannot be opened: the log is closed again (and the directory's lock released),
+            // and the start is refused with the reason rather than a crash.
             _store = null;
             await store.DisposeAsync();
-            throw;
+            throw new StorageFailureException(
+                $"The consumer groups' database {Path.Combine(configured.DataDirectory, "groups", "groups.db")} cannot be opened: {ex.Message} " +
+                "The log is intact; to start without the groups and their committed offsets, move the groups directory aside.", ex);
         }
     }
 
