@@ -184,7 +184,7 @@ SCENARIOS=(
     "B1i-100k|baseline-inline|/post|$WORK/body-100k.bin|application/octet-stream|-|0|-|B1 100 KB, completions inline|-"
     "G-100-json|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-json.bin|application/json|-|100|B1-100k|gw 100 x 1 KB JSON, acks=disk|>=0.4"
     "G-100-ndjson|gateway|/v1/topics/bench/records?acks=disk|$WORK/body-100-ndjson.bin|application/x-ndjson|-|100|B1-100k|gw 100 x 1 KB NDJSON, acks=disk|>=0.4"
-    "G-commit|gateway|/v1/groups/bench-g/members/bench-member/offsets|$WORK/body-commit.json|application/json|-|1|B1-1k|gw group offset commit|>=0.5"
+    "G-commit|gateway|/v1/groups/bench-g/members/bench-member/offsets|$WORK/body-commit.json|application/json|-|1|B6-1k|gw group offset commit (durable)|>=0.5"
     "B2-1m|baseline|/blob|-|-|1048576|0|-|baseline GET 1 MiB (B2)|-"
     "G-fetch-1m|gateway|/v1/topics/bench-fetch/partitions/0/records?offset=FETCH_FROM&maxBytes=1048576&limit=10000|-|-|measured|1000|B2-1m|gw fetch ~1 MB from the tail|>=0.7"
 )

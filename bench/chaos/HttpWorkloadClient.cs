@@ -76,7 +76,7 @@ internal sealed class HttpWorkloadClient : IWorkloadClient
             bool replayed = response.Headers.TryGetValues("Idempotency-Replayed", out var values) && values.Contains("true", StringComparer.OrdinalIgnoreCase);
             return new ProduceAnswer(AnswerKind.Ok, "200", offsets, replayed);
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException or System.Net.Sockets.SocketException)
         {
             return new ProduceAnswer(AnswerKind.NoAnswer, "no answer", [], false);
         }
@@ -189,7 +189,7 @@ internal sealed class HttpWorkloadClient : IWorkloadClient
                 return new GroupAnswer<T>(AnswerKind.Rejected, $"{method} {(int)response.StatusCode} with a body that does not parse", default);
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException or System.Net.Sockets.SocketException)
         {
             return new GroupAnswer<T>(AnswerKind.NoAnswer, "no answer", default);
         }

@@ -25,7 +25,7 @@ internal static class Report
         Line($"| server | `{options.ServerDll}`{string.Concat(options.ServerArgs.Select(a => $" `{a}`"))} |");
         Line($"| seed | {options.Seed} (again with `--seed {options.Seed}`) |");
         Line(options.PowerCut
-            ? $"| cycles | {options.Cycles} × {options.SecondsPerCycle.ToString(CultureInfo.InvariantCulture)} s of load, a power cut at a random moment in each (SIGKILL, and at once powerfs drops every write, truncate and directory entry not synced; every other cut also keeps a torn prefix of each file's last unsynced write), restart on the same data and port |"
+            ? $"| cycles | {options.Cycles} × {options.SecondsPerCycle.ToString(CultureInfo.InvariantCulture)} s of load, a power cut at a random moment in each (SIGKILL, and at once powerfs drops every write, truncate and directory entry not synced; every other cut also keeps a torn prefix, in whole 512-byte sectors, of each file's last unsynced write), restart on the same data and port |"
             : $"| cycles | {options.Cycles} × {options.SecondsPerCycle.ToString(CultureInfo.InvariantCulture)} s of load, SIGKILL at a random moment in each, restart on the same data and port |");
         if (options.IgnoreSync.Count > 0)
         {
@@ -41,7 +41,7 @@ internal static class Report
         Line($"| consumer | one member of group `{workload.Group}`: long-poll fetch, commit what it fetched with the fetch's generation, join again when fenced |");
         Line($"| topic | `{workload.Topic}`, {workload.Partitions} partitions |");
         double loadSeconds = run.Cycles.Count * options.SecondsPerCycle;
-        Line($"| wall time | {wall.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s: kill cycles {run.CyclesTime.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s ({loadSeconds.ToString("0", CultureInfo.InvariantCulture)} s of load, the rest restarts), then the check and the corruption scenarios |");
+        Line($"| wall time | {wall.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s: kill cycles {run.CyclesTime.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s ({loadSeconds.ToString("0", CultureInfo.InvariantCulture)} s of load, the rest restarts), then the check{(options.Corruption ? " and the corruption scenarios" : "")} |");
         if (runFailure is not null)
         {
             Line($"| **kill cycles aborted** | {runFailure} |");

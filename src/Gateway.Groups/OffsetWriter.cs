@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Gateway.Groups.Storage;
 using LiteDB;
 
@@ -8,7 +9,9 @@ namespace Gateway.Groups;
 /// so the queue holds them in the order they happened in memory) and one writer applies whatever has gathered in
 /// one LiteDB transaction, then completes the batch's one task. Concurrent commits share a transaction instead of
 /// each paying for one, and commits of the same partition in a batch are one upsert of the last value (what the
-/// store holds afterwards is the same); a commit is answered only once its transaction is written.
+/// store holds afterwards is the same); a commit is answered only once its transaction is written and synced
+/// (<see cref="StoreSync"/>). The sync of one batch runs while the next batch gathers and is written, so a busy
+/// store pays one sync for many transactions.
 /// </summary>
 internal sealed class OffsetWriter : IDisposable
 {
@@ -17,6 +20,8 @@ internal sealed class OffsetWriter : IDisposable
     private readonly ILiteCollection<OffsetRecord> _offsets;
     private readonly SemaphoreSlim _signal = new(0);
     private readonly Task _loop;
+    private readonly Channel<Batch> _written = Channel.CreateUnbounded<Batch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Task _syncLoop;
     private readonly Lock _gate = new();
     private Batch _next = new();
     private bool _stopping;
@@ -28,6 +33,7 @@ internal sealed class OffsetWriter : IDisposable
         _database = database;
         _offsets = offsets;
         _loop = Task.Run(RunAsync);
+        _syncLoop = Task.Run(SyncAsync);
     }
 
     /// <summary>Queues offsets to write; the task completes when they are written, or fails with the write's error.</summary>
@@ -49,6 +55,8 @@ internal sealed class OffsetWriter : IDisposable
         }
         _signal.Release();
         _loop.GetAwaiter().GetResult();
+        _written.Writer.Complete();
+        _syncLoop.GetAwaiter().GetResult();
         _signal.Dispose();
     }
 
@@ -127,8 +135,9 @@ internal sealed class OffsetWriter : IDisposable
             }
             UpsertLatest(latest);
             _database.Commit();
-            _sync.Committed(); // answered only once durable: one sync for the whole batch
-            batch.Written.SetResult();
+            // Answered once durable. The sync runs beside the next transaction: it covers every batch written
+            // before it starts, so while one sync is in flight the next batch gathers and is written.
+            _written.Writer.TryWrite(batch);
         }
         catch (Exception ex)
         {
@@ -141,6 +150,28 @@ internal sealed class OffsetWriter : IDisposable
             {
             }
             batch.Written.SetException(ex);
+        }
+    }
+
+    private async Task SyncAsync()
+    {
+        var written = new List<Batch>();
+        while (await _written.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (_written.Reader.TryRead(out var batch))
+            {
+                written.Add(batch);
+            }
+            try
+            {
+                _sync.Committed();
+                written.ForEach(b => b.Written.SetResult());
+            }
+            catch (IOException ex)
+            {
+                written.ForEach(b => b.Written.SetException(ex));
+            }
+            written.Clear();
         }
     }
 
