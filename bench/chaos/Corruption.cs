@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Gateway.Storage;
 
 namespace Gateway.Chaos;
 

@@ -1,3 +1,5 @@
+using Gateway.Storage;
+
 namespace Gateway.Groups;
 
 /// <summary>A group's live state; guarded by the coordinator's lock.</summary>

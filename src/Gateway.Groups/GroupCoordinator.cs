@@ -1,4 +1,5 @@
 using Gateway.Groups.Storage;
+using Gateway.Storage;
 using LiteDB;
 using Microsoft.Extensions.Logging;
 

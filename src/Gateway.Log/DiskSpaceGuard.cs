@@ -1,3 +1,5 @@
+using Gateway.Storage;
+
 namespace Gateway.Log;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Gateway.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

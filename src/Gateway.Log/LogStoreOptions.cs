@@ -1,3 +1,5 @@
+using Gateway.Storage;
+
 namespace Gateway.Log;
 
 /// <summary>Where and how the log store keeps its data. Bound from the <c>Storage</c> configuration section.</summary>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using FASTER.core;
 using Gateway.Log.Batches;
+using Gateway.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Log;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Gateway.Log.Batches;
+using Gateway.Storage;
 
 namespace Gateway.Log;
 

@@ -1,3 +1,5 @@
+using Gateway.Storage;
+
 namespace Gateway.Log;
 
 /// <summary>The content of a topic's <c>topic.json</c>.</summary>

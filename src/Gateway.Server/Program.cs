@@ -4,6 +4,7 @@ using Gateway.Server.Records;
 using Gateway.Server.Security;
 using Gateway.Server.Streaming;
 using Gateway.Server.Topics;
+using Gateway.Storage;
 
 if (args.Length > 0 && args[0] == HealthProbe.Flag)
 {
@@ -46,7 +47,7 @@ try
     }
     await app.WaitForShutdownAsync();
 }
-catch (Gateway.Log.StorageFailureException failure)
+catch (Gateway.Storage.StorageFailureException failure)
 {
     // The store cannot be opened (a damaged groups database, a data directory that cannot be read): said plainly.
     await Console.Error.WriteLineAsync($"Refusing to start: {failure.Message}");

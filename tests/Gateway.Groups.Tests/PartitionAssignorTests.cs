@@ -1,3 +1,5 @@
+using Gateway.Storage;
+
 namespace Gateway.Groups.Tests;
 
 public sealed class PartitionAssignorTests

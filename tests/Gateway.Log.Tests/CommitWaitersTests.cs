@@ -1,3 +1,5 @@
+using Gateway.Storage;
+
 namespace Gateway.Log.Tests;
 
 /// <summary>The appends waiting for a commit: released together, from the thread pool, never on the releasing thread.</summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using Gateway.Storage;
 
 namespace Gateway.Log.Tests;
 

@@ -1,4 +1,5 @@
 using Gateway.Log.Batches;
+using Gateway.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Gateway.Log.Tests;

@@ -1,5 +1,6 @@
 using System.Text;
 using Gateway.Log.Batches;
+using Gateway.Storage;
 
 namespace Gateway.Log.Tests;
 

@@ -1,3 +1,4 @@
+using Gateway.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Gateway.Log.Tests;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using Gateway.Groups;
 using Gateway.Server.Streaming;
+using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 

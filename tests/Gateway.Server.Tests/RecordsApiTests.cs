@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Gateway.Log;
+using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 

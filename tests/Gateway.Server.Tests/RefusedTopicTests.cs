@@ -1,4 +1,5 @@
 using System.Net;
+using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 

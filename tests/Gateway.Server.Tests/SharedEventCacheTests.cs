@@ -3,6 +3,7 @@ using System.Text.Json;
 using Gateway.Log;
 using Gateway.Log.Batches;
 using Gateway.Server.Streaming;
+using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Tests;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Gateway.Groups;
 using Gateway.Server.Streaming;
+using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 

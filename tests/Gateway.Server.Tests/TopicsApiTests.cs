@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 
@@ -204,7 +205,7 @@ public sealed class TopicsApiTests : IAsyncLifetime
     {
         await Http.CreateTopicAsync(_client, "measured", 2);
         await Http.ProduceAsync(_client, "measured", """[{"key":"a","value":1},{"key":"a","value":2},{"key":"a","value":3}]""");
-        int partition = Gateway.Log.Partitioner.ForKey("a"u8, 2);
+        int partition = Gateway.Storage.Partitioner.ForKey("a"u8, 2);
         await Http.GetJsonAsync(_client, $"/v1/topics/measured/partitions/{partition}/records?offset=1");
         var join = await Http.PostProblemlessAsync(_client, "/v1/groups/metered/members", """{"topics":["measured"],"autoOffsetReset":"earliest"}""");
         using (var commit = await _client.PostAsync($"/v1/groups/metered/members/{(string)join["memberId"]!}/offsets", Http.Json($$"""{"generation":{{(long)join["generation"]!}},"offsets":[{"topic":"measured","partition":{{partition}},"offset":1}]}""")))

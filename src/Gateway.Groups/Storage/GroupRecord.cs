@@ -1,3 +1,5 @@
+using Gateway.Storage;
+
 namespace Gateway.Groups.Storage;
 
 /// <summary>A group's membership as LiteDB keeps it (committed offsets are kept apart, one document each).</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Gateway.Storage;
 
 namespace Gateway.Log.Batches;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gateway.Groups;
+using Gateway.Storage;
 
 namespace Gateway.Server.Groups;
 

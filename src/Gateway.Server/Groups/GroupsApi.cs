@@ -4,6 +4,7 @@ using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
+using Gateway.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 

@@ -2,6 +2,7 @@ using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Security;
 using Gateway.Server.Streaming;
+using Gateway.Storage;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;

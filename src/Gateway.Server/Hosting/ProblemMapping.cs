@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Storage;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 

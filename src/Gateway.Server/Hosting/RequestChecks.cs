@@ -1,5 +1,6 @@
 using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Storage;
 
 namespace Gateway.Server.Hosting;
 

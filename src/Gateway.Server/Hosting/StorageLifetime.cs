@@ -1,5 +1,6 @@
 using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Hosting;

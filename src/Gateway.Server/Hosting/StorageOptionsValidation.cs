@@ -1,4 +1,5 @@
 using Gateway.Log;
+using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Hosting;

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Gateway.Log;
 using Gateway.Server.Hosting;
+using Gateway.Storage;
 
 namespace Gateway.Server.Records;
 
@@ -35,7 +36,7 @@ public sealed class IdempotentRequests
         principal == Security.AccessControl.Anonymous ? key : $"{principal}\u0000{key}";
 
     /// <summary>The partition a keyed request's keyless records take: fixed by the key, so a retry places them alike.</summary>
-    public static int StickyPartition(string key, int partitions) => Gateway.Log.Partitioner.ForKey(Encoding.UTF8.GetBytes(key), partitions);
+    public static int StickyPartition(string key, int partitions) => Gateway.Storage.Partitioner.ForKey(Encoding.UTF8.GetBytes(key), partitions);
 
     /// <summary>A hash of what makes two attempts the same request: the route and parameters (but <c>acks</c>), then the body.</summary>
     public static IncrementalHash StartRequestHash(HttpRequest request)

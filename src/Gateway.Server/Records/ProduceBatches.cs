@@ -1,6 +1,7 @@
 using Gateway.Log;
 using Gateway.Log.Batches;
 using Gateway.Server.Hosting;
+using Gateway.Storage;
 
 namespace Gateway.Server.Records;
 

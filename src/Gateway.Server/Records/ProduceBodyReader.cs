@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Unicode;
 using Gateway.Log.Batches;
 using Gateway.Server.Hosting;
+using Gateway.Storage;
 using Microsoft.Net.Http.Headers;
 
 namespace Gateway.Server.Records;

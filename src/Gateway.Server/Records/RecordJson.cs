@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Gateway.Log.Batches;
+using Gateway.Storage;
 
 namespace Gateway.Server.Records;
 

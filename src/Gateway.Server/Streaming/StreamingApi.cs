@@ -4,6 +4,7 @@ using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
+using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Streaming;

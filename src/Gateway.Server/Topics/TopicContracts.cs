@@ -1,4 +1,5 @@
 using Gateway.Log;
+using Gateway.Storage;
 
 namespace Gateway.Server.Topics;
 

@@ -1,4 +1,0 @@
-namespace Gateway.Groups;
-
-/// <summary>No group by that name has members or committed offsets.</summary>
-public sealed class GroupNotFoundException(string group) : Exception($"Group '{group}' does not exist.");

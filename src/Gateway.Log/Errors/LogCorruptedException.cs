@@ -1,4 +1,0 @@
-namespace Gateway.Log;
-
-/// <summary>Stored data failed its checksum or structure check inside the committed range: reported, never skipped.</summary>
-public sealed class LogCorruptedException(string message, Exception? inner = null) : Exception(message, inner);

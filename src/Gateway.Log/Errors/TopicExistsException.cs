@@ -1,7 +1,0 @@
-namespace Gateway.Log;
-
-/// <summary>A topic with that name already exists.</summary>
-public sealed class TopicExistsException(string topic) : Exception($"Topic '{topic}' already exists.")
-{
-    public string Topic { get; } = topic;
-}
