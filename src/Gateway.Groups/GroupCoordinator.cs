@@ -13,7 +13,7 @@ namespace Gateway.Groups;
 /// each group's generation, so nothing granted before a crash can commit after it; leases expire on schedule
 /// even when no request arrives. Topics are known only by name and partition count.
 /// </summary>
-public sealed partial class GroupCoordinator : IDisposable
+public sealed partial class GroupCoordinator : IGroupCoordinator
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);

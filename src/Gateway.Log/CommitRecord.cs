@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using FASTER.core;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 
 namespace Gateway.Log;
 

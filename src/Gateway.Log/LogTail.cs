@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using FASTER.core;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Microsoft.Win32.SafeHandles;
 
 namespace Gateway.Log;

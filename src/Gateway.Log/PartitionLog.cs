@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using FASTER.core;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Gateway.Storage;
 using Microsoft.Extensions.Logging;
 

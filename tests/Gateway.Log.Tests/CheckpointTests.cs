@@ -1,5 +1,5 @@
 using System.Text;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Gateway.Storage;
 
 namespace Gateway.Log.Tests;

@@ -1,4 +1,4 @@
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Gateway.Storage;
 using Microsoft.Extensions.Time.Testing;
 

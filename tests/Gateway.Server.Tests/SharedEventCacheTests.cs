@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Gateway.Log;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Gateway.Server.Streaming;
 using Gateway.Storage;
 using Microsoft.Extensions.Options;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Gateway.Groups;
 using Gateway.Storage;
 
 namespace Gateway.Server.Groups;

@@ -1,9 +1,9 @@
 using System.Text.Json;
-using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
+using Gateway.Storage.Records;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -59,7 +59,7 @@ public static class GroupsApi
     }
 
     private static Created<MemberResponse> Join(
-        string group, JoinRequest request, GroupCoordinator groups, LogStore store, IOptions<GroupOptions> options, AccessControl access, HttpContext context)
+        string group, JoinRequest request, IGroupCoordinator groups, LogStore store, IOptions<GroupOptions> options, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
         if (request.Topics is not { Count: > 0 } topics)
@@ -81,10 +81,10 @@ public static class GroupsApi
     }
 
     // A member belongs to the principal that joined it: any other principal naming it is told it does not exist.
-    private static Ok<MemberResponse> Heartbeat(string group, string memberId, GroupCoordinator groups, AccessControl access, HttpContext context) =>
+    private static Ok<MemberResponse> Heartbeat(string group, string memberId, IGroupCoordinator groups, AccessControl access, HttpContext context) =>
         TypedResults.Ok(ResponseOf(groups.Heartbeat(group, memberId, access.PrincipalOf(context)), access, context));
 
-    private static NoContent Leave(string group, string memberId, GroupCoordinator groups, AccessControl access, HttpContext context)
+    private static NoContent Leave(string group, string memberId, IGroupCoordinator groups, AccessControl access, HttpContext context)
     {
         groups.Leave(group, memberId, access.PrincipalOf(context));
         return TypedResults.NoContent();
@@ -92,7 +92,7 @@ public static class GroupsApi
 
     private static async Task<MemberFetchResult> FetchAsync(
         string group, string memberId, int? limit, int? maxBytes, int? waitMs,
-        GroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context,
+        IGroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context,
         IHostApplicationLifetime lifetime)
     {
         var limits = options.Value;
@@ -160,7 +160,7 @@ public static class GroupsApi
     }
 
     private static async Task<Ok<CommitResponse>> CommitAsync(
-        string group, string memberId, CommitRequest request, GroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
+        string group, string memberId, CommitRequest request, IGroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
     {
         if (request.Generation is not long generation)
         {
@@ -189,10 +189,10 @@ public static class GroupsApi
         return TypedResults.Ok(new CommitResponse(generation, [.. committed.OrderBy(c => c.Key).Select(c => new PartitionOffset(c.Key.Topic, c.Key.Partition, c.Value))]));
     }
 
-    private static Ok<GroupList> List(GroupCoordinator groups, AccessControl access, HttpContext context) =>
+    private static Ok<GroupList> List(IGroupCoordinator groups, AccessControl access, HttpContext context) =>
         TypedResults.Ok(new GroupList([.. groups.List().Where(g => access.CanSee(context, ResourceKind.Group, g.Name)).Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
 
-    private static Ok<GroupView> Describe(string group, GroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
+    private static Ok<GroupView> Describe(string group, IGroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
     {
         var description = groups.Describe(group);
         bool Visible(string topic) => access.CanSee(context, ResourceKind.Topic, topic);
@@ -226,7 +226,7 @@ public static class GroupsApi
     }
 
     private static async Task<Ok<ResetOffsetsResponse>> ResetOffsetsAsync(
-        string group, ResetOffsetsRequest request, GroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
+        string group, ResetOffsetsRequest request, IGroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
         if (request.Topic is null)
@@ -247,7 +247,7 @@ public static class GroupsApi
         return TypedResults.Ok(new ResetOffsetsResponse([.. offsets.OrderBy(o => o.Key).Select(o => new PartitionOffset(o.Key.Topic, o.Key.Partition, o.Value))]));
     }
 
-    private static async Task<NoContent> DeleteAsync(string group, GroupCoordinator groups)
+    private static async Task<NoContent> DeleteAsync(string group, IGroupCoordinator groups)
     {
         await groups.DeleteAsync(group);
         return TypedResults.NoContent();

@@ -1,4 +1,3 @@
-using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Security;
 using Gateway.Server.Streaming;

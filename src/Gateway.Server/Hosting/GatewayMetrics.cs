@@ -1,6 +1,6 @@
 using System.Globalization;
-using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Storage;
 using Prometheus;
 
 namespace Gateway.Server.Hosting;
@@ -147,7 +147,7 @@ public sealed class GatewayMetrics
         });
     }
 
-    private void Refresh(LogStore store, GroupCoordinator groups)
+    private void Refresh(LogStore store, IGroupCoordinator groups)
     {
         foreach (var topic in store.Topics)
         {

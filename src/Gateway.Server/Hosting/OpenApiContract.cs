@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Gateway.Groups;
 using Gateway.Storage;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.Options;

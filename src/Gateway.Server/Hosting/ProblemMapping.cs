@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Diagnostics;

@@ -1,4 +1,3 @@
-using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Storage;
 

@@ -27,7 +27,7 @@ internal sealed class StorageLifetime(
 
     public LogStore Store => _store ?? throw new InvalidOperationException("The log store is not open yet.");
 
-    public GroupCoordinator Groups => _groups ?? throw new InvalidOperationException("The group coordinator is not open yet.");
+    public IGroupCoordinator Groups => _groups ?? throw new InvalidOperationException("The group coordinator is not open yet.");
 
     public bool IsOpen => _store is not null && _groups is not null;
 

@@ -1,5 +1,5 @@
 using Gateway.Log;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
 

@@ -1,6 +1,6 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Gateway.Storage;
 
 namespace Gateway.Server.Records;

@@ -7,6 +7,7 @@ using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
 using Gateway.Server.Streaming;
+using Gateway.Storage.Records;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
-using Gateway.Groups;
 using Gateway.Storage;
 
 namespace Gateway.Server.Streaming;

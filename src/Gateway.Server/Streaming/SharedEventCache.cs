@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Gateway.Log;
-using Gateway.Log.Batches;
+using Gateway.Storage.Records;
 using Gateway.Server.Records;
 using Microsoft.Extensions.Options;
 

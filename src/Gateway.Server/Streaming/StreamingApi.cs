@@ -1,9 +1,9 @@
 using System.IO.Pipelines;
 using System.Text.Json;
-using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
+using Gateway.Storage.Records;
 using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
@@ -111,7 +111,7 @@ public static class StreamingApi
 
     private static async Task StreamGroupAsync(
         string group, string? topics, int? sessionTimeoutMs, string? autoOffsetReset, string? lastEventId,
-        HttpContext context, LogStore store, GroupCoordinator groups, SharedEventCache cache, KeepAliveTicker ticker,
+        HttpContext context, LogStore store, IGroupCoordinator groups, SharedEventCache cache, KeepAliveTicker ticker,
         IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time, GatewayMetrics metrics, IHostApplicationLifetime lifetime)
     {
         var settings = options.Value;
@@ -448,7 +448,7 @@ public static class StreamingApi
         }
     }
 
-    private static async Task TryCommitAsync(GroupCoordinator groups, string group, string memberId, long generation, Dictionary<TopicPartition, long> positions)
+    private static async Task TryCommitAsync(IGroupCoordinator groups, string group, string memberId, long generation, Dictionary<TopicPartition, long> positions)
     {
         if (positions.Count == 0)
         {

@@ -1,4 +1,3 @@
-using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
@@ -64,7 +63,7 @@ public static class TopicsApi
 
     private static Ok<TopicDescription> Describe(string topic, LogStore store) => TypedResults.Ok(DescriptionOf(store.GetTopic(topic)));
 
-    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, LogStore store, GroupCoordinator groups, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
+    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, LogStore store, IGroupCoordinator groups, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
     {
         var current = store.GetTopic(topic);
         if (request.Partitions is int partitions)
@@ -85,7 +84,7 @@ public static class TopicsApi
         return TypedResults.Ok(DescriptionOf(updated));
     }
 
-    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, GroupCoordinator groups, GatewayMetrics metrics, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, IGroupCoordinator groups, GatewayMetrics metrics, CancellationToken cancellationToken)
     {
         await store.DeleteTopicAsync(topic, cancellationToken);
         await groups.OnTopicDeletedAsync(topic);

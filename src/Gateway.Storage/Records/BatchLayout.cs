@@ -1,4 +1,4 @@
-namespace Gateway.Log.Batches;
+namespace Gateway.Storage.Records;
 
 /// <summary>Byte positions of Kafka's record batch v2 header (big-endian), which every log entry starts with.</summary>
 internal static class BatchLayout

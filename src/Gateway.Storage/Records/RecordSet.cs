@@ -1,7 +1,6 @@
 using System.Buffers;
-using Gateway.Log.Batches;
 
-namespace Gateway.Log;
+namespace Gateway.Storage.Records;
 
 /// <summary>
 /// The records a fetch returns: whole stored batches, of which only offsets in [<see cref="StartOffset"/>,

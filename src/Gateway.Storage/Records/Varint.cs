@@ -1,4 +1,4 @@
-namespace Gateway.Log.Batches;
+namespace Gateway.Storage.Records;
 
 /// <summary>Zig-zag varints in 7-bit groups, as Kafka's <c>ByteUtils.writeVarint</c> / <c>writeVarlong</c> write them.</summary>
 internal static class Varint

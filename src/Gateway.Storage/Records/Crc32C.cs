@@ -1,6 +1,6 @@
 using System.IO.Hashing;
 
-namespace Gateway.Log.Batches;
+namespace Gateway.Storage.Records;
 
 /// <summary>
 /// CRC-32C (Castagnoli), the checksum Kafka's record batch v2 uses. System.IO.Hashing folds it with carry-less

@@ -1,7 +1,6 @@
 using System.Text;
-using Gateway.Storage;
 
-namespace Gateway.Log.Batches;
+namespace Gateway.Storage.Records;
 
 /// <summary>One stored record, viewed in place inside its batch. Valid only while the batch's bytes are.</summary>
 public readonly ref struct LogRecord

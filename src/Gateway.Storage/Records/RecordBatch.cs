@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
-using Gateway.Storage;
 
-namespace Gateway.Log.Batches;
+namespace Gateway.Storage.Records;
 
 /// <summary>
 /// A read-only view of one stored record batch (Kafka v2 layout). <see cref="TryValidate"/> checks the header and

@@ -1,9 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
-using Gateway.Storage;
 
-namespace Gateway.Log.Batches;
+namespace Gateway.Storage.Records;
 
 /// <summary>
 /// Encodes records into one Kafka v2 record batch in a pooled buffer. The base offset is left for the log to
