@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Globalization;
 using FASTER.core;
-using Gateway.Storage.Records;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Log;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using Gateway.Storage.Records;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 
 namespace Gateway.Log;
 

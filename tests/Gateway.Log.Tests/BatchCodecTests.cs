@@ -1,6 +1,6 @@
 using System.Text;
-using Gateway.Storage.Records;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 
 namespace Gateway.Log.Tests;
 

@@ -1,5 +1,5 @@
-using Gateway.Storage.Records;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Gateway.Log.Tests;

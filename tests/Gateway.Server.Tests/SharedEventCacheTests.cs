@@ -1,9 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using Gateway.Log;
-using Gateway.Storage.Records;
 using Gateway.Server.Streaming;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Tests;

@@ -3,8 +3,8 @@ using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
-using Gateway.Storage.Records;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 

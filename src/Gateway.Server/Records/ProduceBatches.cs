@@ -1,7 +1,7 @@
 using Gateway.Log;
-using Gateway.Storage.Records;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 
 namespace Gateway.Server.Records;
 

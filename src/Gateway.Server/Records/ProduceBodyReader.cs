@@ -5,9 +5,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
-using Gateway.Storage.Records;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 using Microsoft.Net.Http.Headers;
 
 namespace Gateway.Server.Records;

@@ -7,8 +7,8 @@ using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
 using Gateway.Server.Streaming;
-using Gateway.Storage.Records;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 

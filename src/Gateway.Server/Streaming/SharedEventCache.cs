@@ -2,8 +2,8 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Gateway.Log;
-using Gateway.Storage.Records;
 using Gateway.Server.Records;
+using Gateway.Storage.Records;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Streaming;

@@ -3,8 +3,8 @@ using System.Text.Json;
 using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
-using Gateway.Storage.Records;
 using Gateway.Storage;
+using Gateway.Storage.Records;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Streaming;
