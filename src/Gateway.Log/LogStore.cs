@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 using Gateway.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -10,8 +11,9 @@ namespace Gateway.Log;
 /// Creating and deleting topics is serialized; reads and appends on existing topics never wait for it.
 /// Disposing commits everything appended, then closes the logs.
 /// </summary>
-public sealed partial class LogStore : IAsyncDisposable
+public sealed partial class LogStore : ILogStorage, IAsyncDisposable
 {
+    private StorageLimits? _limits;
     private readonly ConcurrentDictionary<string, TopicLog> _topics = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, LogCorruptedException> _refused = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _admin = new(1, 1);
@@ -38,6 +40,28 @@ public sealed partial class LogStore : IAsyncDisposable
         DirectorySync.CreateDirectory(options.DataDirectory);
         _services = new PartitionServices(_scheduler, new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time), time, logger);
     }
+
+    /// <summary>Conditional appends and durable idempotency keys: both kept in the log itself.</summary>
+    public StorageCapabilities Capabilities => StorageCapabilities.ConditionalAppend | StorageCapabilities.IdempotencyKeys;
+
+    public StorageLimits Limits => _limits ??= new StorageLimits(_options.MaxBatchBytes, _options.MaxRecordBytesLimit, _options.TopicDefaults);
+
+    IReadOnlyCollection<ITopic> ILogStorage.Topics => Topics;
+
+    ITopic ILogStorage.GetTopic(string name) => GetTopic(name);
+
+    bool ILogStorage.TryGetTopic(string name, [NotNullWhen(true)] out ITopic? topic)
+    {
+        bool found = TryGetTopic(name, out var log);
+        topic = log;
+        return found;
+    }
+
+    async Task<ITopic> ILogStorage.CreateTopicAsync(string name, int partitions, TopicConfig? config, CancellationToken cancellationToken) =>
+        await CreateTopicAsync(name, partitions, config, cancellationToken).ConfigureAwait(false);
+
+    async Task<ITopic> ILogStorage.UpdateTopicAsync(string name, TopicConfig? config, int? partitions, CancellationToken cancellationToken) =>
+        await UpdateTopicAsync(name, config, partitions, cancellationToken).ConfigureAwait(false);
 
     public LogStoreOptions Options => _options;
 

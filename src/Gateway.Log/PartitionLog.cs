@@ -13,7 +13,7 @@ namespace Gateway.Log;
 /// covers (the high watermark, <see cref="EndOffset"/>); an <see cref="Acks.Disk"/> append returns only after such
 /// a commit; a commit failure fails the appends it covered and every append after it.
 /// </summary>
-public sealed partial class PartitionLog : IAsyncDisposable
+public sealed partial class PartitionLog : IPartition, IAsyncDisposable
 {
     private readonly LogStoreOptions _options;
     private readonly CommitScheduler _scheduler;

@@ -8,7 +8,7 @@ namespace Gateway.Log;
 /// A topic: its settings (persisted atomically in <c>topic.json</c>) and its partitions, which can grow but never
 /// shrink. Partition numbers are dense from 0.
 /// </summary>
-public sealed class TopicLog
+public sealed class TopicLog : ITopic
 {
     private readonly string _directory;
     private readonly LogStoreOptions _options;
@@ -40,6 +40,10 @@ public sealed class TopicLog
     public IReadOnlyList<PartitionLog> Partitions => Volatile.Read(ref _partitions);
 
     /// <summary>The partition, or <see cref="PartitionNotFoundException"/>.</summary>
+    IReadOnlyList<IPartition> ITopic.Partitions => Partitions;
+
+    IPartition ITopic.GetPartition(int partition) => GetPartition(partition);
+
     public PartitionLog GetPartition(int partition)
     {
         var partitions = Volatile.Read(ref _partitions);

@@ -2,6 +2,7 @@ using Gateway.Server.Groups;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
+using Gateway.Server.Storage;
 using Gateway.Server.Streaming;
 using Gateway.Server.Topics;
 using Gateway.Storage;
@@ -17,6 +18,11 @@ builder.ListenOnDefaultUnlessConfigured();
 if (GatewaySecurity.UnsafeStartReason(builder.Configuration) is { } unsafeStart)
 {
     await Console.Error.WriteLineAsync(unsafeStart);
+    return 2;
+}
+if (StorageComposition.UnknownBackend(builder.Configuration) is { } unknownBackend)
+{
+    await Console.Error.WriteLineAsync(unknownBackend);
     return 2;
 }
 builder.AddGatewayHosting();

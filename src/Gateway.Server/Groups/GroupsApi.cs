@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
@@ -59,7 +58,7 @@ public static class GroupsApi
     }
 
     private static Created<MemberResponse> Join(
-        string group, JoinRequest request, IGroupCoordinator groups, LogStore store, IOptions<GroupOptions> options, AccessControl access, HttpContext context)
+        string group, JoinRequest request, IGroupCoordinator groups, ILogStorage store, IOptions<GroupOptions> options, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
         if (request.Topics is not { Count: > 0 } topics)
@@ -92,7 +91,7 @@ public static class GroupsApi
 
     private static async Task<MemberFetchResult> FetchAsync(
         string group, string memberId, int? limit, int? maxBytes, int? waitMs,
-        IGroupCoordinator groups, LogStore store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context,
+        IGroupCoordinator groups, ILogStorage store, GatewayMetrics metrics, IOptions<ApiLimits> options, TimeProvider time, HttpContext context,
         IHostApplicationLifetime lifetime)
     {
         var limits = options.Value;
@@ -160,7 +159,7 @@ public static class GroupsApi
     }
 
     private static async Task<Ok<CommitResponse>> CommitAsync(
-        string group, string memberId, CommitRequest request, IGroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
+        string group, string memberId, CommitRequest request, IGroupCoordinator groups, ILogStorage store, AccessControl access, HttpContext context)
     {
         if (request.Generation is not long generation)
         {
@@ -192,7 +191,7 @@ public static class GroupsApi
     private static Ok<GroupList> List(IGroupCoordinator groups, AccessControl access, HttpContext context) =>
         TypedResults.Ok(new GroupList([.. groups.List().Where(g => access.CanSee(context, ResourceKind.Group, g.Name)).Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
 
-    private static Ok<GroupView> Describe(string group, IGroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
+    private static Ok<GroupView> Describe(string group, IGroupCoordinator groups, ILogStorage store, AccessControl access, HttpContext context)
     {
         var description = groups.Describe(group);
         bool Visible(string topic) => access.CanSee(context, ResourceKind.Topic, topic);
@@ -226,7 +225,7 @@ public static class GroupsApi
     }
 
     private static async Task<Ok<ResetOffsetsResponse>> ResetOffsetsAsync(
-        string group, ResetOffsetsRequest request, IGroupCoordinator groups, LogStore store, AccessControl access, HttpContext context)
+        string group, ResetOffsetsRequest request, IGroupCoordinator groups, ILogStorage store, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
         if (request.Topic is null)
@@ -258,7 +257,7 @@ public static class GroupsApi
     /// exactly one of <c>offset</c> and <c>timestamp</c>, a non-negative JSON integer. Anything else is 400
     /// <c>invalid_reset_target</c>; the returned function gives the offset for a partition.
     /// </summary>
-    private static Func<PartitionLog, long> ParseTarget(JsonElement to)
+    private static Func<IPartition, long> ParseTarget(JsonElement to)
     {
         switch (to.ValueKind)
         {
@@ -300,7 +299,7 @@ public static class GroupsApi
     }
 
     /// <summary>Where each held partition is read from: the session position, the committed offset or the reset policy, kept inside the partition's range.</summary>
-    private static Dictionary<TopicPartition, long> ResolvePositions(MemberFetchPlan plan, LogStore store, List<PositionReset> resets)
+    private static Dictionary<TopicPartition, long> ResolvePositions(MemberFetchPlan plan, ILogStorage store, List<PositionReset> resets)
     {
         var positions = new Dictionary<TopicPartition, long>();
         foreach (var (tp, known) in plan.Positions)
@@ -324,7 +323,7 @@ public static class GroupsApi
     }
 
     private static (List<(TopicPartition Partition, RecordSet Records)> Sets, Dictionary<TopicPartition, long> NextOffsets) Read(
-        MemberFetchPlan plan, Dictionary<TopicPartition, long> positions, LogStore store, int maxRecords, int maxBytes)
+        MemberFetchPlan plan, Dictionary<TopicPartition, long> positions, ILogStorage store, int maxRecords, int maxBytes)
     {
         var sets = new List<(TopicPartition, RecordSet)>();
         var next = new Dictionary<TopicPartition, long>(positions);
@@ -355,7 +354,7 @@ public static class GroupsApi
         return (sets, next);
     }
 
-    private static IEnumerable<TopicPartition> PartitionsOf(LogStore store, string topic) =>
+    private static IEnumerable<TopicPartition> PartitionsOf(ILogStorage store, string topic) =>
         store.TryGetTopic(topic, out var t) ? Enumerable.Range(0, t.PartitionCount).Select(p => new TopicPartition(topic, p)) : [];
 
     private static MemberResponse ResponseOf(MemberAssignment a, AccessControl access, HttpContext context) =>

@@ -1,5 +1,5 @@
-using Gateway.Log;
 using Gateway.Server.Security;
+using Gateway.Server.Storage;
 using Gateway.Server.Streaming;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Diagnostics;
@@ -67,26 +67,17 @@ public static class GatewayHosting
         builder.AddGatewaySecurity();
 
         builder.Services.AddOptions<ApiLimits>().BindConfiguration("Limits").ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage").ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<LogStoreOptions>, StorageOptionsValidation>();
-
-        builder.Services.AddOptions<GroupOptions>().BindConfiguration("Groups").ValidateOnStart();
+        builder.AddStorage();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddOptions<StreamingOptions>().BindConfiguration("Streaming").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<SharedEventCache>();
         builder.Services.AddSingleton<Records.IdempotentRequests>();
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<KeepAliveTicker>();
-        builder.Services.AddSingleton<StorageLifetime>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<StorageLifetime>());
         // The server listens while the storage opens (hosted services start together): liveness answers at once,
         // readiness says "not open" until it is, and other requests wait for it (see UseGatewayHosting). A long
         // recovery so never looks like a dead process, and the server's own start overlaps the recovery.
         builder.Services.Configure<HostOptions>(o => o.ServicesStartConcurrently = true);
-        builder.Services.AddHostedService<RetentionService>();
-        // Resolved on first use, after the hosted service opened it. (Not transient: the request scope would dispose it.)
-        builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageLifetime>().Store);
-        builder.Services.AddSingleton(sp => sp.GetRequiredService<StorageLifetime>().Groups);
 
         builder.WebHost.ConfigureKestrel((context, kestrel) =>
         {
@@ -125,7 +116,6 @@ public static class GatewayHosting
             }
         });
         builder.Services.AddExceptionHandler<ProblemMapping>();
-        builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer<OpenApiContract>());
         return builder;
     }
@@ -151,37 +141,17 @@ public static class GatewayHosting
     /// Takes the data directory's lock before anything listens or opens (one directory, one server): null when taken,
     /// else why this server must not start — another holds it, named with its process id where its lock file says.
     /// </summary>
-    public static string? LockDataDirectory(this WebApplication app)
-    {
-        try
-        {
-            app.Services.GetRequiredService<StorageLifetime>().LockDataDirectory();
-            return null;
-        }
-        catch (DataDirectoryLockedException ex)
-        {
-            return ex.Message;
-        }
-        catch (OptionsValidationException invalid)
-        {
-            // The storage settings are read here first: one out of its range is told as the other refusals are.
-            return $"Refusing to start: {string.Join(" ", invalid.Failures)}";
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return $"Cannot lock the data directory {app.Services.GetRequiredService<StorageLifetime>().DataDirectory}: {ex.Message}";
-        }
-    }
+    public static string? LockDataDirectory(this WebApplication app) => app.Services.GetRequiredService<IStorageHost>().Prepare();
 
     public static WebApplication UseGatewayHosting(this WebApplication app)
     {
         // Recovery of the log runs on the thread pool while the pipeline and the endpoints are set up and the server
         // starts listening; the host's start waits for it, and requests other than probes wait for it (below).
-        app.Services.GetRequiredService<StorageLifetime>().BeginOpen();
+        app.Services.GetRequiredService<IStorageHost>().BeginOpen();
         var metrics = app.Services.GetRequiredService<GatewayMetrics>();
         // Outermost, so it logs the status the client got, after errors became problem answers.
         app.UseRequestLog(metrics);
-        metrics.Attach(app.Services.GetRequiredService<StorageLifetime>());
+        metrics.Attach(app.Services.GetRequiredService<IStorageHost>());
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
             SuppressDiagnosticsCallback = context => ProblemMapping.IsExpected(context.Exception) || context.HttpContext.RequestAborted.IsCancellationRequested,
@@ -191,7 +161,7 @@ public static class GatewayHosting
         // Noted before the endpoint runs: the exception handler clears the endpoint and route values before the
         // logs and metrics look. One small object per request; the log properties are made only for a written log.
         // Until the storage is open only the health probes and metrics are answered; other requests wait for it.
-        var storage = app.Services.GetRequiredService<StorageLifetime>();
+        var storage = app.Services.GetRequiredService<IStorageHost>();
         var stopping = app.Lifetime.ApplicationStopping;
         var exposure = app.Services.GetRequiredService<ExposureCheck>();
         app.Use((context, next) =>
@@ -238,7 +208,7 @@ public static class GatewayHosting
 
     private static bool IsProbe(PathString path) => path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
 
-    private static async Task WaitForStorageAsync(HttpContext context, RequestDelegate next, StorageLifetime storage)
+    private static async Task WaitForStorageAsync(HttpContext context, RequestDelegate next, IStorageHost storage)
     {
         await storage.WhenOpenAsync(context.RequestAborted);
         await next(context);

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Gateway.Log;
+using Gateway.Server.Storage;
 using Gateway.Storage;
 using Prometheus;
 
@@ -136,7 +136,7 @@ public sealed class GatewayMetrics
     }
 
     /// <summary>Refreshes the per-partition and per-group figures before each scrape, once the storage is open.</summary>
-    internal void Attach(StorageLifetime storage)
+    internal void Attach(IStorageHost storage)
     {
         _registry.AddBeforeCollectCallback(() =>
         {
@@ -147,7 +147,7 @@ public sealed class GatewayMetrics
         });
     }
 
-    private void Refresh(LogStore store, IGroupCoordinator groups)
+    private void Refresh(ILogStorage store, IGroupCoordinator groups)
     {
         foreach (var topic in store.Topics)
         {
@@ -176,7 +176,7 @@ public sealed class GatewayMetrics
     }
 
     /// <summary>Series of deleted topics disappear instead of showing their last value forever.</summary>
-    private static void RemoveGone(Gauge gauge, LogStore store)
+    private static void RemoveGone(Gauge gauge, ILogStorage store)
     {
         foreach (string[] labels in gauge.GetAllLabelValues().ToList())
         {

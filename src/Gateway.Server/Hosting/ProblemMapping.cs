@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Gateway.Log;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;

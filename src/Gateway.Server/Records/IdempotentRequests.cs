@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
 

@@ -1,4 +1,3 @@
-using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
 using Gateway.Storage.Records;
@@ -12,7 +11,7 @@ namespace Gateway.Server.Records;
 /// </summary>
 internal sealed class ProduceBatches : IDisposable
 {
-    private readonly TopicLog _topic;
+    private readonly ITopic _topic;
     private readonly int? _partition;
     private readonly bool _partitionFromPath;
     private readonly long _now;
@@ -30,7 +29,7 @@ internal sealed class ProduceBatches : IDisposable
     /// <param name="maxBatchBytes">largest batch one append may write</param>
     /// <param name="stickyPartition">the partition for keyless records, when it must not depend on the moment (idempotent retries)</param>
     /// <param name="bodyBytes">the request body's length, if declared: the first batch starts that large</param>
-    public ProduceBatches(TopicLog topic, int? partition, bool partitionFromPath, long now, int maxBatchBytes, int? stickyPartition = null, long? bodyBytes = null)
+    public ProduceBatches(ITopic topic, int? partition, bool partitionFromPath, long now, int maxBatchBytes, int? stickyPartition = null, long? bodyBytes = null)
     {
         // A record encodes to fewer bytes than its JSON, a raw body to its length plus the batch header (61 bytes) and
         // a few of framing: one buffer of that size holds a one-partition batch without growing (doubling from 1 KB

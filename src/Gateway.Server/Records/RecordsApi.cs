@@ -3,7 +3,6 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
-using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
 using Gateway.Server.Streaming;
@@ -54,17 +53,17 @@ public static class RecordsApi
     }
 
     private static Task<Ok<ProduceResponse>> ProduceAsync(
-        string topic, HttpRequest request, LogStore store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
+        string topic, HttpRequest request, ILogStorage store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
         string? acks, int? partition, string? key, long? timestamp, CancellationToken cancellationToken) =>
         ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: false, request, store, idempotent, metrics, limits.Value, acks, key, timestamp, expectedOffset: null, cancellationToken);
 
     private static Task<Ok<ProduceResponse>> ProduceToPartitionAsync(
-        string topic, int partition, HttpRequest request, LogStore store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
+        string topic, int partition, HttpRequest request, ILogStorage store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken) =>
         ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, idempotent, metrics, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
 
     private static async Task<Ok<ProduceResponse>> ProduceCoreAsync(
-        TopicLog topic, int? partition, bool partitionFromPath, HttpRequest request, LogStore store, IdempotentRequests idempotent, GatewayMetrics metrics, ApiLimits limits,
+        ITopic topic, int? partition, bool partitionFromPath, HttpRequest request, ILogStorage store, IdempotentRequests idempotent, GatewayMetrics metrics, ApiLimits limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken)
     {
         Quotas.AdmitProduce(request.HttpContext);
@@ -91,7 +90,7 @@ public static class RecordsApi
             throw ApiException.BadRequest("invalid_parameter", "?key= and ?timestamp= apply to a raw body; in JSON and NDJSON give them per record.");
         }
         using var batches = new ProduceBatches(
-            topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Options.MaxBatchBytes,
+            topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Limits.MaxBatchBytes,
             idempotencyKey is null ? null : IdempotentRequests.StickyPartition(idempotencyKey, topic.PartitionCount),
             request.ContentLength);
         int bodyLimit = (int)Math.Min(int.MaxValue, limits.MaxRequestBytes);
@@ -139,7 +138,7 @@ public static class RecordsApi
 
     private static async Task<IResult> FetchAsync(
         string topic, int partition, long? offset, long? timestamp, int? limit, int? maxBytes, int? waitMs,
-        LogStore store, SharedEventCache cache, GatewayMetrics metrics, IOptions<ApiLimits> options, HttpContext context, IHostApplicationLifetime lifetime)
+        ILogStorage store, SharedEventCache cache, GatewayMetrics metrics, IOptions<ApiLimits> options, HttpContext context, IHostApplicationLifetime lifetime)
     {
         var limits = options.Value;
         int records = RequestChecks.InRange(limit ?? limits.DefaultFetchRecords, 1, limits.MaxFetchRecords, "limit");
@@ -202,7 +201,7 @@ public static class RecordsApi
     /// Writes a fetch answer straight from the stored batches into the response; the records among the most recent
     /// offsets are encoded into the shared ring on the way, for the next reader of the tail.
     /// </summary>
-    private sealed class FetchResult(string topic, PartitionLog log, RecordSet records, SharedEventCache cache) : IResult
+    private sealed class FetchResult(string topic, IPartition log, RecordSet records, SharedEventCache cache) : IResult
     {
         public async Task ExecuteAsync(HttpContext httpContext)
         {

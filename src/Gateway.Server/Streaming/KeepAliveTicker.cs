@@ -38,7 +38,7 @@ public sealed class KeepAliveTicker : IDisposable
 
     // Continuations run on the timer's thread, one stream after another: a keep-alive is a small write that does not
     // wait. Queued to the pool one by one instead, a tick's slice of streams arrives as a burst of work items and,
-    // below the raised minimum (LogStore), each makes the pool start a thread: ~60 more threads, ~10 MB.
+    // below the raised minimum (ILogStorage), each makes the pool start a thread: ~60 more threads, ~10 MB.
     private static TaskCompletionSource NewTick() => new();
 
     private void Tick()

@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Gateway.Log;
 using Gateway.Server.Records;
+using Gateway.Storage;
 using Gateway.Storage.Records;
 using Microsoft.Extensions.Options;
 
@@ -19,14 +19,14 @@ public sealed class SharedEventCache(IOptions<StreamingOptions> options)
     /// <summary>Records whose JSON is larger are encoded for each reader instead of kept.</summary>
     public const int MaxSharedBytes = 64 * 1024;
 
-    private readonly ConditionalWeakTable<PartitionLog, Ring> _rings = [];
+    private readonly ConditionalWeakTable<IPartition, Ring> _rings = [];
     private readonly int _size = options.Value.SharedEventsPerPartition;
 
     /// <summary>How many of the most recent offsets of a partition are worth keeping (0: sharing is off).</summary>
     public int RecordsPerPartition => _size;
 
     /// <summary>The record's JSON, from the ring or encoded now (and kept for the next reader).</summary>
-    public byte[] Get(PartitionLog partition, JsonEncodedText topic, LogRecord record)
+    public byte[] Get(IPartition partition, JsonEncodedText topic, LogRecord record)
     {
         if (_size == 0)
         {
@@ -38,9 +38,9 @@ public sealed class SharedEventCache(IOptions<StreamingOptions> options)
 
     /// <summary>
     /// The answer to a fetch from <paramref name="start"/> if every record it would hold is in the ring: the same
-    /// records, limits and offsets <see cref="PartitionLog.Read"/> would give. False sends the fetch to the log.
+    /// records, limits and offsets <see cref="IPartition.Read"/> would give. False sends the fetch to the log.
     /// </summary>
-    public bool TryCollect(PartitionLog partition, long start, int maxRecords, int maxBytes, out CachedRecords records)
+    public bool TryCollect(IPartition partition, long start, int maxRecords, int maxBytes, out CachedRecords records)
     {
         records = default;
         if (_size == 0 || partition.Failure is not null || !_rings.TryGetValue(partition, out var ring))

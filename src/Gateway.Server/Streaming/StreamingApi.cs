@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using System.Text.Json;
-using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
 using Gateway.Storage;
@@ -42,7 +41,7 @@ public static class StreamingApi
 
     private static async Task StreamTopicAsync(
         string topic, string? from, int? partition, string? lastEventId,
-        HttpContext context, LogStore store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options, GatewayMetrics metrics,
+        HttpContext context, ILogStorage store, SharedEventCache cache, KeepAliveTicker ticker, IOptions<StreamingOptions> options, GatewayMetrics metrics,
         IHostApplicationLifetime lifetime)
     {
         using var slot = Quotas.EnterWait(context);
@@ -71,7 +70,7 @@ public static class StreamingApi
             await context.Response.StartAsync(cancel);
             await FlushAsync(context, settings, cancel);
             var topicName = JsonEncodedText.Encode(topic);
-            Func<TopicPartition, PartitionLog> partitionOf = tp => log.GetPartition(tp.Partition);
+            Func<TopicPartition, IPartition> partitionOf = tp => log.GetPartition(tp.Partition);
             while (!cancel.IsCancellationRequested)
             {
                 if (!store.TryGetTopic(topic, out var current) || current != log)
@@ -111,7 +110,7 @@ public static class StreamingApi
 
     private static async Task StreamGroupAsync(
         string group, string? topics, int? sessionTimeoutMs, string? autoOffsetReset, string? lastEventId,
-        HttpContext context, LogStore store, IGroupCoordinator groups, SharedEventCache cache, KeepAliveTicker ticker,
+        HttpContext context, ILogStorage store, IGroupCoordinator groups, SharedEventCache cache, KeepAliveTicker ticker,
         IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time, GatewayMetrics metrics, IHostApplicationLifetime lifetime)
     {
         var settings = options.Value;
@@ -266,7 +265,7 @@ public static class StreamingApi
         return positions;
     }
 
-    private static void AddPartitions(TopicLog log, int? only, string? from, Dictionary<TopicPartition, long> cursor, Dictionary<TopicPartition, long> positions, List<(TopicPartition, long, long)> resets)
+    private static void AddPartitions(ITopic log, int? only, string? from, Dictionary<TopicPartition, long> cursor, Dictionary<TopicPartition, long> positions, List<(TopicPartition, long, long)> resets)
     {
         long? fixedOffset = from switch
         {
@@ -295,7 +294,7 @@ public static class StreamingApi
     }
 
     /// <summary>Keeps a position inside the partition's range; a move is reported to the client as a reset event.</summary>
-    private static long Clamp(TopicPartition tp, long position, PartitionLog log, List<(TopicPartition, long, long)> resets)
+    private static long Clamp(TopicPartition tp, long position, IPartition log, List<(TopicPartition, long, long)> resets)
     {
         long begin = log.BeginOffset, end = log.EndOffset;
         if (position >= begin && position <= end)
@@ -334,7 +333,7 @@ public static class StreamingApi
 
     /// <summary>Writes the records available at each position (a batch per partition, partitions in turn); true if any.</summary>
     private static bool Send(
-        PipeWriter body, Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf,
+        PipeWriter body, Dictionary<TopicPartition, long> positions, Func<TopicPartition, IPartition> partitionOf,
         JsonEncodedText? topicName, SharedEventCache cache, StreamingOptions settings, List<(TopicPartition, long, long)> resets)
     {
         bool any = false;
@@ -408,7 +407,7 @@ public static class StreamingApi
     /// end, ...). Partitions' commit signals are shared by all their readers, so an idle stream holds no registration
     /// per wait, only this one continuation.
     /// </summary>
-    private static Task<Task> WhenRecordOr(Dictionary<TopicPartition, long> positions, Func<TopicPartition, PartitionLog> partitionOf, ReadOnlySpan<Task> others)
+    private static Task<Task> WhenRecordOr(Dictionary<TopicPartition, long> positions, Func<TopicPartition, IPartition> partitionOf, ReadOnlySpan<Task> others)
     {
         var tasks = new List<Task>(positions.Count + others.Length);
         tasks.AddRange(others);

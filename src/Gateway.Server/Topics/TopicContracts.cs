@@ -1,4 +1,3 @@
-using Gateway.Log;
 using Gateway.Storage;
 
 namespace Gateway.Server.Topics;

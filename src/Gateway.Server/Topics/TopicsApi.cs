@@ -1,4 +1,3 @@
-using Gateway.Log;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
 using Gateway.Storage;
@@ -44,7 +43,7 @@ public static class TopicsApi
     }
 
     private static async Task<Created<TopicDescription>> CreateAsync(
-        CreateTopicRequest request, LogStore store, IOptions<ApiLimits> limits, AccessControl access, HttpContext context, CancellationToken cancellationToken)
+        CreateTopicRequest request, ILogStorage store, IOptions<ApiLimits> limits, AccessControl access, HttpContext context, CancellationToken cancellationToken)
     {
         if (!TopicName.IsValid(request.Name))
         {
@@ -53,17 +52,17 @@ public static class TopicsApi
         access.Demand(context, ResourceKind.Topic, request.Name!, Operations.Admin);
         int partitions = request.Partitions ?? 1;
         ValidatePartitionCount(partitions, limits.Value);
-        var config = Merge(store.Options.TopicDefaults, request.Config, store.Options);
+        var config = Merge(store.Limits.TopicDefaults, request.Config, store.Limits);
         var topic = await store.CreateTopicAsync(request.Name!, partitions, config, cancellationToken);
         return TypedResults.Created($"/v1/topics/{topic.Name}", DescriptionOf(topic));
     }
 
-    private static Ok<TopicList> List(LogStore store, AccessControl access, HttpContext context) =>
+    private static Ok<TopicList> List(ILogStorage store, AccessControl access, HttpContext context) =>
         TypedResults.Ok(new TopicList([.. store.Topics.Where(t => access.CanSee(context, ResourceKind.Topic, t.Name)).Select(t => new TopicSummary(t.Name, t.PartitionCount, t.Config, t.CreatedAt))]));
 
-    private static Ok<TopicDescription> Describe(string topic, LogStore store) => TypedResults.Ok(DescriptionOf(store.GetTopic(topic)));
+    private static Ok<TopicDescription> Describe(string topic, ILogStorage store) => TypedResults.Ok(DescriptionOf(store.GetTopic(topic)));
 
-    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, LogStore store, IGroupCoordinator groups, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
+    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, ILogStorage store, IGroupCoordinator groups, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
     {
         var current = store.GetTopic(topic);
         if (request.Partitions is int partitions)
@@ -74,7 +73,7 @@ public static class TopicsApi
                 throw ApiException.BadRequest("partition_count_decrease", $"Topic '{topic}' has {current.PartitionCount} partitions; partitions can be added, never removed.");
             }
         }
-        var config = request.Config is null ? null : Merge(current.Config, request.Config, store.Options);
+        var config = request.Config is null ? null : Merge(current.Config, request.Config, store.Limits);
         int before = current.PartitionCount;
         var updated = await store.UpdateTopicAsync(topic, config, request.Partitions, cancellationToken);
         if (updated.PartitionCount != before)
@@ -84,7 +83,7 @@ public static class TopicsApi
         return TypedResults.Ok(DescriptionOf(updated));
     }
 
-    private static async Task<NoContent> DeleteAsync(string topic, LogStore store, IGroupCoordinator groups, GatewayMetrics metrics, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(string topic, ILogStorage store, IGroupCoordinator groups, GatewayMetrics metrics, CancellationToken cancellationToken)
     {
         await store.DeleteTopicAsync(topic, cancellationToken);
         await groups.OnTopicDeletedAsync(topic);
@@ -92,7 +91,7 @@ public static class TopicsApi
         return TypedResults.NoContent();
     }
 
-    private static Ok<PartitionOffsets> Offsets(string topic, int partition, long? timestamp, LogStore store)
+    private static Ok<PartitionOffsets> Offsets(string topic, int partition, long? timestamp, ILogStorage store)
     {
         if (timestamp < 0)
         {
@@ -103,7 +102,7 @@ public static class TopicsApi
         return TypedResults.Ok(new PartitionOffsets(partition, log.BeginOffset, log.EndOffset, timestamp, offset));
     }
 
-    private static async Task<Ok<DeleteRecordsResponse>> DeleteRecordsAsync(string topic, int partition, long? before, LogStore store, CancellationToken cancellationToken)
+    private static async Task<Ok<DeleteRecordsResponse>> DeleteRecordsAsync(string topic, int partition, long? before, ILogStorage store, CancellationToken cancellationToken)
     {
         if (before is not long offset)
         {
@@ -114,7 +113,7 @@ public static class TopicsApi
         return TypedResults.Ok(new DeleteRecordsResponse(partition, begin, log.EndOffset));
     }
 
-    private static TopicDescription DescriptionOf(TopicLog topic) => new(
+    private static TopicDescription DescriptionOf(ITopic topic) => new(
         topic.Name,
         topic.Config,
         topic.CreatedAt,
@@ -128,7 +127,7 @@ public static class TopicsApi
         }
     }
 
-    private static TopicConfig Merge(TopicConfig current, TopicConfigPatch? patch, LogStoreOptions options)
+    private static TopicConfig Merge(TopicConfig current, TopicConfigPatch? patch, StorageLimits options)
     {
         if (patch is null)
         {

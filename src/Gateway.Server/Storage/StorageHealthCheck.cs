@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Storage;
 
 /// <summary>Ready when the store is open and every partition recovered; a damaged partition makes the server not ready.</summary>
-internal sealed class StorageHealthCheck(StorageLifetime storage) : IHealthCheck
+internal sealed class StorageHealthCheck(IStorageHost storage) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {

@@ -1,10 +1,10 @@
 using Gateway.Log;
 using Microsoft.Extensions.Options;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Storage;
 
 /// <summary>Applies every topic's retention every <c>Storage:RetentionCheckIntervalMs</c>.</summary>
-internal sealed partial class RetentionService(StorageLifetime storage, IOptions<LogStoreOptions> options, TimeProvider time, ILogger<RetentionService> logger) : BackgroundService
+internal sealed partial class RetentionService(EmbeddedStorage storage, IOptions<LogStoreOptions> options, TimeProvider time, ILogger<RetentionService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -19,7 +19,7 @@ internal sealed partial class RetentionService(StorageLifetime storage, IOptions
                 }
                 try
                 {
-                    await storage.Store.ApplyRetentionAsync(stoppingToken);
+                    await storage.ApplyRetentionAsync(stoppingToken);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

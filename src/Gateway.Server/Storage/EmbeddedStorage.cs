@@ -1,9 +1,10 @@
 using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Server.Hosting;
 using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Storage;
 
 /// <summary>
 /// Opens the log store and then the group coordinator — from <see cref="BeginOpen"/>, right after the host is built,
@@ -12,20 +13,24 @@ namespace Gateway.Server.Hosting;
 /// checkpoints once the server has started; on shutdown, after the server has stopped taking requests, closes the
 /// coordinator and commits and closes the log.
 /// </summary>
-internal sealed class StorageLifetime(
+internal sealed class EmbeddedStorage(
     IOptions<LogStoreOptions> logOptions,
     IOptions<GroupOptions> groupOptions,
     IHostEnvironment environment,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     GatewayMetrics metrics,
-    ILoggerFactory loggers) : IHostedService, IDisposable
+    ILoggerFactory loggers) : IStorageHost, IHostedService, IDisposable
 {
     private LogStore? _store;
     private GroupCoordinator? _groups;
     private DataDirectoryLock? _directoryLock;
 
-    public LogStore Store => _store ?? throw new InvalidOperationException("The log store is not open yet.");
+    public ILogStorage Store => _store ?? throw new InvalidOperationException("The log store is not open yet.");
+
+    /// <summary>Retention of the embedded log (the retention service's round).</summary>
+    public Task ApplyRetentionAsync(CancellationToken cancellationToken) =>
+        (_store ?? throw new InvalidOperationException("The log store is not open yet.")).ApplyRetentionAsync(cancellationToken);
 
     public IGroupCoordinator Groups => _groups ?? throw new InvalidOperationException("The group coordinator is not open yet.");
 
@@ -38,14 +43,32 @@ internal sealed class StorageLifetime(
     public string DataDirectory => Path.GetFullPath(logOptions.Value.DataDirectory, environment.ContentRootPath);
 
     /// <summary>
-    /// Takes the data directory's lock, before the server listens or opens anything in it: another server holding it
-    /// is a <see cref="DataDirectoryLockedException"/>, and this server must not start.
+    /// Takes the data directory's lock, before the server listens or opens anything in it (one directory, one server):
+    /// null when taken, else why this server must not start — another holds it, named with its process id where its
+    /// lock file says.
     /// </summary>
-    public void LockDataDirectory()
+    public string? Prepare()
     {
-        lock (_openLock)
+        try
         {
-            _directoryLock ??= DataDirectoryLock.Acquire(DataDirectory);
+            lock (_openLock)
+            {
+                _directoryLock ??= DataDirectoryLock.Acquire(DataDirectory);
+            }
+            return null;
+        }
+        catch (DataDirectoryLockedException ex)
+        {
+            return ex.Message;
+        }
+        catch (OptionsValidationException invalid)
+        {
+            // The storage settings are read here first: one out of its range is told as the other refusals are.
+            return $"Refusing to start: {string.Join(" ", invalid.Failures)}";
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"Cannot lock the data directory {DataDirectory}: {ex.Message}";
         }
     }
 

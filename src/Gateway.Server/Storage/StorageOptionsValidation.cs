@@ -2,7 +2,7 @@ using Gateway.Log;
 using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Storage;
 
 /// <summary>Refuses to start with storage settings the log cannot use, saying which and why.</summary>
 internal sealed class StorageOptionsValidation(IConfiguration configuration) : IValidateOptions<LogStoreOptions>
