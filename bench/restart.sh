@@ -11,6 +11,7 @@
 # BENCH_TMP, SERVER_CPUS (default: all cores — a restart has no load generator beside it; set e.g. SERVER_CPUS=1 to
 # pin).
 set -Eeuo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${RUNS:-5}
 DATA_MB=${DATA_MB:-1024}
@@ -47,8 +48,6 @@ GATEWAY_JIT_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
 BASELINE_DLL=$REPO/bench/Baseline/bin/Release/net10.0/Baseline.dll
 URL=http://127.0.0.1:$RESTART_PORT
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 WORK=""
 PID=""

@@ -8,6 +8,7 @@
 # Environment overrides: RUNS, DURATION, WARMUP, CONNECTIONS, BASELINE_PORT, GATEWAY_PORT, INLINE_BASELINE_PORT, BENCH_TMP,
 # SERVER_CPU, LOAD_CPU, MAX_DATA_MB, MIN_FREE_MB, FIO_SECONDS, STALL_WAIT.
 set -Eeuo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Every .NET process here runs pinned to one CPU, and there the runtime waits ten times longer (1 s instead of
 # 100 ms of no new methods) before it starts promoting hot methods to optimized code; under load something new is
 # always compiled, so the gateway ran its first minute on unoptimized code (bench/README.md, "Warm-up on one CPU").
@@ -71,8 +72,6 @@ BASELINE_URL=http://127.0.0.1:$BASELINE_PORT
 INLINE_BASELINE_URL=http://127.0.0.1:$INLINE_BASELINE_PORT
 GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------------------------------------- cleanup
 WORK=""
@@ -108,18 +107,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------- tools
-as_root() { if ((EUID == 0)); then "$@"; else sudo "$@"; fi; }
-APT_UPDATED=0
-ensure_tool() {   # ensure_tool <command> <debian package>
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "installing $2"
-    if ((!APT_UPDATED)); then
-        as_root apt-get update -qq >/dev/null
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$2" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "could not install $2"
-}
 ensure_tool wrk wrk
 ensure_tool taskset util-linux
 ensure_tool curl curl
@@ -128,7 +115,6 @@ ensure_tool jq jq
 command -v dotnet >/dev/null 2>&1 || die "dotnet is not on PATH"
 (($(nproc) > SERVER_CPU && $(nproc) > LOAD_CPU)) || die "needs CPUs $SERVER_CPU and $LOAD_CPU (have $(nproc))"
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_busy "$BASELINE_PORT" && die "port $BASELINE_PORT is in use (set BASELINE_PORT)"
 port_busy "$GATEWAY_PORT" && die "port $GATEWAY_PORT is in use (set GATEWAY_PORT)"
 port_busy "$INLINE_BASELINE_PORT" && die "port $INLINE_BASELINE_PORT is in use (set INLINE_BASELINE_PORT)"
@@ -256,23 +242,6 @@ fi
 export ASPNETCORE_ENVIRONMENT=Production DOTNET_ENVIRONMENT=Production
 BASELINE_PID=""
 GATEWAY_PID=""
-start_server() {   # start_server <dir> <dll> <log> <args...>; sets STARTED_PID
-    local dir=$1 dll=$2 out=$3
-    shift 3
-    (cd "$dir" && exec taskset -c "$SERVER_CPU" dotnet "$dll" "$@") >"$out" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-wait_ready() {   # wait_ready <url> <pid> <log>: at most 60 s
-    local i
-    for ((i = 0; i < 120; i++)); do
-        kill -0 "$2" 2>/dev/null || { tail -n 30 "$3" >&2; die "server exited while starting ($1)"; }
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" || true) == 200 ]] && return 0
-        sleep 0.5
-    done
-    tail -n 30 "$3" >&2
-    die "not ready after 60 s: $1"
-}
 
 log "starting baseline on $BASELINE_URL and gateway on $GATEWAY_URL (CPU $SERVER_CPU); wrk on CPU $LOAD_CPU"
 start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL" --DurableFile="$WORK/baseline-durable.log"

@@ -7,6 +7,7 @@
 # Environment overrides: RUNS, DURATION, WARMUP, LATENCY_RATE, FANOUT_SUBS, FANOUT_RATE, FANOUT_SECONDS, IDLE_SUBS,
 # IDLE_SECONDS, DRAIN, SOURCES, BASELINE_PORT, GATEWAY_PORT, SERVER_CPU, LOAD_CPU, BENCH_TMP.
 set -Eeuo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Every .NET process here runs pinned to one CPU, and there the runtime waits ten times longer (1 s instead of
 # 100 ms of no new methods) before it starts promoting hot methods to optimized code; under load something new is
 # always compiled, so the gateway ran its first minute on unoptimized code (bench/README.md, "Warm-up on one CPU").
@@ -71,8 +72,6 @@ BASELINE_URL=http://127.0.0.1:$BASELINE_PORT
 GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 TOPIC=sse
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; PROBLEMS=1; exit 1; }
 
 # ---------------------------------------------------------------------------------------------- cleanup
 WORK=""
@@ -123,7 +122,6 @@ read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
 (((port_hi - port_lo) * SOURCES > IDLE_SUBS + FANOUT_SUBS)) ||
     die "ephemeral ports $port_lo-$port_hi x $SOURCES source address(es) are too few for $IDLE_SUBS connections (raise SOURCES)"
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_busy "$BASELINE_PORT" && die "port $BASELINE_PORT is in use (set BASELINE_PORT)"
 port_busy "$GATEWAY_PORT" && die "port $GATEWAY_PORT is in use (set GATEWAY_PORT)"
 
@@ -145,23 +143,6 @@ RESULTS=$WORK/results.txt   # one SseLoad result line per measured run
 
 # ---------------------------------------------------------------------------------------------- servers
 export ASPNETCORE_ENVIRONMENT=Production DOTNET_ENVIRONMENT=Production
-start_server() {   # start_server <dir> <dll> <log> <args...>; sets STARTED_PID
-    local dir=$1 dll=$2 out=$3
-    shift 3
-    (cd "$dir" && exec taskset -c "$SERVER_CPU" dotnet "$dll" "$@") >"$out" 2>&1 &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-}
-wait_ready() {   # wait_ready <url> <pid> <log>: at most 60 s
-    local i
-    for ((i = 0; i < 120; i++)); do
-        kill -0 "$2" 2>/dev/null || { tail -n 30 "$3" >&2; die "server exited while starting ($1)"; }
-        [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" || true) == 200 ]] && return 0
-        sleep 0.5
-    done
-    tail -n 30 "$3" >&2
-    die "not ready after 60 s: $1"
-}
 
 log "starting baseline on $BASELINE_URL and gateway on $GATEWAY_URL (CPU $SERVER_CPU); load on CPU $LOAD_CPU; ulimit -n $(ulimit -n)"
 start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL"

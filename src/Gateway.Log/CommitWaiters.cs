@@ -7,7 +7,7 @@ namespace Gateway.Log;
 /// cost ~1 context switch per request more than acknowledging from memory. Here the waiters of a part resume one
 /// after another on the work item that releases it (each runs until its request next waits, typically with its
 /// response written), while the parts keep them spread over the cores. A/B against one work item per waiter, 1 KB
-/// acks=disk produce on one core: bench/README.md, eighth run.
+/// acks=disk produce on one core: docs/benchmarks/history.md, eighth run.
 /// </summary>
 internal sealed class CommitWaiters
 {

@@ -24,7 +24,7 @@ namespace Gateway.Log;
 /// FasterLog's page buffers and transfers are aligned to its 512-byte sectors, as direct I/O asks, so the data goes
 /// from the log's memory to the disk without a copy into cached pages. Copying 100 KB requests into the page cache
 /// (and, before that, keeping it from growing with the log, which on a VM whose host backs guest memory lazily cost a
-/// host fault per new 4 KiB page) was the largest single cost of large produce requests: bench/README.md, seventh and
+/// host fault per new 4 KiB page) was the largest single cost of large produce requests: docs/benchmarks/history.md, seventh and
 /// thirteenth runs. Where the file system refuses direct I/O, or a transfer's alignment (a disk with 4 KiB logical
 /// sectors), writes go through the page cache from then on, and each write's pages are dropped once it is durable
 /// (write-through, so they are clean): all but the page the write ended in, which the next commit writes again.
@@ -34,7 +34,7 @@ namespace Gateway.Log;
 /// Writes past the page cache ask for a data sync (<see cref="DataSync"/>: the data and the size, not the
 /// modification time), and a busy log is written ahead with zeros (<see cref="Prepare"/>), so that a commit's write
 /// changes no metadata and costs one write and one cache flush. On this VM each extra block request of a commit round
-/// cost ~30 µs of CPU (bench/README.md, fifteenth run).
+/// cost ~30 µs of CPU (docs/benchmarks/history.md, fifteenth run).
 /// </para>
 /// </summary>
 internal sealed class SegmentFileDevice : StorageDeviceBase
@@ -299,7 +299,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     /// Writes zeros ahead of the log's tail, in <see cref="PrepareChunk"/>s, until <see cref="PrepareAhead"/> past the
     /// furthest write. A commit's write then lands on blocks the file already has, inside its size, so the file
     /// system has no metadata to write before the data counts as durable: one write and one cache flush per commit
-    /// instead of a second write, of the inode, and a wait for it (bench/README.md, fifteenth run). Zeros are never
+    /// instead of a second write, of the inode, and a wait for it (docs/benchmarks/history.md, fifteenth run). Zeros are never
     /// written at or below a write already issued (they start past the furthest one, and a write that reaches the
     /// range being prepared waits for it), so they never cover log data; what lies past the log's tail is never read.
     /// A device starts this once it has written <see cref="PrepareAfter"/> since it was opened, so a partition that

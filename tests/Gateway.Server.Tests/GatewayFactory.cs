@@ -1,3 +1,4 @@
+using Gateway.Storage;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
@@ -5,18 +6,29 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Gateway.Server.Tests;
 
-/// <summary>The real server in-process, on its own temporary data folder, removed afterwards.</summary>
+/// <summary>
+/// The real server in-process, on its own temporary data folder, removed afterwards, over the storage backend named by
+/// <see cref="Backend"/> (the environment's <c>GATEWAY_TEST_BACKEND</c>, default <c>embedded</c>): the HTTP suite runs
+/// unchanged against any backend, and a test that needs a capability the backend lacks skips, saying so
+/// (<see cref="Require"/>).
+/// </summary>
 public sealed class GatewayFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
     private readonly TimeProvider? _time;
     private readonly bool _ownsData;
+    private readonly StorageCapabilities? _declared;
+
+    /// <summary>The backend the suite runs against (<c>Storage:Backend</c>).</summary>
+    public static string Backend => Environment.GetEnvironmentVariable("GATEWAY_TEST_BACKEND") is { Length: > 0 } backend ? backend : "embedded";
 
     /// <param name="settings">configuration to set</param>
     /// <param name="time">the clock, when the test controls it</param>
     /// <param name="dataDirectory">an existing data folder to reopen (kept afterwards), else a new one (removed)</param>
-    public GatewayFactory(Dictionary<string, string?>? settings = null, TimeProvider? time = null, string? dataDirectory = null)
+    /// <param name="declared">capabilities the backend declares instead of its own (the HTTP layer's answer to a backend without them)</param>
+    public GatewayFactory(Dictionary<string, string?>? settings = null, TimeProvider? time = null, string? dataDirectory = null, StorageCapabilities? declared = null)
     {
+        _declared = declared;
         _ownsData = dataDirectory is null;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "gateway-server-tests", Guid.NewGuid().ToString("N"));
         _settings = settings ?? [];
@@ -25,8 +37,13 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
 
     public string DataDirectory { get; }
 
+    /// <summary>Skips the test, with the reason, when the backend does not offer <paramref name="capability"/>.</summary>
+    public void Require(StorageCapabilities capability) =>
+        Skip.IfNot(Services.GetRequiredService<ILogStorage>().Capabilities.HasFlag(capability), $"the {Backend} backend does not offer {capability}");
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
+        builder.UseSetting("Storage:Backend", Backend);
         builder.UseSetting("Storage:DataDirectory", DataDirectory);
         builder.UseSetting("Storage:PageSizeBits", "20");
         builder.UseSetting("Storage:MemorySizeBits", "21");
@@ -39,6 +56,15 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
         {
             builder.ConfigureTestServices(services => services.AddSingleton(_time));
         }
+        if (_declared is { } declared)
+        {
+            builder.ConfigureTestServices(services =>
+            {
+                var registered = services.Single(d => d.ServiceType == typeof(ILogStorage));
+                services.Remove(registered);
+                services.AddSingleton<ILogStorage>(sp => new DeclaredCapabilities((ILogStorage)registered.ImplementationFactory!(sp), declared));
+            });
+        }
     }
 
     public override async ValueTask DisposeAsync()
@@ -49,4 +75,30 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
             Directory.Delete(DataDirectory, recursive: true);
         }
     }
+}
+
+/// <summary>The backend as it is, declaring other capabilities: how the HTTP layer answers a backend without them.</summary>
+internal sealed class DeclaredCapabilities(ILogStorage inner, StorageCapabilities capabilities) : ILogStorage
+{
+    public StorageCapabilities Capabilities => capabilities;
+
+    public StorageLimits Limits => inner.Limits;
+
+    public IReadOnlyCollection<ITopic> Topics => inner.Topics;
+
+    public IReadOnlyList<(string Topic, int Partition, string Reason)> Failures => inner.Failures;
+
+    public ITopic GetTopic(string name) => inner.GetTopic(name);
+
+    public bool TryGetTopic(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ITopic? topic) => inner.TryGetTopic(name, out topic);
+
+    public bool TopicExists(string name) => inner.TopicExists(name);
+
+    public Task<ITopic> CreateTopicAsync(string name, int partitions, TopicConfig? config = null, CancellationToken cancellationToken = default) =>
+        inner.CreateTopicAsync(name, partitions, config, cancellationToken);
+
+    public Task<ITopic> UpdateTopicAsync(string name, TopicConfig? config, int? partitions, CancellationToken cancellationToken = default) =>
+        inner.UpdateTopicAsync(name, config, partitions, cancellationToken);
+
+    public Task DeleteTopicAsync(string name, CancellationToken cancellationToken = default) => inner.DeleteTopicAsync(name, cancellationToken);
 }

@@ -1,9 +1,11 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 
+/// <summary>Idempotency-Key and conditional appends: capabilities of the backend, skipped (with the reason) where it lacks them.</summary>
 public sealed class IdempotencyApiTests : IAsyncLifetime
 {
     private readonly string _data = Path.Combine(Path.GetTempPath(), "gateway-idempotency-tests", Guid.NewGuid().ToString("N"));
@@ -44,9 +46,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         return topic["partitions"]!.AsArray().Sum(p => (long)p!["endOffset"]!);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_retry_with_the_same_key_and_body_appends_nothing_and_replays_the_answer()
     {
+        _factory.Require(StorageCapabilities.IdempotencyKeys);
         const string body = """{"records":[{"value":1},{"key":"k","value":2},{"value":3}]}""";
         using var first = await PostAsync("key-1", body);
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
@@ -65,9 +68,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         Assert.Equal(6, await TotalEndOffsetAsync());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task The_same_key_with_another_body_is_422_and_appends_nothing()
     {
+        _factory.Require(StorageCapabilities.IdempotencyKeys);
         using (var first = await PostAsync("reused", """{"records":[{"value":"a"}]}"""))
         {
             Assert.Equal(HttpStatusCode.OK, first.StatusCode);
@@ -77,9 +81,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         Assert.Equal(1, await TotalEndOffsetAsync());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Concurrent_attempts_with_one_key_append_once_and_all_get_the_same_answer()
     {
+        _factory.Require(StorageCapabilities.IdempotencyKeys);
         const string body = """{"records":[{"value":"once"}]}""";
         var attempts = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => PostAsync("racy", body)));
         var answers = new HashSet<string>();
@@ -93,9 +98,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         Assert.Equal(1, await TotalEndOffsetAsync());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Raw_and_ndjson_bodies_are_idempotent_too_and_keys_survive_a_restart()
     {
+        _factory.Require(StorageCapabilities.IdempotencyKeys);
         using (var raw = await PostAsync("raw-1", "plain text", "text/plain", "/v1/topics/idem/records?key=user"))
         {
             Assert.Equal(HttpStatusCode.OK, raw.StatusCode);
@@ -121,9 +127,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         Assert.Equal(3, await TotalEndOffsetAsync());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_replayed_conditional_append_is_not_a_mismatch()
     {
+        _factory.Require(StorageCapabilities.IdempotencyKeys | StorageCapabilities.ConditionalAppend);
         const string body = """{"records":[{"value":"event 0"}]}""";
         using (var first = await PostAsync("cond", body, path: "/v1/topics/idem/partitions/1/records?expectedOffset=0"))
         {
@@ -135,9 +142,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         Assert.Equal(0, (long)JsonNode.Parse(await retry.Content.ReadAsStringAsync())!["offsets"]![0]!["offset"]!);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Many_racers_on_one_expected_offset_get_exactly_one_success_per_offset()
     {
+        _factory.Require(StorageCapabilities.ConditionalAppend);
         for (int offset = 0; offset < 5; offset++)
         {
             var racers = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
@@ -153,9 +161,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         Assert.Equal(5, stored.Count);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_reused_key_is_refused_even_when_its_records_would_land_elsewhere()
     {
+        _factory.Require(StorageCapabilities.IdempotencyKeys);
         using (var first = await PostAsync("elsewhere", """{"records":[{"value":"a"}]}""", path: "/v1/topics/idem/partitions/0/records"))
         {
             Assert.Equal(HttpStatusCode.OK, first.StatusCode);
@@ -165,9 +174,10 @@ public sealed class IdempotencyApiTests : IAsyncLifetime
         Assert.Equal(1, await TotalEndOffsetAsync());
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_malformed_key_is_refused()
     {
+        _factory.Require(StorageCapabilities.IdempotencyKeys);
         using var response = await PostAsync(new string('k', 300), """{"records":[{"value":1}]}""");
         await Http.AssertProblemAsync(response, HttpStatusCode.BadRequest, "invalid_idempotency_key");
     }

@@ -19,6 +19,13 @@ public sealed class ApiException(
 
     public static ApiException BadRequest(string code, string detail) => new(StatusCodes.Status400BadRequest, code, detail);
 
+    /// <summary>
+    /// 501 <c>not_supported</c>: the storage backend does not offer what the request asks for (an expected offset, an
+    /// idempotency key), named in <c>capability</c>. Nothing was done.
+    /// </summary>
+    public static ApiException NotSupported(string capability, string detail) =>
+        new(StatusCodes.Status501NotImplemented, "not_supported", detail, new Dictionary<string, object?> { ["capability"] = capability });
+
     /// <summary>400 <c>invalid_config</c>, naming the topic setting (<c>key</c>) that was refused.</summary>
     public static ApiException InvalidConfig(string key, string detail) =>
         new(StatusCodes.Status400BadRequest, "invalid_config", detail, new Dictionary<string, object?> { ["key"] = key });

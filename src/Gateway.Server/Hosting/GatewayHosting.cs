@@ -28,7 +28,7 @@ public static class GatewayHosting
 
     /// <summary>
     /// Socket completions run on the runtime's socket threads (one per CPU) instead of one more trip through the thread
-    /// pool each: 1 KB produce +10–21 % requests/s at acks=memory, +2–12 % at acks=disk (bench/README.md, fourteenth
+    /// pool each: 1 KB produce +10–21 % requests/s at acks=memory, +2–12 % at acks=disk (docs/benchmarks/history.md, fourteenth
     /// run). Safe here because no request code runs there: Kestrel hands what a socket received to the application
     /// through the thread pool unless told otherwise (<c>UnsafePreferInlineScheduling</c>, left off), so the socket
     /// threads only move bytes between sockets and Kestrel's pipes. Must be called before the first socket is made;
@@ -59,7 +59,7 @@ public static class GatewayHosting
             {
                 // ASP.NET's own request log repeats the one below. While its logger is enabled at all (at Critical,
                 // which every Serilog level is), ASP.NET opens a logging scope and starts an Activity for every
-                // request: 1 KB produce ran at 41-49 k requests/s with it, 51-53 k without (bench/README.md,
+                // request: 1 KB produce ran at 41-49 k requests/s with it, 51-53 k without (docs/benchmarks/history.md,
                 // twelfth run). Off unless configured.
                 logger.MinimumLevel.Override(HostingDiagnostics, LevelAlias.Off);
             }

@@ -25,7 +25,9 @@ public static class RecordsApi
         "unless configured) answers after the records reached the disk; `acks=memory` after the append, persisted within the flush interval. " +
         "With an `Idempotency-Key` header, a retry with the same key and content appends nothing and gets the first answer with " +
         "`Idempotency-Replayed: true`, also after a restart (the key is kept in the stored batches, for `Storage:IdempotencyWindowMs`); " +
-        "the same key with other content is 422 `idempotency_key_reused`; a retry while the first attempt is in flight waits for it.";
+        "the same key with other content is 422 `idempotency_key_reused`; a retry while the first attempt is in flight waits for it. " +
+        "A storage backend without idempotency keys (or, for `expectedOffset`, without conditional appends) answers 501 `not_supported` " +
+        "and appends nothing; the embedded backend has both.";
 
     public static IEndpointRouteBuilder MapRecords(this IEndpointRouteBuilder app)
     {
@@ -35,12 +37,12 @@ public static class RecordsApi
             .WithSummary("Produce records to a topic")
             .WithDescription(ProduceDescription)
             .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(413).ProducesProblem(501).ProducesProblem(503).ProducesProblem(507);
         topics.MapPost("/partitions/{partition}/records", ProduceToPartitionAsync).WithName("ProduceToPartition").RequireTopic(Operations.Produce).ProducesProblem(429)
             .WithSummary("Produce records to one partition")
             .WithDescription(ProduceDescription + " With `expectedOffset=N` the append happens only if the partition ends at N, else 412 `offset_mismatch` (optimistic concurrency).")
             .Accepts<ProduceRequest>("application/json", "application/x-ndjson", "application/octet-stream", "text/plain", "*/*")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(413).ProducesProblem(503).ProducesProblem(507);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(412).ProducesProblem(413).ProducesProblem(501).ProducesProblem(503).ProducesProblem(507);
         topics.MapGet("/partitions/{partition}/records", FetchAsync).WithName("FetchRecords").RequireTopic(Operations.Fetch).ProducesProblem(429)
             .WithSummary("Fetch records from a partition by offset")
             .WithDescription(
@@ -62,6 +64,14 @@ public static class RecordsApi
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken) =>
         ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, idempotent, metrics, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
 
+    private static void Require(ILogStorage store, StorageCapabilities capability, string name, string detail)
+    {
+        if (!store.Capabilities.HasFlag(capability))
+        {
+            throw ApiException.NotSupported(name, detail);
+        }
+    }
+
     private static async Task<Ok<ProduceResponse>> ProduceCoreAsync(
         ITopic topic, int? partition, bool partitionFromPath, HttpRequest request, ILogStorage store, IdempotentRequests idempotent, GatewayMetrics metrics, ApiLimits limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken)
@@ -78,6 +88,11 @@ public static class RecordsApi
         if (idempotencyKey is not null)
         {
             IdempotentRequests.Validate(idempotencyKey);
+            Require(store, StorageCapabilities.IdempotencyKeys, "idempotencyKeys", "This server's storage backend does not keep Idempotency-Key windows: send the request without the header.");
+        }
+        if (expectedOffset is not null)
+        {
+            Require(store, StorageCapabilities.ConditionalAppend, "conditionalAppend", "This server's storage backend cannot append at an expected offset: send the request without expectedOffset.");
         }
         if (partition < 0)
         {

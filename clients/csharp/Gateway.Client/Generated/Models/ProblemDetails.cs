@@ -18,6 +18,14 @@ namespace Gateway.Client.Models
         public IDictionary<string, object> AdditionalData { get; set; }
         /// <summary>`offset_out_of_range`: the partition&apos;s begin offset.</summary>
         public long? BeginOffset { get; set; }
+        /// <summary>`not_supported`: what the storage backend lacks (`idempotencyKeys`, `conditionalAppend`).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Capability { get; set; }
+#nullable restore
+#else
+        public string Capability { get; set; }
+#endif
         /// <summary>Stable machine-readable error code, e.g. `topic_not_found` (README lists them all).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -130,6 +138,7 @@ namespace Gateway.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "beginOffset", n => { BeginOffset = n.GetLongValue(); } },
+                { "capability", n => { Capability = n.GetStringValue(); } },
                 { "code", n => { Code = n.GetStringValue(); } },
                 { "currentGeneration", n => { CurrentGeneration = n.GetLongValue(); } },
                 { "detail", n => { Detail = n.GetStringValue(); } },
@@ -158,6 +167,7 @@ namespace Gateway.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteLongValue("beginOffset", BeginOffset);
+            writer.WriteStringValue("capability", Capability);
             writer.WriteStringValue("code", Code);
             writer.WriteLongValue("currentGeneration", CurrentGeneration);
             writer.WriteStringValue("detail", Detail);
