@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Gateway.Storage;
 
 namespace Gateway.Chaos;
 

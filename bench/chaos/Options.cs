@@ -1,5 +1,4 @@
 using System.Globalization;
-using Gateway.Storage;
 
 namespace Gateway.Chaos;
 

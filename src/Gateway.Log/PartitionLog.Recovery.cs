@@ -1,9 +1,7 @@
 using System.Buffers;
-using System.Globalization;
 using FASTER.core;
 using Gateway.Storage;
 using Gateway.Storage.Records;
-using Microsoft.Extensions.Logging;
 
 namespace Gateway.Log;
 

@@ -5,7 +5,6 @@ using Gateway.Server.Security;
 using Gateway.Server.Storage;
 using Gateway.Server.Streaming;
 using Gateway.Server.Topics;
-using Gateway.Storage;
 
 if (args.Length > 0 && args[0] == HealthProbe.Flag)
 {

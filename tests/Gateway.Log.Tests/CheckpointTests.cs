@@ -1,6 +1,5 @@
 using System.Text;
 using Gateway.Storage;
-using Gateway.Storage.Records;
 
 namespace Gateway.Log.Tests;
 

@@ -1,4 +1,3 @@
-using System.Text;
 using Gateway.Storage;
 
 namespace Gateway.Log.Tests;

@@ -1,5 +1,4 @@
 using System.Buffers;
-using Gateway.Groups;
 using Gateway.Server.Streaming;
 using Gateway.Storage;
 

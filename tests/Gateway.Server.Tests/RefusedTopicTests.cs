@@ -1,5 +1,4 @@
 using System.Net;
-using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 

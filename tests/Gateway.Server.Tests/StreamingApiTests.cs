@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using Gateway.Groups;
 using Gateway.Server.Streaming;
 using Gateway.Storage;
 

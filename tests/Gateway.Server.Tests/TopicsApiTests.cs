@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using Gateway.Storage;
 
 namespace Gateway.Server.Tests;
 

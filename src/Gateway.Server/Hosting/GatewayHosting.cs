@@ -1,12 +1,9 @@
 using Gateway.Server.Security;
 using Gateway.Server.Storage;
 using Gateway.Server.Streaming;
-using Gateway.Storage;
-using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 using Prometheus;
 using Serilog;
 using Serilog.Events;

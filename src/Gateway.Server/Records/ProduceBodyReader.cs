@@ -7,7 +7,6 @@ using System.Text.Json;
 using System.Text.Unicode;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
-using Gateway.Storage.Records;
 using Microsoft.Net.Http.Headers;
 
 namespace Gateway.Server.Records;

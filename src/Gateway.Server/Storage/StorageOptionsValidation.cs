@@ -1,5 +1,4 @@
 using Gateway.Log;
-using Gateway.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Storage;
