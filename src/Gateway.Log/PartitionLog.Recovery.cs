@@ -1,5 +1,6 @@
 using System.Buffers;
 using FASTER.core;
+using Gateway.Log.Device;
 using Gateway.Storage;
 using Gateway.Storage.Records;
 

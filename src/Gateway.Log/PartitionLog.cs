@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using FASTER.core;
+using Gateway.Log.Device;
 using Gateway.Storage;
 using Gateway.Storage.Records;
 using Microsoft.Extensions.Logging;

@@ -1,3 +1,4 @@
+using Gateway.Log.Device;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Log;

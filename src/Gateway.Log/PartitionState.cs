@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Gateway.Log.Device;
 
 namespace Gateway.Log;
 

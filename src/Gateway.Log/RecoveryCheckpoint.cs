@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Gateway.Log.Device;
 using Gateway.Storage;
 using Gateway.Storage.Records;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Gateway.Log.Device;
 using Gateway.Storage;
 
 namespace Gateway.Log;

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Gateway.Log.Device;
 
 namespace Gateway.Log.Tests;
 

@@ -1,3 +1,5 @@
+using Gateway.Log.Device;
+
 namespace Gateway.Log.Tests;
 
 /// <summary>The managed heap's address range is found in the process's mappings and advised to use huge pages.</summary>

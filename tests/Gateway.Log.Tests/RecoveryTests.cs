@@ -1,4 +1,5 @@
 using System.Text;
+using Gateway.Log.Device;
 using Gateway.Storage;
 
 namespace Gateway.Log.Tests;

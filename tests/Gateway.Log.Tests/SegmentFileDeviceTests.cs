@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using FASTER.core;
+using Gateway.Log.Device;
 
 namespace Gateway.Log.Tests;
 

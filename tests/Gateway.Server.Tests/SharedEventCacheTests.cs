@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Gateway.Log;
+using Gateway.Server.Records;
 using Gateway.Server.Streaming;
 using Gateway.Storage;
 using Gateway.Storage.Records;

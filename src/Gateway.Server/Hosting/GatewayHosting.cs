@@ -1,3 +1,4 @@
+using Gateway.Server.Records;
 using Gateway.Server.Security;
 using Gateway.Server.Storage;
 using Gateway.Server.Streaming;

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using Gateway.Server.Hosting;
 using Gateway.Server.Security;
-using Gateway.Server.Streaming;
 using Gateway.Storage;
 using Gateway.Storage.Records;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -1,5 +1,6 @@
 using Gateway.Groups;
 using Gateway.Log;
+using Gateway.Log.Device;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
 using Microsoft.Extensions.Options;

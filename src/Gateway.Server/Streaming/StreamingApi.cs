@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Text.Json;
 using Gateway.Server.Hosting;
+using Gateway.Server.Records;
 using Gateway.Server.Security;
 using Gateway.Storage;
 using Gateway.Storage.Records;

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// Makes directory entries durable. A new file, a renamed one or a new directory is on the disk only once the

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// Writes that return once their data, and the metadata needed to read it back (the file's size, its blocks), are on

@@ -4,7 +4,7 @@ using FASTER.core;
 using Gateway.Storage.Records;
 using Microsoft.Win32.SafeHandles;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// Where a partition's log really ends, found at recovery from its segment files. A commit makes its data durable

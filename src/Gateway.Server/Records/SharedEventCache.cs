@@ -1,12 +1,12 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Gateway.Server.Records;
+using Gateway.Server.Streaming;
 using Gateway.Storage;
 using Gateway.Storage.Records;
 using Microsoft.Extensions.Options;
 
-namespace Gateway.Server.Streaming;
+namespace Gateway.Server.Records;
 
 /// <summary>
 /// Record JSON encoded once and shared by every reader of the same offsets — SSE subscribers and fetches from the

@@ -1,6 +1,6 @@
 using Gateway.Storage;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// Refuses appends while the data volume's free space is below a reserve, before anything is written: a device

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// An exclusive lock on a data directory for as long as it is held (Kafka's <c>.lock</c>): a second process, or a

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using FASTER.core;
 using Microsoft.Win32.SafeHandles;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// A partition's log files (<c>data.log.N</c>, one per segment, as FasterLog's own Linux device names them), written

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using FASTER.core;
 using Gateway.Storage.Records;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// FasterLog's commit metadata as one record of one sector, overwritten in place by each commit, instead of a new file

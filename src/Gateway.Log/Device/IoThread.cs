@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// A thread of its own for blocking file operations, in the order they were posted. It starts with the first

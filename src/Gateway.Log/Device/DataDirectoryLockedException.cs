@@ -1,4 +1,4 @@
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>Another process (or another store in this one) holds the data directory's lock.</summary>
 public sealed class DataDirectoryLockedException(string directory, int? holderProcessId) : Exception(

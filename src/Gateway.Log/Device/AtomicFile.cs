@@ -1,4 +1,4 @@
-namespace Gateway.Log;
+namespace Gateway.Log.Device;
 
 /// <summary>
 /// Replaces a small file so that a crash or power cut leaves either the old or the new content: temp file, fsync,
