@@ -1,5 +1,6 @@
 using Gateway.Server.Groups;
 using Gateway.Server.Hosting;
+using Gateway.Server.Observability;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
 using Gateway.Server.Storage;

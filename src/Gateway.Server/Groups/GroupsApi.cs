@@ -1,5 +1,7 @@
 using System.Text.Json;
+using Gateway.Server.Errors;
 using Gateway.Server.Hosting;
+using Gateway.Server.Observability;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
 using Gateway.Storage;

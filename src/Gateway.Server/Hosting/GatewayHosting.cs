@@ -1,3 +1,5 @@
+using Gateway.Server.Errors;
+using Gateway.Server.Observability;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
 using Gateway.Server.Storage;

@@ -1,3 +1,4 @@
+using Gateway.Server.Errors;
 using Gateway.Storage;
 
 namespace Gateway.Server.Hosting;

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using Gateway.Server.Hosting;
+using Gateway.Server.Errors;
 using Gateway.Storage;
 
 namespace Gateway.Server.Records;

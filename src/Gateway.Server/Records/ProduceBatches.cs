@@ -1,4 +1,4 @@
-using Gateway.Server.Hosting;
+using Gateway.Server.Errors;
 using Gateway.Storage;
 using Gateway.Storage.Records;
 

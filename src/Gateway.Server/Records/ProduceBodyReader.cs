@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using Gateway.Server.Errors;
 using Gateway.Server.Hosting;
 using Gateway.Storage;
 using Microsoft.Net.Http.Headers;

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
+using Gateway.Server.Errors;
 using Gateway.Server.Hosting;
+using Gateway.Server.Observability;
 using Gateway.Server.Security;
 using Gateway.Storage;
 using Gateway.Storage.Records;
@@ -55,12 +57,16 @@ public static class RecordsApi
     private static Task<Ok<ProduceResponse>> ProduceAsync(
         string topic, HttpRequest request, ILogStorage store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
         string? acks, int? partition, string? key, long? timestamp, CancellationToken cancellationToken) =>
-        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: false, request, store, idempotent, metrics, limits.Value, acks, key, timestamp, expectedOffset: null, cancellationToken);
+        ProduceCoreAsync(
+            new ProduceParameters(store.GetTopic(topic), partition, PartitionFromPath: false, acks, key, timestamp, ExpectedOffset: null),
+            request, new ProduceServices(store, idempotent, metrics, limits.Value), cancellationToken);
 
     private static Task<Ok<ProduceResponse>> ProduceToPartitionAsync(
         string topic, int partition, HttpRequest request, ILogStorage store, IdempotentRequests idempotent, GatewayMetrics metrics, IOptions<ApiLimits> limits,
         string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken) =>
-        ProduceCoreAsync(store.GetTopic(topic), partition, partitionFromPath: true, request, store, idempotent, metrics, limits.Value, acks, key, timestamp, expectedOffset, cancellationToken);
+        ProduceCoreAsync(
+            new ProduceParameters(store.GetTopic(topic), partition, PartitionFromPath: true, acks, key, timestamp, expectedOffset),
+            request, new ProduceServices(store, idempotent, metrics, limits.Value), cancellationToken);
 
     private static void Require(ILogStorage store, StorageCapabilities capability, string name, string detail)
     {
@@ -70,10 +76,16 @@ public static class RecordsApi
         }
     }
 
-    private static async Task<Ok<ProduceResponse>> ProduceCoreAsync(
-        ITopic topic, int? partition, bool partitionFromPath, HttpRequest request, ILogStorage store, IdempotentRequests idempotent, GatewayMetrics metrics, ApiLimits limits,
-        string? acks, string? key, long? timestamp, long? expectedOffset, CancellationToken cancellationToken)
+    /// <summary>What one produce request asks for: where the records go, with which acks, and its raw body's key and timestamp.</summary>
+    private sealed record ProduceParameters(ITopic Topic, int? Partition, bool PartitionFromPath, string? Acks, string? Key, long? Timestamp, long? ExpectedOffset);
+
+    /// <summary>What produce works with.</summary>
+    private sealed record ProduceServices(ILogStorage Store, IdempotentRequests Idempotent, GatewayMetrics Metrics, ApiLimits Limits);
+
+    private static async Task<Ok<ProduceResponse>> ProduceCoreAsync(ProduceParameters produce, HttpRequest request, ProduceServices services, CancellationToken cancellationToken)
     {
+        var (topic, partition, partitionFromPath, acks, key, timestamp, expectedOffset) = produce;
+        var (store, idempotent, metrics, limits) = services;
         Quotas.AdmitProduce(request.HttpContext);
         var ackMode = ParseAcks(acks, topic.Config.Acks);
         var idempotencyKeys = request.Headers["Idempotency-Key"];

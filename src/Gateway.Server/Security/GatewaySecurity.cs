@@ -1,5 +1,5 @@
 using System.Net;
-using Gateway.Server.Hosting;
+using Gateway.Server.Errors;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Security;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using Gateway.Server.Hosting;
+using Gateway.Server.Errors;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Security;

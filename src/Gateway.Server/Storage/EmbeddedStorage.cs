@@ -1,7 +1,7 @@
 using Gateway.Groups;
 using Gateway.Log;
 using Gateway.Log.Device;
-using Gateway.Server.Hosting;
+using Gateway.Server.Observability;
 using Gateway.Storage;
 using Microsoft.Extensions.Options;
 

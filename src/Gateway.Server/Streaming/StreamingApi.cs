@@ -1,6 +1,8 @@
 using System.IO.Pipelines;
 using System.Text.Json;
+using Gateway.Server.Errors;
 using Gateway.Server.Hosting;
+using Gateway.Server.Observability;
 using Gateway.Server.Records;
 using Gateway.Server.Security;
 using Gateway.Storage;

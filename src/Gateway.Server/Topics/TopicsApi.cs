@@ -1,4 +1,6 @@
+using Gateway.Server.Errors;
 using Gateway.Server.Hosting;
+using Gateway.Server.Observability;
 using Gateway.Server.Security;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;

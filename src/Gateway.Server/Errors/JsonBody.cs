@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Errors;
 
 /// <summary>
 /// A JSON body the API could not read, as a problem in the request's terms: which field (as a JSON path without

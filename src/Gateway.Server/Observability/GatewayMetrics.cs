@@ -3,7 +3,7 @@ using Gateway.Server.Storage;
 using Gateway.Storage;
 using Prometheus;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Observability;
 
 /// <summary>
 /// What <c>/metrics</c> shows (Prometheus text format): records and bytes produced and fetched per topic,

@@ -1,4 +1,4 @@
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Observability;
 
 /// <summary>
 /// <c>Gateway.Server --health-check [url]</c>: asks a running server whether it is ready and exits 0 or 1, so a

@@ -1,4 +1,4 @@
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Errors;
 
 /// <summary>
 /// A request the API refuses: becomes an <c>application/problem+json</c> answer with this status and stable code.

@@ -3,7 +3,7 @@ using Gateway.Storage;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Errors;
 
 /// <summary>
 /// The one place where failures become answers: every error is RFC 9457 problem+json with a stable snake_case

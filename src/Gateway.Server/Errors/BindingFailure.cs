@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Errors;
 
 /// <summary>
 /// ASP.NET's own refusals of a request's parameters (a query value that is not a number, a missing body), told in

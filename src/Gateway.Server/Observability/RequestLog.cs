@@ -1,8 +1,9 @@
 using System.Collections;
 using System.Diagnostics;
 using System.Globalization;
+using Gateway.Server.Hosting;
 
-namespace Gateway.Server.Hosting;
+namespace Gateway.Server.Observability;
 
 /// <summary>
 /// The request log and the request-duration metric, from the outermost middleware: it sees the status the client got,
