@@ -110,6 +110,7 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             start.ArgumentList.Add("--urls=http://127.0.0.1:0");
         }
+        start.ArgumentList.Add($"--Storage:Backend={GatewayFactory.Backend}");
         start.ArgumentList.Add($"--Storage:DataDirectory={dataDirectory}");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Default=Warning");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Information"); // "Now listening on: …"
