@@ -1,0 +1,195 @@
+using System.Buffers;
+using System.Globalization;
+using FASTER.core;
+using Gateway.Storage;
+using Gateway.Storage.Records;
+
+namespace Gateway.Log;
+
+// The partition's reads: committed records by offset and by timestamp, and the waits for the next one.
+public sealed partial class PartitionLog
+{
+    /// <summary>
+    /// Reads committed records from <paramref name="offset"/>: at most <paramref name="maxRecords"/>, and no more than
+    /// <paramref name="maxBytes"/> of encoded records unless the first record alone is larger (so a reader always
+    /// progresses). An offset outside [<see cref="BeginOffset"/>, <see cref="EndOffset"/>] throws
+    /// <see cref="OffsetOutOfRangeException"/>; at the end offset the answer is empty.
+    /// </summary>
+    public RecordSet Read(long offset, int maxRecords, int maxBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
+        ThrowIfUnavailable();
+        var committed = Volatile.Read(ref _committed);
+        long begin = BeginOffset;
+        if (offset < begin || offset > committed.Offset)
+        {
+            throw new OffsetOutOfRangeException(offset, begin, committed.Offset);
+        }
+        if (offset == committed.Offset)
+        {
+            return RecordSet.Empty(offset, begin, committed.Offset);
+        }
+
+        var batches = new List<(IMemoryOwner<byte>, RecordBatch)>();
+        long next = offset;
+        int count = 0;
+        long bytes = 0;
+        bool full = false;
+        try
+        {
+            long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
+            using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+            while (!full && next < committed.Offset && iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+            {
+                var batch = ValidatedBatch(owner, length, address);
+                if (batch.NextOffset <= offset)
+                {
+                    owner.Dispose();
+                    continue;
+                }
+                batches.Add((owner, batch));
+                foreach (var record in batch)
+                {
+                    if (record.Offset < next)
+                    {
+                        continue;
+                    }
+                    if (record.Offset != next)
+                    {
+                        // Offsets are dense: a jump means a batch in between could not be read.
+                        throw Corrupted($"offset {next} is missing at address {address}, the log continues at {record.Offset}");
+                    }
+                    if (count >= maxRecords || (count > 0 && bytes + record.EncodedSize > maxBytes))
+                    {
+                        full = true;
+                        break;
+                    }
+                    count++;
+                    bytes += record.EncodedSize;
+                    next = record.Offset + 1;
+                }
+            }
+        }
+        catch (FasterException ex)
+        {
+            Dispose(batches);
+            throw Corrupted($"reading at offset {offset} failed: {ex.Message}");
+        }
+        catch
+        {
+            Dispose(batches);
+            throw;
+        }
+        return new RecordSet(batches, offset, next, count, bytes, begin, committed.Offset);
+    }
+
+    /// <summary>
+    /// Completes when a record at <paramref name="offset"/> is committed (true), or when the partition closes (false).
+    /// Waiters are woken by the commit that passes them; nothing polls.
+    /// </summary>
+    public async ValueTask<bool> WaitForRecordAsync(long offset, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var next = NextCommit(offset);
+            if (next.IsCompleted)
+            {
+                return EndOffset > offset;
+            }
+            await next.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The partition's commit signal for a reader at <paramref name="offset"/>: a task that completes at the next
+    /// commit (or when the partition fails or closes), already completed when a record at the offset is readable or
+    /// the partition is unavailable. It is shared by every reader and cannot be cancelled, so waiting on it costs no
+    /// registration of its own: many idle subscribers wait on it beside one cancellation of their own. As with
+    /// <see cref="WaitForRecordAsync"/>, appends commit at once while someone waits.
+    /// </summary>
+    public Task NextCommit(long offset)
+    {
+        var signal = Volatile.Read(ref _committedSignal);
+        if (EndOffset > offset || _closed || Failure is not null)
+        {
+            return Task.CompletedTask;
+        }
+        Volatile.Write(ref _tailWaiting, 1);
+        return signal.Task;
+    }
+
+    /// <summary>The first offset whose record has a timestamp ≥ <paramref name="timestamp"/>, or <see cref="EndOffset"/> if none has.</summary>
+    public long OffsetForTimestamp(long timestamp)
+    {
+        ThrowIfUnavailable();
+        var committed = Volatile.Read(ref _committed);
+        long begin = BeginOffset;
+        try
+        {
+            long startAddress = _index.TimestampFloorAddress(timestamp, _log!.BeginAddress);
+            using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+            while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+            {
+                using (owner)
+                {
+                    var batch = ValidatedBatch(owner, length, address);
+                    if (batch.NextOffset <= begin || batch.MaxTimestamp < timestamp)
+                    {
+                        continue;
+                    }
+                    foreach (var record in batch)
+                    {
+                        if (record.Offset >= begin && record.Offset < committed.Offset && record.Timestamp >= timestamp)
+                        {
+                            return record.Offset;
+                        }
+                    }
+                }
+            }
+        }
+        catch (FasterException ex)
+        {
+            throw Corrupted($"timestamp lookup failed: {ex.Message}");
+        }
+        return committed.Offset;
+    }
+
+    private static void Dispose(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches)
+    {
+        foreach (var (owner, _) in batches)
+        {
+            owner.Dispose();
+        }
+    }
+
+    private RecordBatch ValidatedBatch(IMemoryOwner<byte> owner, int length, long address)
+    {
+        var memory = owner.Memory[..length];
+        if (!RecordBatch.TryValidate(memory.Span, out string error))
+        {
+            owner.Dispose();
+            throw Corrupted($"entry at address {address}: {error}");
+        }
+        return new RecordBatch(memory);
+    }
+
+    private long FindBatchAddress(long offset, CommitPoint committed)
+    {
+        long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
+        using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
+        while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        {
+            using (owner)
+            {
+                if (ValidatedBatch(owner, length, address).NextOffset > offset)
+                {
+                    return address;
+                }
+            }
+        }
+        return committed.Address;
+    }
+
+    private LogCorruptedException FirstRecordsMissing(long? firstReadable, long beginOffset) => Corrupted(
+        $"the first readable record is at offset {firstReadable?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}, but records from offset {beginOffset} should be stored (a segment file is missing?)");
+}
