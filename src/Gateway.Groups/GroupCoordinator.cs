@@ -1,12 +1,11 @@
 using Gateway.Groups.Storage;
 using Gateway.Storage;
-using LiteDB;
 using Microsoft.Extensions.Logging;
 
 namespace Gateway.Groups;
 
 /// <summary>
-/// Consumer groups: members with leases, generations, assignments and committed offsets, kept in one LiteDB file.
+/// Consumer groups: members with leases, generations, assignments and committed offsets, kept in a <see cref="GroupStore"/>.
 /// Guarantees: a partition is held by at most one member at a time (a partition moving from A to B is granted to
 /// B only after A has seen the new generation or A's lease has expired); commits from unknown members, old
 /// generations or for partitions the member does not hold are rejected and change nothing; every start raises
@@ -16,18 +15,14 @@ namespace Gateway.Groups;
 public sealed partial class GroupCoordinator : IGroupCoordinator
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
-    private readonly LiteDatabase _database;
-    private readonly StoreSync _sync;
-    private readonly ILiteCollection<GroupRecord> _groupRecords;
-    private readonly ILiteCollection<OffsetRecord> _offsetRecords;
+    private readonly Dictionary<string, Group> _groups;
+    private readonly GroupStore _store;
     private readonly GroupOptions _options;
     private readonly Func<string, int> _partitionCount;
     private readonly Func<string, bool> _topicExists;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ITimer _sweep;
-    private readonly OffsetWriter _writer;
     private bool _disposed;
 
     /// <param name="databasePath">the LiteDB file</param>
@@ -46,17 +41,7 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
         _topicExists = topicExists ?? (topic => partitionCount(topic) > 0);
         _time = time;
         _logger = logger;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(databasePath))!);
-        _database = new LiteDatabase(new ConnectionString { Filename = databasePath, Connection = ConnectionType.Direct });
-        _groupRecords = _database.GetCollection<GroupRecord>("groups");
-        _offsetRecords = _database.GetCollection<OffsetRecord>("offsets");
-        // By name and path: the expression overload translates a lambda and compiles a regex, ~0.1 s at startup.
-        _offsetRecords.EnsureIndex("Group", "$.Group");
-        _sync = new StoreSync(databasePath);
-        _sync.Opened();
-        Load();
-        _sync.Committed();
-        _writer = new OffsetWriter(_database, _offsetRecords, _sync);
+        _store = GroupStore.Open(databasePath, time.GetUtcNow(), _topicExists, out _groups);
         _sweep = time.CreateTimer(_ => ExpireLeases(), null, TimeSpan.FromMilliseconds(options.SweepIntervalMs), TimeSpan.FromMilliseconds(options.SweepIntervalMs));
     }
 
@@ -290,8 +275,7 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
                 throw new GroupNotEmptyException(group, g.Members.Count);
             }
             _groups.Remove(group);
-            _groupRecords.Delete(group);
-            return _writer.Apply(offsets => offsets.DeleteMany(o => o.Group == group));
+            return _store.Delete(group);
         }
     }
 
@@ -333,8 +317,7 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
                 }
                 Save(g);
             }
-            // In the writer's order, after any commit of the topic queued before.
-            return _writer.Apply(offsets => offsets.DeleteMany(o => o.Topic == topic));
+            return _store.DeleteTopicOffsets(topic);
         }
     }
 
@@ -354,7 +337,7 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
                 {
                     Expire(g, now);
                 }
-                catch (LiteException ex)
+                catch (Exception ex) when (GroupStore.IsStoreFailure(ex))
                 {
                     // A timer callback must not take the process down; the next sweep tries again.
                     LogSweepFailed(_logger, g.Name, ex.Message);
@@ -366,16 +349,39 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
     public void Dispose()
     {
         _sweep.Dispose();
-        _writer.Dispose();
         lock (_lock)
         {
             if (!_disposed)
             {
                 _disposed = true;
-                _database.Dispose();
+                _store.Dispose();
             }
         }
     }
+
+    ValueTask<MemberAssignment> IGroupCoordinator.JoinAsync(
+        string group, string? memberId, IReadOnlyCollection<string> topics, int? sessionTimeoutMs, OffsetReset autoOffsetReset, string? owner) =>
+        new(Join(group, memberId, topics, sessionTimeoutMs, autoOffsetReset, owner));
+
+    ValueTask<MemberAssignment> IGroupCoordinator.HeartbeatAsync(string group, string memberId, string? owner) => new(Heartbeat(group, memberId, owner));
+
+    ValueTask IGroupCoordinator.LeaveAsync(string group, string memberId, string? owner)
+    {
+        Leave(group, memberId, owner);
+        return ValueTask.CompletedTask;
+    }
+
+    ValueTask<MemberFetchPlan> IGroupCoordinator.BeginFetchAsync(string group, string memberId, string? owner) => new(BeginFetch(group, memberId, owner));
+
+    ValueTask IGroupCoordinator.AdvancePositionsAsync(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets, long resetVersion, string? owner)
+    {
+        AdvancePositions(group, memberId, nextOffsets, resetVersion, owner);
+        return ValueTask.CompletedTask;
+    }
+
+    ValueTask<GroupDescription> IGroupCoordinator.DescribeAsync(string group) => new(Describe(group));
+
+    ValueTask<IReadOnlyList<GroupDescription>> IGroupCoordinator.ListAsync() => new(List());
 
     /// <summary>The member, when it exists and belongs to <paramref name="owner"/> (null: any); else it is unknown to the caller.</summary>
     private (Group Group, Member Member, DateTimeOffset Now) Find(string group, string memberId, string? owner)
@@ -464,107 +470,16 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
             m.SessionTimeoutMs))],
         new Dictionary<TopicPartition, long>(g.Committed));
 
-    private void Load()
-    {
-        var now = _time.GetUtcNow();
-        foreach (var record in _groupRecords.FindAll())
-        {
-            // Fence everything granted before this start: old generations can no longer commit.
-            var g = new Group(record.Id) { Generation = record.Generation + 1 };
-            foreach (var m in record.Members)
-            {
-                g.Members[m.Id] = new Member(m.Id)
-                {
-                    Owner = m.Owner,
-                    Topics = new HashSet<string>(m.Topics, StringComparer.Ordinal),
-                    SessionTimeoutMs = m.SessionTimeoutMs,
-                    AutoOffsetReset = m.AutoOffsetReset,
-                    // Leases are not persisted: a restart gives every member one session timeout to come back.
-                    LeaseExpiresAt = now.AddMilliseconds(m.SessionTimeoutMs),
-                    Target = [.. m.Target.Select(Parse)],
-                    Owned = [.. m.Owned.Select(Parse)],
-                };
-            }
-            _groups[g.Name] = g;
-        }
-        var gone = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var offset in _offsetRecords.FindAll())
-        {
-            if (!_topicExists(offset.Topic))
-            {
-                // The topic was deleted and the deletion of its offsets did not reach the store: a topic created later
-                // under the name must not resume at them.
-                gone.Add(offset.Topic);
-                continue;
-            }
-            if (!_groups.TryGetValue(offset.Group, out var g))
-            {
-                g = new Group(offset.Group);
-                _groups[g.Name] = g;
-            }
-            g.Committed[new TopicPartition(offset.Topic, offset.Partition)] = offset.Offset;
-        }
-        foreach (string topic in gone)
-        {
-            _offsetRecords.DeleteMany(o => o.Topic == topic);
-        }
-        foreach (var g in _groups.Values)
-        {
-            Save(g);
-        }
-    }
-
-    /// <summary>Writes the group's membership; durable when this returns (a power cut keeps generations from going back).</summary>
-    private void Save(Group g)
-    {
-        _groupRecords.Upsert(ToRecord(g));
-        _sync.Committed();
-    }
-
-    private static GroupRecord ToRecord(Group g) => new()
-    {
-        Id = g.Name,
-        Generation = g.Generation,
-        Members = [.. g.Members.Values.Select(m => new MemberRecord
-        {
-            Id = m.Id,
-            Owner = m.Owner,
-            Topics = [.. m.Topics],
-            SessionTimeoutMs = m.SessionTimeoutMs,
-            AutoOffsetReset = m.AutoOffsetReset,
-            Target = [.. m.Target.Select(Format)],
-            Owned = [.. m.Owned.Select(Format)],
-        })],
-    };
+    private void Save(Group g) => _store.Save(g);
 
     /// <summary>Sets the offsets in memory now and queues them for the store; the task completes when they are written.</summary>
     private Task SaveOffsets(Group g, IReadOnlyDictionary<TopicPartition, long> offsets)
     {
-        if (offsets.Count == 0)
-        {
-            return Task.CompletedTask;
-        }
-        var records = offsets.Select(o => new OffsetRecord
-        {
-            Id = OffsetRecord.KeyOf(g.Name, o.Key),
-            Group = g.Name,
-            Topic = o.Key.Topic,
-            Partition = o.Key.Partition,
-            Offset = o.Value,
-        }).ToList();
         foreach (var (tp, offset) in offsets)
         {
             g.Committed[tp] = offset;
         }
-        return _writer.Upsert(records);
-    }
-
-    private static string Format(TopicPartition tp) => $"{tp.Partition}:{tp.Topic}";
-
-    private static TopicPartition Parse(string text)
-    {
-        int colon = text.IndexOf(':', StringComparison.Ordinal);
-        return new TopicPartition(text[(colon + 1)..], int.Parse(text.AsSpan(0, colon), System.Globalization.CultureInfo.InvariantCulture));
+        return _store.SaveOffsets(g.Name, offsets);
     }
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Group {Group}: member {Member} joined")]

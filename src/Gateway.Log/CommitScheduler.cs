@@ -11,10 +11,10 @@ namespace Gateway.Log;
 /// <para>
 /// When few appends wait, the next round is issued while the one before it is still under way (never more than two
 /// at once): its data is written while the earlier round writes its commit records, so an append made during a
-/// round waits for its own round rather than for the rest of that one first (produce->event at 1,000 records/s, A/B
-/// against one round at a time: p99 2.9-3.5 against 3.3-4.1 ms; docs/benchmarks/history.md, twelfth run). When many wait, the
-/// next round waits for the one before it and so gathers more appends per flush: with 64 durable producers, rounds
-/// always issued beside each other cost ~8 % of the throughput (medians 24.3 against 26.3 k requests/s).
+/// round waits for its own round rather than for the rest of that one first, which shortens the time from produce to
+/// event. When many wait, the next round waits for the one before it and so gathers more appends per flush: rounds
+/// always issued beside each other gather fewer appends each, and every round is work for the core, so under load
+/// they cost durable throughput (figures: docs/storage.md).
 /// </para>
 /// </summary>
 internal sealed partial class CommitScheduler : IAsyncDisposable

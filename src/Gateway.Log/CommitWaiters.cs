@@ -3,11 +3,10 @@ namespace Gateway.Log;
 /// <summary>
 /// The appends waiting for one commit, released together: one thread-pool work item for each part (one part per
 /// core) that has waiters. A task completion source that runs its continuations asynchronously queues a work item per
-/// waiter, and on a busy core each can wake a sleeping pool thread: a commit round of 30 durable produce requests
-/// cost ~1 context switch per request more than acknowledging from memory. Here the waiters of a part resume one
-/// after another on the work item that releases it (each runs until its request next waits, typically with its
-/// response written), while the parts keep them spread over the cores. A/B against one work item per waiter, 1 KB
-/// acks=disk produce on one core: docs/benchmarks/history.md, eighth run.
+/// waiter, and on a busy core each can wake a sleeping pool thread, a cost durable produce pays and acknowledging
+/// from memory does not. Here the waiters of a part resume one after another on the work item that releases it (each
+/// runs until its request next waits, typically with its response written), while the parts keep them spread over
+/// the cores (figures: docs/storage.md).
 /// </summary>
 internal sealed class CommitWaiters
 {

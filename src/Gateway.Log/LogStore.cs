@@ -307,7 +307,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     private void LoadTopics()
     {
         // Recovery itself waits for device reads completed on pool threads: without threads to spare the first one
-        // waits for the pool to inject a thread (~0.5-1 s).
+        // waits for the pool to inject a thread, which the pool does slowly (figures: docs/storage.md).
         EnsureThreadPool(0);
         DirectorySync.CreateDirectory(_topicsDirectory);
         if (Directory.Exists(_trashDirectory))
@@ -343,8 +343,8 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     /// Log reads run on each partition's own thread (<see cref="SegmentFileDevice"/>); its writes and FasterLog's
     /// commit-record writes block a pool thread each: one per partition committing at once, plus a few for requests
     /// and LiteDB's writes, are kept ready so that such a burst does not wait for the pool to inject threads. No more:
-    /// every extra thread the pool keeps awake costs a machine with few cores in context switches (1,000 SSE
-    /// subscribers: p99 142-165 ms with 64, 109-125 ms with 8).
+    /// every extra thread the pool keeps awake costs a machine with few cores in context switches, which shows in the
+    /// latency of every request (figures: docs/storage.md).
     /// </summary>
     private static void EnsureThreadPool(int partitions)
     {

@@ -22,17 +22,18 @@ public sealed class LogStoreOptions
     /// bypass the page cache (<c>O_DIRECT</c>; where the file system refuses that, the pages of each write are
     /// dropped once it is durable), so the page cache does not grow with the log: the newest data is read from the
     /// log's own memory, older data from disk (and the pages a read brings in stay cached). Where copying into the
-    /// page cache costs the writer dearly — on the benchmark VM, 100 KB produce ran 1.5-1.8 times as fast with
-    /// written pages dropped, and another 20-31 % faster with them never cached — off is the better choice; on keeps
-    /// written data cached for readers that lag behind the log's memory.
+    /// page cache costs the writer dearly — on a VM whose host backs guest memory lazily every new cached page is a
+    /// host fault, and the copy was the largest cost of large produce requests (figures: docs/storage.md) — off is
+    /// the better choice; on keeps written data cached for readers that lag behind the log's memory.
     /// </summary>
     public bool CacheWrittenData { get; set; }
 
     /// <summary>
     /// Whether the managed heap asks Linux for transparent huge pages while partitions open (at start and when a
     /// topic is created), where Linux grants them on request (<c>madvise</c>): each partition's log allocates and
-    /// clears page buffers then (8–16 MiB with the defaults), and on the benchmark VM a 4 KiB page fault costs
-    /// ~11 µs. Off leaves the heap as the runtime maps it.
+    /// clears page buffers then (8–16 MiB with the defaults), and where page faults are expensive, as in a VM, one
+    /// fault per 2 MiB instead of one per 4 KiB shortens the opening (figures: docs/storage.md). Off leaves the heap
+    /// as the runtime maps it.
     /// </summary>
     public bool HugePages { get; set; } = true;
 

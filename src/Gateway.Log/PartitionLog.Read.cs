@@ -154,6 +154,11 @@ public sealed partial class PartitionLog
         return committed.Offset;
     }
 
+    ValueTask<RecordSet> IPartition.ReadAsync(long offset, int maxRecords, int maxBytes, CancellationToken cancellationToken) =>
+        new(Read(offset, maxRecords, maxBytes));
+
+    ValueTask<long> IPartition.OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken) => new(OffsetForTimestamp(timestamp));
+
     private static void Dispose(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches)
     {
         foreach (var (owner, _) in batches)

@@ -1,7 +1,7 @@
 namespace Gateway.Storage;
 
 /// <summary>
-/// Consumer groups as the HTTP API serves them: members with leases (renewed by every call), generations, partitions
+/// Consumer groups as the HTTP API serves them, asynchronous because a backend may keep them elsewhere (the embedded one answers at once): members with leases (renewed by every call), generations, partitions
 /// assigned so that no partition is served to two members at once, session positions, fenced commits. A member
 /// belongs to the <c>owner</c> that made it (a principal's name): another owner naming it is told it does not exist
 /// (<see cref="UnknownMemberException"/>). The embedded backend keeps groups in LiteDB.
@@ -12,26 +12,26 @@ public interface IGroupCoordinator : IDisposable
     /// Joins a member. With the <paramref name="memberId"/> of a member whose lease still runs, it takes that member's
     /// place without a rebalance (static membership) unless its topics changed.
     /// </summary>
-    MemberAssignment Join(string group, string? memberId, IReadOnlyCollection<string> topics, int? sessionTimeoutMs, OffsetReset autoOffsetReset, string? owner = null);
+    ValueTask<MemberAssignment> JoinAsync(string group, string? memberId, IReadOnlyCollection<string> topics, int? sessionTimeoutMs, OffsetReset autoOffsetReset, string? owner = null);
 
     /// <summary>Renews the lease and tells the member its generation and what it holds now.</summary>
-    MemberAssignment Heartbeat(string group, string memberId, string? owner = null);
+    ValueTask<MemberAssignment> HeartbeatAsync(string group, string memberId, string? owner = null);
 
     /// <summary>Removes the member at once; its partitions go to the others.</summary>
-    void Leave(string group, string memberId, string? owner = null);
+    ValueTask LeaveAsync(string group, string memberId, string? owner = null);
 
     /// <summary>
     /// Starts a member fetch: renews the lease and returns what the member holds with the offset to read from in each
     /// partition (its session position, else the committed offset, else null: apply <c>autoOffsetReset</c>), and a
     /// task that completes when the group's assignments change.
     /// </summary>
-    MemberFetchPlan BeginFetch(string group, string memberId, string? owner = null);
+    ValueTask<MemberFetchPlan> BeginFetchAsync(string group, string memberId, string? owner = null);
 
     /// <summary>
     /// Records how far a member has fetched, for partitions it still holds — unless the group's offsets were reset
     /// since the plan the fetch read with (<paramref name="resetVersion"/>): the reset wins.
     /// </summary>
-    void AdvancePositions(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets, long resetVersion, string? owner = null);
+    ValueTask AdvancePositionsAsync(string group, string memberId, IReadOnlyDictionary<TopicPartition, long> nextOffsets, long resetVersion, string? owner = null);
 
     /// <summary>
     /// Commits offsets (the next offset to read, Kafka's convention) for partitions the member holds in
@@ -44,10 +44,10 @@ public interface IGroupCoordinator : IDisposable
     Task ResetOffsetsAsync(string group, IReadOnlyDictionary<TopicPartition, long> offsets);
 
     /// <summary>The group's generation, members and committed offsets; <see cref="GroupNotFoundException"/> if none.</summary>
-    GroupDescription Describe(string group);
+    ValueTask<GroupDescription> DescribeAsync(string group);
 
     /// <summary>Every group, by name.</summary>
-    IReadOnlyList<GroupDescription> List();
+    ValueTask<IReadOnlyList<GroupDescription>> ListAsync();
 
     /// <summary>Deletes a group without members, committed offsets included.</summary>
     Task DeleteAsync(string group);

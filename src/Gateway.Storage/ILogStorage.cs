@@ -113,10 +113,10 @@ public interface IPartition
     /// Committed records from <paramref name="offset"/> (at least one if any is there, then up to the limits). The
     /// set owns pooled buffers: dispose it. <see cref="OffsetOutOfRangeException"/> outside [begin, end].
     /// </summary>
-    RecordSet Read(long offset, int maxRecords, int maxBytes);
+    ValueTask<RecordSet> ReadAsync(long offset, int maxRecords, int maxBytes, CancellationToken cancellationToken = default);
 
     /// <summary>The first offset whose record's timestamp is at or after <paramref name="timestamp"/> (the end offset if none).</summary>
-    long OffsetForTimestamp(long timestamp);
+    ValueTask<long> OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes the records below <paramref name="offset"/>; returns the new begin offset.</summary>
     Task<long> DeleteRecordsBeforeAsync(long offset, CancellationToken cancellationToken = default);

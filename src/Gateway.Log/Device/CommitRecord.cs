@@ -6,10 +6,11 @@ namespace Gateway.Log.Device;
 
 /// <summary>
 /// FasterLog's commit metadata as one record of one sector, overwritten in place by each commit, instead of a new file
-/// per commit with the previous one deleted (bench/commit_cost.py: 921 → 387 µs per commit here). A sector write is
-/// atomic (the assumption PostgreSQL's control file makes); a kill -9 cannot tear a write either. So a record that
-/// does not check (magic, length, CRC-32C) is damage: recovery finds no commit and the partition is refused — it
-/// never falls back to an older commit that would drop acknowledged records.
+/// per commit with the previous one deleted: one write in place is far cheaper per commit than creating a file and
+/// deleting another (figures: docs/storage.md). A sector write is atomic (the assumption PostgreSQL's control file
+/// makes); a kill -9 cannot tear a write either. So a record that does not check (magic, length, CRC-32C) is damage:
+/// recovery finds no commit and the partition is refused — it never falls back to an older commit that would drop
+/// acknowledged records.
 /// <para>
 /// The commit's data is durable before the record is written (the log's writes are synced), so the record is written
 /// through the page cache: a kill -9 leaves it current, and after a power cut <see cref="LogTail"/> finds the entries

@@ -10,8 +10,8 @@ namespace Gateway.Log.Device;
 /// durable whenever only its modification time changed, a timestamp nothing here reads; a file system with a journal
 /// (ext4's default, XFS) then skips that write. ext4 without a journal, as on the benchmark VM, writes the inode's
 /// block anyway, so there the gain comes with the log's blocks written ahead (<see cref="SegmentFileDevice"/>;
-/// docs/benchmarks/history.md, fifteenth run). Where <c>pwritev2</c> is missing (not Linux), handles are opened write-through
-/// instead (<see cref="Options"/>); where the kernel refuses the flag, the write is followed by <c>fdatasync</c>.
+/// figures: docs/storage.md). Where <c>pwritev2</c> is missing (not Linux), handles are opened write-through instead
+/// (<see cref="Options"/>); where the kernel refuses the flag, the write is followed by <c>fdatasync</c>.
 /// </summary>
 internal static partial class DataSync
 {

@@ -6,10 +6,10 @@ namespace Gateway.Log.Device;
 /// <summary>
 /// Transparent huge pages for the managed heap while partitions open. Each partition's FasterLog allocates page
 /// buffers when it opens (two to four pages of 4 MiB: the first two, then the tail page and the next) and clears
-/// them: on the benchmark VM a 4 KiB page fault costs ~11 µs, a 2 MiB one less per byte by a factor of ~30. Only
-/// where Linux grants huge pages on request (<c>/sys/kernel/mm/transparent_hugepage/enabled</c> is <c>madvise</c>);
-/// once the last opening ends, the heap is advised back, so that the kernel's background collapsing does not fill
-/// sparsely used heap memory later.
+/// them: where page faults are expensive, as in a VM, a 2 MiB fault costs far less per byte than 4 KiB ones
+/// (figures: docs/storage.md). Only where Linux grants huge pages on request
+/// (<c>/sys/kernel/mm/transparent_hugepage/enabled</c> is <c>madvise</c>); once the last opening ends, the heap is
+/// advised back, so that the kernel's background collapsing does not fill sparsely used heap memory later.
 /// </summary>
 internal static partial class HugePages
 {

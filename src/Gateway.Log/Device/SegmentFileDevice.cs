@@ -10,31 +10,32 @@ namespace Gateway.Log.Device;
 /// on a thread of the partition's own.
 /// <para>
 /// FasterLog's stock device on Linux runs every read on the thread pool, blocking a pool thread in <c>pread</c>, while
-/// FasterLog's iterators wait synchronously for their page on pool threads too: with a pool of 8 threads, 32
-/// concurrent cold fetches waited up to 17 s for the pool to inject the threads their own reads needed, which is why
-/// the pool used to be raised to 64 threads — a price every request paid on a small machine (1,000 SSE subscribers:
-/// p99 142-165 ms with 64, 109-125 ms with 8). Reads here run in order on an <see cref="IoThread{T}"/> (started on
-/// demand, ended when idle), so no reader waits for the pool. Writes stay on the pool, queued to the thread that
-/// issued them (FasterLog's commit): it runs them as soon as it is free, and FasterLog's completion work (the commit
-/// record's write) then follows on the same thread, with fewer hops than the stock device's three. Reads and writes
-/// are positional, on one handle per segment, and writes that bypass the page cache on a second.
+/// FasterLog's iterators wait synchronously for their page on pool threads too: with a small pool, concurrent cold
+/// fetches held the pool threads their own reads needed and waited for the pool to inject more, which is why the pool
+/// used to be raised to 64 threads — a price every request paid in context switches on a small machine (figures:
+/// docs/storage.md). Reads here run in order on an <see cref="IoThread{T}"/> (started on demand, ended when idle),
+/// so no reader waits for the pool. Writes stay on the pool, queued to the thread that issued them (FasterLog's
+/// commit): it runs them as soon as it is free, and FasterLog's completion work (the commit record's write) then
+/// follows on the same thread, with fewer hops than the stock device's three. Reads and writes are positional, on
+/// one handle per segment, and writes that bypass the page cache on a second.
 /// </para>
 /// <para>
 /// Unless written data is to stay cached, writes bypass the page cache (<c>O_DIRECT</c>, on a handle of their own):
 /// FasterLog's page buffers and transfers are aligned to its 512-byte sectors, as direct I/O asks, so the data goes
-/// from the log's memory to the disk without a copy into cached pages. Copying 100 KB requests into the page cache
-/// (and, before that, keeping it from growing with the log, which on a VM whose host backs guest memory lazily cost a
-/// host fault per new 4 KiB page) was the largest single cost of large produce requests: docs/benchmarks/history.md, seventh and
-/// thirteenth runs. Where the file system refuses direct I/O, or a transfer's alignment (a disk with 4 KiB logical
-/// sectors), writes go through the page cache from then on, and each write's pages are dropped once it is durable
-/// (write-through, so they are clean): all but the page the write ended in, which the next commit writes again.
-/// Reads stay buffered, and the pages they bring in stay cached.
+/// from the log's memory to the disk without a copy into cached pages. Copying large requests into the page cache
+/// (and, before that, keeping it from growing with the log, which on a VM whose host backs guest memory lazily costs
+/// a host fault per new 4 KiB page) was the largest single cost of large produce requests (figures: docs/storage.md).
+/// Where the file system refuses direct I/O, or a transfer's alignment (a disk with 4 KiB logical sectors), writes
+/// go through the page cache from then on, and each write's pages are dropped once it is durable (write-through, so
+/// they are clean): all but the page the write ended in, which the next commit writes again. Reads stay buffered,
+/// and the pages they bring in stay cached.
 /// </para>
 /// <para>
 /// Writes past the page cache ask for a data sync (<see cref="DataSync"/>: the data and the size, not the
 /// modification time), and a busy log is written ahead with zeros (<see cref="Prepare"/>), so that a commit's write
-/// changes no metadata and costs one write and one cache flush. On this VM each extra block request of a commit round
-/// cost ~30 µs of CPU (docs/benchmarks/history.md, fifteenth run).
+/// changes no metadata and costs one write and one cache flush. In a VM every block request costs CPU besides the
+/// wait (an exit to the host, an interrupt, a sleeping thread woken), so each one a commit round saves counts
+/// (figures: docs/storage.md).
 /// </para>
 /// </summary>
 internal sealed class SegmentFileDevice : StorageDeviceBase
@@ -299,7 +300,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     /// Writes zeros ahead of the log's tail, in <see cref="PrepareChunk"/>s, until <see cref="PrepareAhead"/> past the
     /// furthest write. A commit's write then lands on blocks the file already has, inside its size, so the file
     /// system has no metadata to write before the data counts as durable: one write and one cache flush per commit
-    /// instead of a second write, of the inode, and a wait for it (docs/benchmarks/history.md, fifteenth run). Zeros are never
+    /// instead of a second write, of the inode, and a wait for it (figures: docs/storage.md). Zeros are never
     /// written at or below a write already issued (they start past the furthest one, and a write that reaches the
     /// range being prepared waits for it), so they never cover log data; what lies past the log's tail is never read.
     /// A device starts this once it has written <see cref="PrepareAfter"/> since it was opened, so a partition that

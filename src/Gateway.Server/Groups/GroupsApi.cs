@@ -21,15 +21,15 @@ public static class GroupsApi
     {
         var groups = app.MapGroup("/v1/groups").WithTags("Groups");
 
-        groups.MapPost("/{group}/members", Join).WithName("JoinGroup").RequireGroup(Operations.Consume)
+        groups.MapPost("/{group}/members", JoinAsync).WithName("JoinGroup").RequireGroup(Operations.Consume)
             .WithSummary("Join a consumer group")
             .WithDescription("Joins with the topics to read and gets a lease (`sessionTimeoutMs`) and the partitions this member may read in the group's generation. With the `memberId` of a member whose lease still runs, takes its place without a rebalance (static membership). A partition moving from another member is granted once that member has seen the new generation (heartbeat or fetch) or its lease expired.")
             .ProducesProblem(400).ProducesProblem(404);
-        groups.MapPost("/{group}/members/{memberId}/heartbeat", Heartbeat).WithName("Heartbeat").RequireGroup(Operations.Consume)
+        groups.MapPost("/{group}/members/{memberId}/heartbeat", HeartbeatAsync).WithName("Heartbeat").RequireGroup(Operations.Consume)
             .WithSummary("Renew a member's lease")
             .WithDescription("Renews the lease and returns the current generation and assignment. 404 `unknown_member` once the lease has expired: join again.")
             .ProducesProblem(404);
-        groups.MapDelete("/{group}/members/{memberId}", Leave).WithName("LeaveGroup").RequireGroup(Operations.Consume)
+        groups.MapDelete("/{group}/members/{memberId}", LeaveAsync).WithName("LeaveGroup").RequireGroup(Operations.Consume)
             .WithSummary("Leave a consumer group")
             .WithDescription("Ends the member's lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.")
             .ProducesProblem(404);
@@ -42,9 +42,9 @@ public static class GroupsApi
             .WithSummary("Commit offsets")
             .WithDescription("Commits the next offset to read (Kafka's convention) per partition, for the member's current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.")
             .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416);
-        groups.MapGet("/", List).WithName("ListGroups").RequireAuthenticated().WithSummary("List consumer groups")
+        groups.MapGet("/", ListAsync).WithName("ListGroups").RequireAuthenticated().WithSummary("List consumer groups")
             .WithDescription("Every group with committed offsets or members: its name, generation and member count.");
-        groups.MapGet("/{group}", Describe).WithName("DescribeGroup").RequireGroup(Operations.AnyOnGroup)
+        groups.MapGet("/{group}", DescribeAsync).WithName("DescribeGroup").RequireGroup(Operations.AnyOnGroup)
             .WithSummary("Describe a consumer group")
             .WithDescription("Members with what they hold (and what is pending a handoff), generation, and per partition the committed offset, end offset and lag.")
             .ProducesProblem(404);
@@ -59,7 +59,7 @@ public static class GroupsApi
         return app;
     }
 
-    private static Created<MemberResponse> Join(
+    private static async Task<Created<MemberResponse>> JoinAsync(
         string group, JoinRequest request, IGroupCoordinator groups, ILogStorage store, IOptions<GroupOptions> options, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
@@ -77,17 +77,17 @@ public static class GroupsApi
         {
             throw ApiException.BadRequest("invalid_member_id", "A member id is 1-249 characters of [a-zA-Z0-9._-].");
         }
-        var assignment = groups.Join(group, request.MemberId, topics, request.SessionTimeoutMs, request.AutoOffsetReset ?? OffsetReset.Latest, access.PrincipalOf(context));
+        var assignment = await groups.JoinAsync(group, request.MemberId, topics, request.SessionTimeoutMs, request.AutoOffsetReset ?? OffsetReset.Latest, access.PrincipalOf(context));
         return TypedResults.Created($"/v1/groups/{group}/members/{assignment.MemberId}", ResponseOf(assignment, access, context));
     }
 
     // A member belongs to the principal that joined it: any other principal naming it is told it does not exist.
-    private static Ok<MemberResponse> Heartbeat(string group, string memberId, IGroupCoordinator groups, AccessControl access, HttpContext context) =>
-        TypedResults.Ok(ResponseOf(groups.Heartbeat(group, memberId, access.PrincipalOf(context)), access, context));
+    private static async Task<Ok<MemberResponse>> HeartbeatAsync(string group, string memberId, IGroupCoordinator groups, AccessControl access, HttpContext context) =>
+        TypedResults.Ok(ResponseOf(await groups.HeartbeatAsync(group, memberId, access.PrincipalOf(context)), access, context));
 
-    private static NoContent Leave(string group, string memberId, IGroupCoordinator groups, AccessControl access, HttpContext context)
+    private static async Task<NoContent> LeaveAsync(string group, string memberId, IGroupCoordinator groups, AccessControl access, HttpContext context)
     {
-        groups.Leave(group, memberId, access.PrincipalOf(context));
+        await groups.LeaveAsync(group, memberId, access.PrincipalOf(context));
         return TypedResults.NoContent();
     }
 
@@ -110,7 +110,9 @@ public static class GroupsApi
         {
             while (true)
             {
-                var plan = groups.BeginFetch(group, memberId, principal);
+                // One turn per pass: the session positions in the coordinator are the truth, also across requests.
+                var share = new MemberShare(groups, store, group, memberId, principal);
+                var plan = await share.BeginTurnAsync(null, resets);
                 if (allowedTopics is null || !allowedTopics.SequenceEqual(plan.Assignment.Topics))
                 {
                     // Checked whenever the member's topics are other than last checked (a rejoin while this waits):
@@ -121,18 +123,17 @@ public static class GroupsApi
                     }
                     allowedTopics = plan.Assignment.Topics;
                 }
-                var positions = ResolvePositions(plan, store, resets);
-                var read = Read(plan, positions, store, maxRecords, bytes);
-                groups.AdvancePositions(group, memberId, read.NextOffsets, plan.ResetVersion, principal);
+                var sets = await share.ReadAsync(plan.Assignment.Generation, maxRecords, bytes, context.RequestAborted);
+                await share.AdvanceAsync();
                 var remaining = deadline - time.GetUtcNow();
                 // A server that stops answers at once with what there is, as if waitMs had passed.
-                if (read.Sets.Count > 0 || remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
+                if (sets.Count > 0 || remaining <= TimeSpan.Zero || lifetime.ApplicationStopping.IsCancellationRequested)
                 {
-                    foreach (var (tp, set) in read.Sets)
+                    foreach (var (tp, set) in sets)
                     {
                         metrics.Fetched(tp.Topic, set.Count, set.Bytes);
                     }
-                    return new MemberFetchResult(plan.Assignment, read.Sets, resets);
+                    return new MemberFetchResult(plan.Assignment, sets, resets);
                 }
                 if (!slot.Held)
                 {
@@ -143,13 +144,7 @@ public static class GroupsApi
                 var slice = TimeSpan.FromMilliseconds(Math.Min(remaining.TotalMilliseconds, plan.Assignment.HeartbeatIntervalMs));
                 using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
                 using var waiting = metrics.FetchWaiting();
-                // A failed partition cannot wake anyone (its wait ends at once): leave it out rather than spin.
-                var waits = positions.Select(p => store.GetTopic(p.Key.Topic).GetPartition(p.Key.Partition))
-                    .Where(partition => partition.Failure is null)
-                    .Select(partition => partition.WaitForRecordAsync(positions[new TopicPartition(partition.Topic, partition.Partition)], cancel.Token).AsTask())
-                    .Append(plan.AssignmentChanged)
-                    .Append(Task.Delay(slice, time, cancel.Token));
-                await Task.WhenAny(waits);
+                await share.WhenRecordOr([plan.AssignmentChanged, Task.Delay(slice, time, cancel.Token)]);
                 await cancel.CancelAsync();
                 context.RequestAborted.ThrowIfCancellationRequested();
             }
@@ -190,12 +185,12 @@ public static class GroupsApi
         return TypedResults.Ok(new CommitResponse(generation, [.. committed.OrderBy(c => c.Key).Select(c => new PartitionOffset(c.Key.Topic, c.Key.Partition, c.Value))]));
     }
 
-    private static Ok<GroupList> List(IGroupCoordinator groups, AccessControl access, HttpContext context) =>
-        TypedResults.Ok(new GroupList([.. groups.List().Where(g => access.CanSee(context, ResourceKind.Group, g.Name)).Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
+    private static async Task<Ok<GroupList>> ListAsync(IGroupCoordinator groups, AccessControl access, HttpContext context) =>
+        TypedResults.Ok(new GroupList([.. (await groups.ListAsync()).Where(g => access.CanSee(context, ResourceKind.Group, g.Name)).Select(g => new GroupSummary(g.Name, g.Generation, g.Members.Count))]));
 
-    private static Ok<GroupView> Describe(string group, IGroupCoordinator groups, ILogStorage store, AccessControl access, HttpContext context)
+    private static async Task<Ok<GroupView>> DescribeAsync(string group, IGroupCoordinator groups, ILogStorage store, AccessControl access, HttpContext context)
     {
-        var description = groups.Describe(group);
+        var description = await groups.DescribeAsync(group);
         bool Visible(string topic) => access.CanSee(context, ResourceKind.Topic, topic);
         var partitions = description.CommittedOffsets.Keys
             .Concat(description.Members.SelectMany(m => m.Topics).Distinct().SelectMany(t => PartitionsOf(store, t)))
@@ -242,7 +237,7 @@ public static class GroupsApi
         foreach (int p in partitions)
         {
             var partition = topic.GetPartition(p);
-            offsets[new TopicPartition(topic.Name, p)] = target(partition);
+            offsets[new TopicPartition(topic.Name, p)] = await target(partition);
         }
         await groups.ResetOffsetsAsync(group, offsets);
         return TypedResults.Ok(new ResetOffsetsResponse([.. offsets.OrderBy(o => o.Key).Select(o => new PartitionOffset(o.Key.Topic, o.Key.Partition, o.Value))]));
@@ -259,14 +254,14 @@ public static class GroupsApi
     /// exactly one of <c>offset</c> and <c>timestamp</c>, a non-negative JSON integer. Anything else is 400
     /// <c>invalid_reset_target</c>; the returned function gives the offset for a partition.
     /// </summary>
-    private static Func<IPartition, long> ParseTarget(JsonElement to)
+    private static Func<IPartition, ValueTask<long>> ParseTarget(JsonElement to)
     {
         switch (to.ValueKind)
         {
             case JsonValueKind.String when to.ValueEquals("earliest"u8):
-                return partition => partition.BeginOffset;
+                return partition => new(partition.BeginOffset);
             case JsonValueKind.String when to.ValueEquals("latest"u8):
-                return partition => partition.EndOffset;
+                return partition => new(partition.EndOffset);
             case JsonValueKind.Object:
                 JsonProperty? only = null;
                 foreach (var property in to.EnumerateObject())
@@ -284,12 +279,12 @@ public static class GroupsApi
                 if (given.NameEquals("offset"u8))
                 {
                     return partition => value >= partition.BeginOffset && value <= partition.EndOffset
-                        ? value
+                        ? new(value)
                         : throw new OffsetOutOfRangeException(value, partition.BeginOffset, partition.EndOffset);
                 }
                 if (given.NameEquals("timestamp"u8))
                 {
-                    return partition => partition.OffsetForTimestamp(value);
+                    return partition => partition.OffsetForTimestampAsync(value);
                 }
                 throw InvalidTarget();
             default:
@@ -298,62 +293,6 @@ public static class GroupsApi
 
         static ApiException InvalidTarget() =>
             ApiException.BadRequest("invalid_reset_target", "\"to\" is \"earliest\", \"latest\", {\"offset\":N} or {\"timestamp\":T}, with N and T non-negative integers.");
-    }
-
-    /// <summary>Where each held partition is read from: the session position, the committed offset or the reset policy, kept inside the partition's range.</summary>
-    private static Dictionary<TopicPartition, long> ResolvePositions(MemberFetchPlan plan, ILogStorage store, List<PositionReset> resets)
-    {
-        var positions = new Dictionary<TopicPartition, long>();
-        foreach (var (tp, known) in plan.Positions)
-        {
-            if (!store.TryGetTopic(tp.Topic, out var topic) || tp.Partition >= topic.PartitionCount)
-            {
-                continue;
-            }
-            var partition = topic.GetPartition(tp.Partition);
-            long begin = partition.BeginOffset, end = partition.EndOffset;
-            long position = known ?? (plan.Assignment.AutoOffsetReset == OffsetReset.Earliest ? begin : end);
-            if (position < begin || position > end)
-            {
-                long resetTo = position < begin ? begin : end;
-                resets.Add(new PositionReset(tp.Topic, tp.Partition, position, resetTo, "offset_out_of_range"));
-                position = resetTo;
-            }
-            positions[tp] = position;
-        }
-        return positions;
-    }
-
-    private static (List<(TopicPartition Partition, RecordSet Records)> Sets, Dictionary<TopicPartition, long> NextOffsets) Read(
-        MemberFetchPlan plan, Dictionary<TopicPartition, long> positions, ILogStorage store, int maxRecords, int maxBytes)
-    {
-        var sets = new List<(TopicPartition, RecordSet)>();
-        var next = new Dictionary<TopicPartition, long>(positions);
-        int records = 0;
-        long bytes = 0;
-        // Start at a different partition each time, so one busy partition cannot starve the others.
-        var order = positions.Keys.Order().ToList();
-        int start = order.Count == 0 ? 0 : (int)(plan.Assignment.Generation + Environment.TickCount64 / 7) % order.Count;
-        for (int i = 0; i < order.Count && records < maxRecords && bytes < maxBytes; i++)
-        {
-            var tp = order[(start + i) % order.Count];
-            var partition = store.GetTopic(tp.Topic).GetPartition(tp.Partition);
-            if (partition.EndOffset <= positions[tp])
-            {
-                continue;
-            }
-            var set = partition.Read(positions[tp], maxRecords - records, (int)Math.Max(1, maxBytes - bytes));
-            if (set.Count == 0)
-            {
-                set.Dispose();
-                continue;
-            }
-            sets.Add((tp, set));
-            records += set.Count;
-            bytes += set.Bytes;
-            next[tp] = set.NextOffset;
-        }
-        return (sets, next);
     }
 
     private static IEnumerable<TopicPartition> PartitionsOf(ILogStorage store, string topic) =>

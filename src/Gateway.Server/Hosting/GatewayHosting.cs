@@ -28,8 +28,8 @@ public static class GatewayHosting
 
     /// <summary>
     /// Socket completions run on the runtime's socket threads (one per CPU) instead of one more trip through the thread
-    /// pool each: 1 KB produce +10–21 % requests/s at acks=memory, +2–12 % at acks=disk (docs/benchmarks/history.md, fourteenth
-    /// run). Safe here because no request code runs there: Kestrel hands what a socket received to the application
+    /// pool each, which spares every request that hop and the wake-ups it costs (figures: docs/storage.md).
+    /// Safe here because no request code runs there: Kestrel hands what a socket received to the application
     /// through the thread pool unless told otherwise (<c>UnsafePreferInlineScheduling</c>, left off), so the socket
     /// threads only move bytes between sockets and Kestrel's pipes. Must be called before the first socket is made;
     /// an operator's own value (<c>0</c> turns it off) is kept.
@@ -47,7 +47,8 @@ public static class GatewayHosting
     public static WebApplicationBuilder AddGatewayHosting(this WebApplicationBuilder builder)
     {
         // The sinks shipped with the server, named: without them the reader scans every dependency for Serilog
-        // assemblies, ~60 ms at each start. Sinks of other assemblies are named under Serilog:Using.
+        // assemblies at each start, which slows it noticeably (figures: docs/storage.md). Sinks of other assemblies
+        // are named under Serilog:Using.
         var sinks = new Serilog.Settings.Configuration.ConfigurationReaderOptions(
             typeof(ConsoleLoggerConfigurationExtensions).Assembly,
             typeof(FileLoggerConfigurationExtensions).Assembly,
@@ -59,8 +60,8 @@ public static class GatewayHosting
             {
                 // ASP.NET's own request log repeats the one below. While its logger is enabled at all (at Critical,
                 // which every Serilog level is), ASP.NET opens a logging scope and starts an Activity for every
-                // request: 1 KB produce ran at 41-49 k requests/s with it, 51-53 k without (docs/benchmarks/history.md,
-                // twelfth run). Off unless configured.
+                // request, a cost every request pays for lines the shipped settings filter out anyway (figures:
+                // docs/storage.md). Off unless configured.
                 logger.MinimumLevel.Override(HostingDiagnostics, LevelAlias.Off);
             }
         });
@@ -216,9 +217,10 @@ public static class GatewayHosting
 
     /// <summary>
     /// Starts building every mapped endpoint (request delegates, metadata) on the thread pool, instead of on the
-    /// first request — that request alone took ~0.2 s more than the next ones — and without holding up the server's
-    /// start: it runs while the storage opens and the server begins to listen. A request that comes first waits for
-    /// the build (routing takes the same lock); a build that fails fails that request as it would have anyway.
+    /// first request, which would otherwise be far slower than the next ones (figures: docs/storage.md), and without
+    /// holding up the server's start: it runs while the storage opens and the server begins to listen. A request that
+    /// comes first waits for the build (routing takes the same lock); a build that fails fails that request as it
+    /// would have anyway.
     /// </summary>
     public static WebApplication PrepareEndpoints(this WebApplication app)
     {

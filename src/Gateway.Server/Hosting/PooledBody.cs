@@ -5,8 +5,8 @@ namespace Gateway.Server.Hosting;
 /// <summary>
 /// A body in pooled memory. A response built here is sent with a Content-Length in one write: Kestrel frames a body
 /// of unknown length in chunks, one per buffer the JSON writer fills, and for large fetch answers that framing cost
-/// more than encoding the records did (a fifth of the server's CPU in a 1 MB fetch profile). A produce request's
-/// body is read whole into one (see <c>ProduceBodyReader</c>), instead of an array of its own per request.
+/// more than encoding the records did (figures: docs/storage.md). A produce request's body is read whole into one
+/// (see <c>ProduceBodyReader</c>), instead of an array of its own per request.
 /// </summary>
 internal sealed class PooledBody : IBufferWriter<byte>, IDisposable
 {

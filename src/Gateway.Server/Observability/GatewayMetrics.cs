@@ -138,16 +138,16 @@ public sealed class GatewayMetrics
     /// <summary>Refreshes the per-partition and per-group figures before each scrape, once the storage is open.</summary>
     internal void Attach(IStorageHost storage)
     {
-        _registry.AddBeforeCollectCallback(() =>
+        _registry.AddBeforeCollectCallback(async _ =>
         {
             if (storage.IsOpen)
             {
-                Refresh(storage.Store, storage.Groups);
+                await RefreshAsync(storage.Store, storage.Groups);
             }
         });
     }
 
-    private void Refresh(ILogStorage store, IGroupCoordinator groups)
+    private async Task RefreshAsync(ILogStorage store, IGroupCoordinator groups)
     {
         foreach (var topic in store.Topics)
         {
@@ -159,7 +159,7 @@ public sealed class GatewayMetrics
                 _sizeBytes.WithLabels(labels).Set(partition.SizeOnDiskBytes);
             }
         }
-        foreach (var group in groups.List())
+        foreach (var group in await groups.ListAsync())
         {
             foreach (var (tp, committed) in group.CommittedOffsets)
             {

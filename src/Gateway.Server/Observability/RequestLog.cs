@@ -8,9 +8,9 @@ namespace Gateway.Server.Observability;
 /// <summary>
 /// The request log and the request-duration metric, from the outermost middleware: it sees the status the client got,
 /// after errors became problem answers. Serilog's request-logging middleware did the logging before: it opens a
-/// diagnostic context per request (an <c>AsyncLocal</c>, which every await of the request then carries), and 1 KB
-/// produce ran 7-10 % faster without it (docs/benchmarks/history.md, twelfth run). Here nothing is made for a request that is
-/// not logged; a logged one is one entry, whose properties a structured sink (Serilog) keeps as they are.
+/// diagnostic context per request (an <c>AsyncLocal</c>, which every await of the request then carries), a cost every
+/// request paid, logged or not (figures: docs/storage.md). Here nothing is made for a request that is not logged; a
+/// logged one is one entry, whose properties a structured sink (Serilog) keeps as they are.
 /// </summary>
 internal static class RequestLog
 {

@@ -183,8 +183,9 @@ internal static class ProduceBodyReader
 
     /// <summary>
     /// The whole body in a pooled buffer: a body of 100 KB copied into an array of its own each time went to the large
-    /// object heap, whose fresh, zeroed memory cost ~7 % of the core in page faults and clearing. Records are copied
-    /// into their batches as they are parsed, so the buffer is free again once parsing ends.
+    /// object heap, whose fresh, zeroed memory costs page faults and clearing on every such request (figures:
+    /// docs/storage.md). Records are copied into their batches as they are parsed, so the buffer is free again once
+    /// parsing ends.
     /// </summary>
     private static async Task<PooledBody> ReadAllAsync(PipeReader body, int maxBytes, string code, CancellationToken cancellationToken)
     {

@@ -178,7 +178,7 @@ public static class RecordsApi
             throw ApiException.BadRequest("invalid_parameter", "timestamp is epoch milliseconds, not negative.");
         }
         var log = store.GetTopic(topic).GetPartition(partition);
-        long start = offset ?? (timestamp is long t ? log.OffsetForTimestamp(t) : log.BeginOffset);
+        long start = offset ?? (timestamp is long t ? await log.OffsetForTimestampAsync(t, context.RequestAborted) : log.BeginOffset);
         if (start < log.BeginOffset || start > log.EndOffset)
         {
             throw new OffsetOutOfRangeException(start, log.BeginOffset, log.EndOffset);
@@ -209,7 +209,7 @@ public static class RecordsApi
             metrics.FetchedShared(topic, shared.Json.Length, shared.Bytes);
             return new SharedFetchResult(shared);
         }
-        var set = log.Read(start, records, bytes);
+        var set = await log.ReadAsync(start, records, bytes, context.RequestAborted);
         metrics.Fetched(topic, set.Count, set.Bytes);
         return new FetchResult(topic, log, set, cache);
     }
@@ -296,7 +296,8 @@ public static class RecordsApi
         }
 
         // Copies the answer into large spans of the response: Kestrel's writer takes a lock for every GetSpan and
-        // Advance, and two writes per record (comma, record) made that lock 15 % of a 1 MB fetch's CPU.
+        // Advance, and two writes per record (comma, record) made that lock a large share of a large fetch's CPU
+        // (figures: docs/storage.md).
         private static void Fill(PipeWriter body, ReadOnlySpan<byte> head, byte[][] json, byte[] tail)
         {
             var span = body.GetSpan(ChunkBytes);

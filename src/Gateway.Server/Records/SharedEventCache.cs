@@ -38,7 +38,7 @@ public sealed class SharedEventCache(IOptions<StreamingOptions> options)
 
     /// <summary>
     /// The answer to a fetch from <paramref name="start"/> if every record it would hold is in the ring: the same
-    /// records, limits and offsets <see cref="IPartition.Read"/> would give. False sends the fetch to the log.
+    /// records, limits and offsets <see cref="IPartition.ReadAsync"/> would give. False sends the fetch to the log.
     /// </summary>
     public bool TryCollect(IPartition partition, long start, int maxRecords, int maxBytes, out CachedRecords records)
     {

@@ -7,7 +7,8 @@ namespace Gateway.Server.Streaming;
 /// thousand idle subscribers cost one timer, not ten thousand. Streams are spread over <see cref="Phases"/>
 /// phases of the period and the timer wakes one phase at a time: every stream still hears one tick per period, but
 /// a tick wakes only a slice of them, so the write buffers their keep-alives borrow from Kestrel's pool are a slice
-/// too (all at once, 10,000 streams held 10,000 pooled blocks at each tick).
+/// too: woken all at once, every idle stream held a pooled block at the same moment, which showed in the memory each
+/// subscriber costs (figures: docs/storage.md).
 /// </summary>
 public sealed class KeepAliveTicker : IDisposable
 {
@@ -38,7 +39,8 @@ public sealed class KeepAliveTicker : IDisposable
 
     // Continuations run on the timer's thread, one stream after another: a keep-alive is a small write that does not
     // wait. Queued to the pool one by one instead, a tick's slice of streams arrives as a burst of work items and,
-    // below the raised minimum (ILogStorage), each makes the pool start a thread: ~60 more threads, ~10 MB.
+    // below the raised minimum (ILogStorage), each makes the pool start a thread, and every thread started costs
+    // memory and scheduling for as long as it lives (figures: docs/storage.md).
     private static TaskCompletionSource NewTick() => new();
 
     private void Tick()

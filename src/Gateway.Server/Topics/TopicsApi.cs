@@ -33,7 +33,7 @@ public static class TopicsApi
             .WithSummary("Delete a topic and its data")
             .WithDescription("Removes the topic, its partitions' files and every group's committed offsets for it. Open streams of the topic end.")
             .ProducesProblem(404);
-        topics.MapGet("/{topic}/partitions/{partition}/offsets", Offsets).WithName("GetPartitionOffsets").RequireTopic(Operations.AnyOnTopic)
+        topics.MapGet("/{topic}/partitions/{partition}/offsets", OffsetsAsync).WithName("GetPartitionOffsets").RequireTopic(Operations.AnyOnTopic)
             .WithSummary("A partition's offsets, or the offset for a timestamp")
             .WithDescription("Without `timestamp`: begin and end offsets. With `timestamp` (epoch ms): also the first offset whose record timestamp is ≥ it, or the end offset if no record is that recent.")
             .ProducesProblem(404);
@@ -93,14 +93,14 @@ public static class TopicsApi
         return TypedResults.NoContent();
     }
 
-    private static Ok<PartitionOffsets> Offsets(string topic, int partition, long? timestamp, ILogStorage store)
+    private static async Task<Ok<PartitionOffsets>> OffsetsAsync(string topic, int partition, long? timestamp, ILogStorage store, CancellationToken cancellationToken)
     {
         if (timestamp < 0)
         {
             throw ApiException.BadRequest("invalid_parameter", "timestamp is epoch milliseconds, not negative.");
         }
         var log = store.GetTopic(topic).GetPartition(partition);
-        long? offset = timestamp is long t ? log.OffsetForTimestamp(t) : null;
+        long? offset = timestamp is long t ? await log.OffsetForTimestampAsync(t, cancellationToken) : null;
         return TypedResults.Ok(new PartitionOffsets(partition, log.BeginOffset, log.EndOffset, timestamp, offset));
     }
 

@@ -1,8 +1,7 @@
 using System.Threading.Channels;
-using Gateway.Groups.Storage;
 using LiteDB;
 
-namespace Gateway.Groups;
+namespace Gateway.Groups.Storage;
 
 /// <summary>
 /// Group commit for the offset store: every change of committed offsets is queued (under the coordinator's lock,
