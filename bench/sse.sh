@@ -2,7 +2,10 @@
 # SSE benchmark: the gateway's Server-Sent Events against a trivial SSE server (B5, bench/SseBaseline), measured in
 # the same run, interleaved, pinned: produce->event latency, fan-out, idle connections. See bench/README.md.
 #
-#   bench/sse.sh [--quick] [--runs N] [--duration S] [--warmup S] [--no-build] [--keep]
+#   bench/sse.sh [--quick] [--runs N] [--duration S] [--warmup S] [--no-build] [--keep] [--base REV]
+#
+# --base REV: an A/B of two gateway builds instead: the gateway at REV (built in a temporary git worktree) takes the
+# baseline's place, so every row compares the working tree (gateway) with REV (baseline) in the same interleaved runs.
 #
 # Environment overrides: RUNS, DURATION, WARMUP, LATENCY_RATE, FANOUT_SUBS, FANOUT_RATE, FANOUT_SECONDS, IDLE_SUBS,
 # IDLE_SECONDS, DRAIN, SOURCES, BASELINE_PORT, GATEWAY_PORT, SERVER_CPU, LOAD_CPU, BENCH_TMP.
@@ -32,9 +35,10 @@ LOAD_CPU=${LOAD_CPU:-0}             # ...and the load generator here
 SETTLE=2                            # seconds of quiet after each run (the server closes what the run left)
 DO_BUILD=1
 KEEP=0
+BASE=""                             # --base REV: the baseline is the gateway at REV
 PROBLEMS=0                          # set when something looks wrong: the temp dir (logs, outputs) is then kept
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
     case "$1" in
@@ -44,6 +48,7 @@ while (($#)); do
         --warmup) WARMUP=$2; shift ;;
         --no-build) DO_BUILD=0 ;;
         --keep) KEEP=1 ;;
+        --base) BASE=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -68,6 +73,12 @@ LOAD_PROJECT=$REPO/bench/SseLoad/SseLoad.csproj
 GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
 BASELINE_DLL=$REPO/bench/SseBaseline/bin/Release/net10.0/SseBaseline.dll
 LOAD_DLL=$REPO/bench/SseLoad/bin/Release/net10.0/SseLoad.dll
+if [[ -n $BASE ]]; then
+    BASE_TREE=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/gateway-sse-base.XXXXXX")
+    git -C "$REPO" worktree add --detach -q "$BASE_TREE/src" "$BASE" || die "no commit '$BASE'"
+    BASELINE_PROJECT=$BASE_TREE/src/src/Gateway.Server/Gateway.Server.csproj
+    BASELINE_DLL=$BASE_TREE/src/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
+fi
 BASELINE_URL=http://127.0.0.1:$BASELINE_PORT
 GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
 TOPIC=sse
@@ -91,6 +102,10 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    if [[ -n $BASE ]]; then
+        git -C "$REPO" worktree remove --force "$BASE_TREE/src" 2>/dev/null || true
+        rm -rf "$BASE_TREE"
+    fi
     if [[ -n $WORK && -d $WORK ]]; then
         if ((KEEP || PROBLEMS || rc != 0)); then
             rm -rf "$WORK/data"
@@ -145,17 +160,29 @@ RESULTS=$WORK/results.txt   # one SseLoad result line per measured run
 export ASPNETCORE_ENVIRONMENT=Production DOTNET_ENVIRONMENT=Production
 
 log "starting baseline on $BASELINE_URL and gateway on $GATEWAY_URL (CPU $SERVER_CPU); load on CPU $LOAD_CPU; ulimit -n $(ulimit -n)"
-start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL"
+if [[ -n $BASE ]]; then
+    mkdir -p "$WORK/base-data"
+    start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL" \
+        --Storage:DataDirectory="$WORK/base-data" --Serilog:MinimumLevel:Default=Warning
+    BASELINE_HEALTH=$BASELINE_URL/health/ready
+else
+    start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL"
+    BASELINE_HEALTH=$BASELINE_URL/health
+fi
 BASELINE_PID=$STARTED_PID
 start_server "$(dirname "$GATEWAY_DLL")" "$GATEWAY_DLL" "$WORK/gateway.log" --urls="$GATEWAY_URL" \
     --Storage:DataDirectory="$WORK/data" --Serilog:MinimumLevel:Default=Warning
 GATEWAY_PID=$STARTED_PID
-wait_ready "$BASELINE_URL/health" "$BASELINE_PID" "$WORK/baseline.log"
+wait_ready "$BASELINE_HEALTH" "$BASELINE_PID" "$WORK/baseline.log"
 wait_ready "$GATEWAY_URL/health/ready" "$GATEWAY_PID" "$WORK/gateway.log"
 
-code=$(curl -s -o "$WORK/topic.out" -w '%{http_code}' --max-time 10 -X POST "$GATEWAY_URL/v1/topics" \
-    -H 'Content-Type: application/json' -d "{\"name\":\"$TOPIC\",\"partitions\":1}" || true)
-[[ $code == 2* ]] || die "creating topic $TOPIC: HTTP $code $(head -c 500 "$WORK/topic.out")"
+GATEWAYS=("$GATEWAY_URL")
+[[ -n $BASE ]] && GATEWAYS+=("$BASELINE_URL")
+for url in "${GATEWAYS[@]}"; do
+    code=$(curl -s -o "$WORK/topic.out" -w '%{http_code}' --max-time 10 -X POST "$url/v1/topics" \
+        -H 'Content-Type: application/json' -d "{\"name\":\"$TOPIC\",\"partitions\":1}" || true)
+    [[ $code == 2* ]] || die "creating topic $TOPIC on $url: HTTP $code $(head -c 500 "$WORK/topic.out")"
+done
 
 # Probes: a stream starts with "retry:" and a produce is accepted (a wrong path fails here, not as a table of zeros).
 probe_stream() {   # probe_stream <url>
@@ -164,25 +191,32 @@ probe_stream() {   # probe_stream <url>
     [[ $out == retry:* ]] || die "probe $1: expected an event stream, got: $(head -c 300 <<<"$out")"
 }
 probe_stream "$GATEWAY_URL/v1/topics/$TOPIC/events?from=latest"
-probe_stream "$BASELINE_URL/events"
+if [[ -n $BASE ]]; then probe_stream "$BASELINE_URL/v1/topics/$TOPIC/events?from=latest"; else probe_stream "$BASELINE_URL/events"; fi
 code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 -X POST -H 'Content-Type: text/plain' \
     --data-binary 'probe' "$GATEWAY_URL/v1/topics/$TOPIC/records?acks=memory" || true)
 [[ $code == 2* ]] || die "probe produce: HTTP $code $(head -c 500 "$WORK/probe.out")"
-code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 -X POST --data-binary 'probe' "$BASELINE_URL/publish" || true)
+if [[ -n $BASE ]]; then
+    code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 -X POST -H 'Content-Type: text/plain' \
+        --data-binary 'probe' "$BASELINE_URL/v1/topics/$TOPIC/records?acks=memory" || true)
+else
+    code=$(curl -s -o "$WORK/probe.out" -w '%{http_code}' --max-time 10 -X POST --data-binary 'probe' "$BASELINE_URL/publish" || true)
+fi
 [[ $code == 2* ]] || die "probe publish: HTTP $code $(head -c 500 "$WORK/probe.out")"
 log "probes OK"
 
 # ---------------------------------------------------------------------------------------------- runs
 # load <output file> <gateway|baseline> <mode> <SseLoad options...>: one SseLoad run on the load CPU, bounded in time.
 load() {
-    local out=$1 target=$2 mode=$3 url pid limit line
+    local out=$1 target=$2 mode=$3 url pid limit line speaks=$2
     shift 3
+    [[ -n $BASE ]] && speaks=gateway   # both servers are gateways; the line still says which one it measured
     if [[ $target == gateway ]]; then url=$GATEWAY_URL pid=$GATEWAY_PID; else url=$BASELINE_URL pid=$BASELINE_PID; fi
     kill -0 "$BASELINE_PID" 2>/dev/null || die "baseline died: $(tail -n 20 "$WORK/baseline.log")"
     kill -0 "$GATEWAY_PID" 2>/dev/null || die "gateway died: $(tail -n 20 "$WORK/gateway.log")"
     limit=$((DURATION + FANOUT_SECONDS + IDLE_SECONDS + WARMUP + DRAIN + 240))
-    line=$(timeout -k 5 "$limit" taskset -c "$LOAD_CPU" dotnet "$LOAD_DLL" "$mode" --url "$url" --target "$target" \
+    line=$(timeout -k 5 "$limit" taskset -c "$LOAD_CPU" dotnet "$LOAD_DLL" "$mode" --url "$url" --target "$speaks" \
         --topic "$TOPIC" --pid "$pid" --drain "$DRAIN" --connect-timeout 90 "$@" 2>>"$WORK/load.err" | tail -n 1) || true
+    [[ -n $BASE && $target == baseline ]] && line=${line/ target=gateway / target=baseline }
     if [[ $line != "sse mode="* ]]; then
         log "!! $mode $target: no result (see $WORK/load.err): $(tail -n 3 "$WORK/load.err")"
         PROBLEMS=1
@@ -276,6 +310,7 @@ fanout_verdict=$(verdict "$dps_ratio" ">=" 0.8)
 
 echo
 echo "Gateway SSE benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
+[[ -n $BASE ]] && echo "A/B: gateway = the working tree, baseline = the gateway at $BASE ($(git -C "$REPO" rev-parse --short "$BASE"))"
 echo "servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $(nproc) CPUs; warm-up ${WARMUP}s; latency ${DURATION}s x $RUNS round(s); fan-out ${FANOUT_SECONDS}s; idle hold ${IDLE_SECONDS}s"
 echo
 fmt='%-44s %-24s %-24s %7s  %-26s %s\n'

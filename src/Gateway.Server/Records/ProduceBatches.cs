@@ -9,7 +9,7 @@ namespace Gateway.Server.Records;
 /// appended until every record has been validated; then each partition's records go in as one batch (all or
 /// nothing per partition) and the answer lists each record's offset in request order.
 /// </summary>
-internal sealed class ProduceBatches : IDisposable
+internal sealed class ProduceBatches : IRecordSink, IDisposable
 {
     private readonly ITopic _topic;
     private readonly int? _partition;

@@ -51,7 +51,7 @@ internal static class ProduceBodyReader
     }
 
     /// <summary>Reads the whole body as one record's value; <paramref name="key"/> (text) and the partition come from the query.</summary>
-    public static async Task ReadSingleAsync(PipeReader body, BodyKind kind, string? key, long? timestamp, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
+    public static async Task ReadSingleAsync(PipeReader body, BodyKind kind, string? key, long? timestamp, int maxBytes, IRecordSink batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         using var whole = await ReadAllAsync(body, maxBytes, "record_too_large", cancellationToken);
         var value = whole.Written.Span;
@@ -75,7 +75,7 @@ internal static class ProduceBodyReader
     }
 
     /// <summary>Reads <c>{"records":[...]}</c>.</summary>
-    public static async Task ReadEnvelopeAsync(PipeReader body, int maxBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
+    public static async Task ReadEnvelopeAsync(PipeReader body, int maxBytes, IRecordSink batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         using var json = await ReadAllAsync(body, maxBytes, "request_too_large", cancellationToken);
         hash?.AppendData(json.Written.Span);
@@ -83,7 +83,7 @@ internal static class ProduceBodyReader
     }
 
     /// <summary>Reads one record object per line as the body streams in; blank lines are skipped.</summary>
-    public static async Task ReadNdJsonAsync(PipeReader body, int maxLineBytes, long maxBodyBytes, ProduceBatches batches, IncrementalHash? hash, CancellationToken cancellationToken)
+    public static async Task ReadNdJsonAsync(PipeReader body, int maxLineBytes, long maxBodyBytes, IRecordSink batches, IncrementalHash? hash, CancellationToken cancellationToken)
     {
         int line = 0;
         long consumed = 0;
@@ -133,7 +133,7 @@ internal static class ProduceBodyReader
         }
     }
 
-    private static void ParseLine(ReadOnlySequence<byte> line, int number, ProduceBatches batches)
+    private static void ParseLine(ReadOnlySequence<byte> line, int number, IRecordSink batches)
     {
         byte[]? rented = null;
         ReadOnlySpan<byte> span;

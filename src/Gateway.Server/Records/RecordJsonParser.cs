@@ -11,14 +11,14 @@ namespace Gateway.Server.Records;
 /// <summary>
 /// The JSON record parser of produce: a record object (<c>key</c>, <c>value</c>, <c>keyBase64</c>/<c>valueBase64</c>,
 /// <c>headers</c>, <c>partition</c>, <c>timestamp</c>) or an envelope of them, checked field by field (duplicates, types,
-/// base64, lone surrogates) and added to <see cref="ProduceBatches"/>. <see cref="ProduceBodyReader"/> frames the body
-/// (whole, per NDJSON line, or one raw record) and calls it.
+/// base64, lone surrogates) and added to an <see cref="IRecordSink"/> (the request's <see cref="ProduceBatches"/>).
+/// <see cref="ProduceBodyReader"/> frames the body (whole, per NDJSON line, or one raw record) and calls it.
 /// </summary>
 internal static class RecordJsonParser
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
 
-    public static void ParseEnvelope(ReadOnlySpan<byte> json, ProduceBatches batches)
+    public static void ParseEnvelope(ReadOnlySpan<byte> json, IRecordSink batches)
     {
         var reader = new Utf8JsonReader(json, ReaderOptions);
         try
@@ -68,7 +68,7 @@ internal static class RecordJsonParser
     }
 
     /// <summary>Parses one record object; the reader stands on its StartObject and ends on its EndObject.</summary>
-    public static void ParseRecord(ref Utf8JsonReader reader, ReadOnlySpan<byte> source, ProduceBatches batches)
+    public static void ParseRecord(ref Utf8JsonReader reader, ReadOnlySpan<byte> source, IRecordSink batches)
     {
         int index = batches.Count;
         var key = Payload.Null;
