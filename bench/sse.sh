@@ -343,7 +343,11 @@ echo "latency = produce request sent -> event parsed by the subscriber (same clo
 echo "ratio = gateway / baseline. KB per subscriber = (server VmRSS at the end of the hold - before connecting) / connected."
 GW_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$GATEWAY_PID/status" 2>/dev/null || echo 0)
 BL_RSS=$(awk '/VmHWM/ {print $2}' "/proc/$BASELINE_PID/status" 2>/dev/null || echo 0)
-echo "peak RSS: gateway $((GW_RSS / 1024)) MB, baseline $((BL_RSS / 1024)) MB; baseline $(curl -s --max-time 5 "$BASELINE_URL/stats" || echo '(no stats)')"
+if [[ -n $BASE ]]; then
+    echo "peak RSS: gateway $((GW_RSS / 1024)) MB, baseline (the gateway at $BASE) $((BL_RSS / 1024)) MB"
+else
+    echo "peak RSS: gateway $((GW_RSS / 1024)) MB, baseline $((BL_RSS / 1024)) MB; baseline $(curl -s --max-time 5 "$BASELINE_URL/stats" || echo '(no stats)')"
+fi
 echo "raw results: one SseLoad line per run$( ((KEEP || PROBLEMS)) && echo " in $RESULTS" || echo ' (use --keep to keep them)')"
 
 # The gateway log at Warning and above, by level and message; the first stack of each exception type.

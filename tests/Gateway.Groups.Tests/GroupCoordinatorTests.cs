@@ -7,7 +7,7 @@ namespace Gateway.Groups.Tests;
 /// <summary>The coordinator against real LiteDB in a temporary folder, on a clock the test controls.</summary>
 public sealed class GroupCoordinatorTests : IDisposable
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "gateway-groups-tests", Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _directory = new("gateway-groups-tests");
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
     private readonly Dictionary<string, int> _partitions = new() { ["t"] = 6, ["u"] = 2 };
     private GroupCoordinator _coordinator;
@@ -20,11 +20,11 @@ public sealed class GroupCoordinatorTests : IDisposable
     public void Dispose()
     {
         _coordinator.Dispose();
-        Directory.Delete(_directory, recursive: true);
+        _directory.Dispose();
     }
 
     private GroupCoordinator Open() => new(
-        Path.Combine(_directory, "groups.db"),
+        Path.Combine(_directory.Path, "groups.db"),
         new GroupOptions { MinSessionTimeoutMs = 100 },
         topic => _partitions.GetValueOrDefault(topic),
         _time,
@@ -310,7 +310,7 @@ public sealed class GroupCoordinatorTests : IDisposable
         _coordinator.Dispose();
         // t is there but refused (no partitions to serve): its offsets stay; u is gone.
         _coordinator = new GroupCoordinator(
-            Path.Combine(_directory, "groups.db"), new GroupOptions { MinSessionTimeoutMs = 100 }, topic => 0, _time, NullLogger.Instance, topicExists: topic => topic == "t");
+            Path.Combine(_directory.Path, "groups.db"), new GroupOptions { MinSessionTimeoutMs = 100 }, topic => 0, _time, NullLogger.Instance, topicExists: topic => topic == "t");
         Restart();
         Assert.Equal(5, _coordinator.Describe("g").CommittedOffsets[new("t", 0)]);
     }

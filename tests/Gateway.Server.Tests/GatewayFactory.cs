@@ -41,6 +41,13 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
     public void Require(StorageCapabilities capability) =>
         Skip.IfNot(Services.GetRequiredService<ILogStorage>().Capabilities.HasFlag(capability), $"the {Backend} backend does not offer {capability}");
 
+    /// <summary>
+    /// Skips the test, with the reason, unless the suite runs on the embedded backend: for what only it has (a data
+    /// directory, its files, its lock, its recovery).
+    /// </summary>
+    public static void RequireEmbedded(string what) =>
+        Skip.IfNot(Backend == "embedded", $"the {Backend} backend has no {what}: the test is about the embedded backend's");
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseSetting("Storage:Backend", Backend);

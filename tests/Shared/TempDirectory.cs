@@ -22,8 +22,9 @@ public sealed class TempDirectory : IDisposable
         {
             Directory.Delete(Path, recursive: true);
         }
-        catch (DirectoryNotFoundException)
+        catch (IOException)
         {
+            // Gone already, or still held (a mount, a process that has not let go): the temp folder's own cleanup takes it.
         }
     }
 }

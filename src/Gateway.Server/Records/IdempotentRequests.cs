@@ -12,7 +12,7 @@ namespace Gateway.Server.Records;
 /// stamping every batch with the key's producer id and a hash of the request (so the deduplication state is the
 /// log itself and survives restarts); a retry with the same content appends nothing and gets the first answer;
 /// other content with the same key is 422. A retry arriving while the first attempt is still in flight waits
-/// for it.
+/// for it. Every idempotency decision is made here; <see cref="ProduceBatches"/> only stamps and appends.
 /// </summary>
 public sealed class IdempotentRequests
 {
@@ -34,9 +34,6 @@ public sealed class IdempotentRequests
     public static string Scoped(string principal, string key) =>
         principal == Security.AccessControl.Anonymous ? key : $"{principal}\u0000{key}";
 
-    /// <summary>The partition a keyed request's keyless records take: fixed by the key, so a retry places them alike.</summary>
-    public static int StickyPartition(string key, int partitions) => Gateway.Storage.Partitioner.ForKey(Encoding.UTF8.GetBytes(key), partitions);
-
     /// <summary>A hash of what makes two attempts the same request: the route and parameters (but <c>acks</c>), then the body.</summary>
     public static IncrementalHash StartRequestHash(HttpRequest request)
     {
@@ -54,6 +51,36 @@ public sealed class IdempotentRequests
         {
             throw ApiException.BadRequest("invalid_idempotency_key", "An Idempotency-Key is 1-255 visible ASCII characters (a UUID is a good choice).");
         }
+    }
+
+    /// <summary>
+    /// What an earlier attempt of this request appended, by partition, decided before anything is appended. Every
+    /// partition of the topic is asked, not only this attempt's: the same key with other content may have placed its
+    /// records elsewhere, and is still refused (422 <c>idempotency_key_reused</c>). A partition that holds the key's
+    /// batch where this attempt places another number of records (the topic grew) is 409 <c>idempotency_conflict</c>.
+    /// </summary>
+    /// <param name="topic">the topic produced to</param>
+    /// <param name="stamp">this attempt's producer id (from the key) and request hash</param>
+    /// <param name="recordsAt">how many records this attempt places in a partition</param>
+    public static Dictionary<int, IdempotentBatch> EarlierAttempt(ITopic topic, IdempotencyStamp stamp, Func<int, int> recordsAt)
+    {
+        var earlier = new Dictionary<int, IdempotentBatch>();
+        for (int p = 0; p < topic.PartitionCount; p++)
+        {
+            if (topic.GetPartition(p).TryGetIdempotent(stamp.ProducerId, out var batch))
+            {
+                if (batch.RequestHash != stamp.RequestHash)
+                {
+                    throw new IdempotencyKeyReusedException();
+                }
+                if (recordsAt(p) != batch.Count)
+                {
+                    throw new ApiException(StatusCodes.Status409Conflict, "idempotency_conflict", "The records this key appended earlier were placed differently (did the topic grow?); use a new key.");
+                }
+                earlier[p] = batch;
+            }
+        }
+        return earlier;
     }
 
     /// <summary>Runs the append once per key at a time; a concurrent attempt with the same key waits and shares the answer.</summary>

@@ -1,3 +1,4 @@
+using System.Text;
 using Gateway.Server.Errors;
 using Gateway.Storage;
 using Gateway.Storage.Records;
@@ -27,15 +28,16 @@ internal sealed class ProduceBatches : IRecordSink, IDisposable
     /// <param name="partitionFromPath">true when the URL names the partition: records may not name another</param>
     /// <param name="now">append time (epoch ms) for records without a timestamp</param>
     /// <param name="maxBatchBytes">largest batch one append may write</param>
-    /// <param name="stickyPartition">the partition for keyless records, when it must not depend on the moment (idempotent retries)</param>
+    /// <param name="idempotencyKey">the request's Idempotency-Key, if any: keyless records then go where the key says, so that a retry places them alike</param>
     /// <param name="bodyBytes">the request body's length, if declared: the first batch starts that large</param>
-    public ProduceBatches(ITopic topic, int? partition, bool partitionFromPath, long now, int maxBatchBytes, int? stickyPartition = null, long? bodyBytes = null)
+    public ProduceBatches(ITopic topic, int? partition, bool partitionFromPath, long now, int maxBatchBytes, string? idempotencyKey = null, long? bodyBytes = null)
     {
         // A record encodes to fewer bytes than its JSON, a raw body to its length plus the batch header (61 bytes) and
         // a few of framing: one buffer of that size holds a one-partition batch without growing (doubling from 1 KB
         // copied 100 KB of records seven times over).
         _firstCapacity = bodyBytes is long length ? (int)Math.Clamp(length + 128, 1024, maxBatchBytes) : 1024;
-        _stickyPartition = stickyPartition ?? -1;
+        // The sticky partition, chosen here only: by the idempotency key, else the topic's round robin at the first keyless record.
+        _stickyPartition = idempotencyKey is null ? -1 : Partitioner.ForKey(Encoding.UTF8.GetBytes(idempotencyKey), topic.PartitionCount);
         _topic = topic;
         _partition = partition;
         _partitionFromPath = partitionFromPath;
@@ -123,27 +125,9 @@ internal sealed class ProduceBatches : IRecordSink, IDisposable
             throw ApiException.BadRequest("no_records", "The request holds no records.");
         }
         var baseOffsets = new long[_builders.Length];
-        var earlier = new Dictionary<int, IdempotentBatch>();
-        if (stamp is { } s)
-        {
-            // Every partition is asked, not only this request's: the same key with other content may place its
-            // records elsewhere, and must still be refused. All checks come before any append.
-            for (int p = 0; p < _topic.PartitionCount; p++)
-            {
-                if (_topic.GetPartition(p).TryGetIdempotent(s.ProducerId, out var batch))
-                {
-                    if (batch.RequestHash != s.RequestHash)
-                    {
-                        throw new IdempotencyKeyReusedException();
-                    }
-                    if (p >= _builders.Length || _builders[p] is not { } builder || builder.Count != batch.Count)
-                    {
-                        throw new ApiException(StatusCodes.Status409Conflict, "idempotency_conflict", "The records this key appended earlier were placed differently (did the topic grow?); use a new key.");
-                    }
-                    earlier[p] = batch;
-                }
-            }
-        }
+        var earlier = stamp is { } s
+            ? IdempotentRequests.EarlierAttempt(_topic, s, p => p < _builders.Length ? _builders[p]?.Count ?? 0 : 0)
+            : [];
         var appends = new List<Task>();
         bool replayed = stamp is not null;
         for (int p = 0; p < _builders.Length; p++)

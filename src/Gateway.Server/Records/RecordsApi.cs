@@ -116,7 +116,7 @@ public static class RecordsApi
         }
         using var batches = new ProduceBatches(
             topic, partition, partitionFromPath, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), store.Limits.MaxBatchBytes,
-            idempotencyKey is null ? null : IdempotentRequests.StickyPartition(idempotencyKey, topic.PartitionCount),
+            idempotencyKey,
             request.ContentLength);
         int bodyLimit = (int)Math.Min(int.MaxValue, limits.MaxRequestBytes);
         if (request.ContentLength > limits.MaxRequestBytes)

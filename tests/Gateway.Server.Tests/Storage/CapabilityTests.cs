@@ -1,0 +1,41 @@
+using System.Net;
+using Gateway.Storage;
+
+namespace Gateway.Server.Tests.Storage;
+
+/// <summary>
+/// What the HTTP layer answers over a backend without a capability: the real embedded store, declaring none, gets an
+/// <c>Idempotency-Key</c> or an <c>expectedOffset</c> answered 501 <c>not_supported</c> naming the capability, with
+/// nothing appended, while everything else works as before.
+/// </summary>
+public sealed class CapabilityTests : IAsyncLifetime
+{
+    private readonly GatewayFactory _factory = new(declared: StorageCapabilities.None);
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _client = _factory.CreateClient();
+        await Http.CreateTopicAsync(_client, "caps", 1);
+    }
+
+    public async Task DisposeAsync() => await _factory.DisposeAsync();
+
+    [Fact]
+    public async Task Requests_for_capabilities_the_backend_lacks_are_501_and_append_nothing()
+    {
+        var keyed = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/caps/records") { Content = Http.Json("""{"records":[{"value":1}]}""") };
+        keyed.Headers.Add("Idempotency-Key", "k-1");
+        var problem = await Http.AssertProblemAsync(await _client.SendAsync(keyed), HttpStatusCode.NotImplemented, "not_supported");
+        Assert.Equal("idempotencyKeys", (string?)problem["capability"]);
+
+        using var conditional = await _client.PostAsync("/v1/topics/caps/partitions/0/records?expectedOffset=0", Http.Json("""{"records":[{"value":2}]}"""));
+        problem = await Http.AssertProblemAsync(conditional, HttpStatusCode.NotImplemented, "not_supported");
+        Assert.Equal("conditionalAppend", (string?)problem["capability"]);
+
+        var offsets = await Http.GetJsonAsync(_client, "/v1/topics/caps/partitions/0/offsets");
+        Assert.Equal(0, (long?)offsets["endOffset"]);
+        var produced = await Http.ProduceAsync(_client, "caps", """[{"value":3}]""");
+        Assert.Equal(0, (long?)produced["offsets"]![0]!["offset"]);
+    }
+}
