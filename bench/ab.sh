@@ -63,7 +63,7 @@ B_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
 start() {   # start <name> <dll> <port>
     mkdir -p "$WORK/$1-data"
     (cd "$(dirname "$2")" && exec taskset -c "$SERVER_CPU" dotnet "$2" --urls="http://127.0.0.1:$3" \
-        --Storage:DataDirectory="$WORK/$1-data" --Serilog:MinimumLevel:Default=Warning >"$WORK/$1.log" 2>&1) &
+        --Storage:DataDirectory="$WORK/$1-data" --KafkaProtocol:Listen= --Serilog:MinimumLevel:Default=Warning >"$WORK/$1.log" 2>&1) &
     PIDS+=($!)
     for _ in $(seq 120); do
         [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$3/health/ready" || true) == 200 ]] && return 0

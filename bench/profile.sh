@@ -16,7 +16,7 @@ cleanup() { [[ -n ${PID:-} ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null || tr
 trap cleanup EXIT
 cd "$REPO" && dotnet tool restore >/dev/null
 [[ -f $DLL ]] || dotnet build -c Release -nologo -v q src/Gateway.Server >/dev/null
-(cd "$(dirname "$DLL")" && exec taskset -c 1 dotnet "$DLL" --urls="$URL" --Storage:DataDirectory="$WORK/data" --Serilog:MinimumLevel:Default=Warning) >"$WORK/server.log" 2>&1 &
+(cd "$(dirname "$DLL")" && exec taskset -c 1 dotnet "$DLL" --urls="$URL" --Storage:DataDirectory="$WORK/data" --KafkaProtocol:Listen= --Serilog:MinimumLevel:Default=Warning) >"$WORK/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 120); do curl -sf -o /dev/null "$URL/health/ready" && break; sleep 0.5; done
 post() { curl -sf -o /dev/null -X POST -H "Content-Type: $1" --data-binary "$2" "$URL$3"; }

@@ -103,7 +103,7 @@ start_gateway() {
     local app=${2:-$GATEWAY_APP}
     local cmd=("$app")
     [[ $app == *.dll ]] && cmd=(dotnet "$app")
-    (cd "$(dirname "$app")" && exec "${PIN[@]}" "${cmd[@]}" --urls="$URL" --Storage:DataDirectory="$1" \
+    (cd "$(dirname "$app")" && exec "${PIN[@]}" "${cmd[@]}" --urls="$URL" --Storage:DataDirectory="$1" --KafkaProtocol:Listen= \
         --Serilog:MinimumLevel:Default=Warning) >>"$WORK/gateway.log" 2>&1 &
     PID=$!
 }

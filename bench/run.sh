@@ -252,7 +252,7 @@ DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 start_server "$(dirname "$BASELIN
     "$WORK/baseline-inline.log" --urls="$INLINE_BASELINE_URL"
 INLINE_BASELINE_PID=$STARTED_PID
 start_server "$(dirname "$GATEWAY_DLL")" "$GATEWAY_DLL" "$WORK/gateway.log" --urls="$GATEWAY_URL" \
-    --Storage:DataDirectory="$WORK/data" --Serilog:MinimumLevel:Default=Warning
+    --Storage:DataDirectory="$WORK/data" --KafkaProtocol:Listen= --Serilog:MinimumLevel:Default=Warning
 GATEWAY_PID=$STARTED_PID
 wait_ready "$BASELINE_URL/health" "$BASELINE_PID" "$WORK/baseline.log"
 wait_ready "$INLINE_BASELINE_URL/health" "$INLINE_BASELINE_PID" "$WORK/baseline-inline.log"

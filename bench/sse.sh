@@ -163,7 +163,7 @@ log "starting baseline on $BASELINE_URL and gateway on $GATEWAY_URL (CPU $SERVER
 if [[ -n $BASE ]]; then
     mkdir -p "$WORK/base-data"
     start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL" \
-        --Storage:DataDirectory="$WORK/base-data" --Serilog:MinimumLevel:Default=Warning
+        --Storage:DataDirectory="$WORK/base-data" --KafkaProtocol:Listen= --Serilog:MinimumLevel:Default=Warning
     BASELINE_HEALTH=$BASELINE_URL/health/ready
 else
     start_server "$(dirname "$BASELINE_DLL")" "$BASELINE_DLL" "$WORK/baseline.log" --urls="$BASELINE_URL"
@@ -171,7 +171,7 @@ else
 fi
 BASELINE_PID=$STARTED_PID
 start_server "$(dirname "$GATEWAY_DLL")" "$GATEWAY_DLL" "$WORK/gateway.log" --urls="$GATEWAY_URL" \
-    --Storage:DataDirectory="$WORK/data" --Serilog:MinimumLevel:Default=Warning
+    --Storage:DataDirectory="$WORK/data" --KafkaProtocol:Listen= --Serilog:MinimumLevel:Default=Warning
 GATEWAY_PID=$STARTED_PID
 wait_ready "$BASELINE_HEALTH" "$BASELINE_PID" "$WORK/baseline.log"
 wait_ready "$GATEWAY_URL/health/ready" "$GATEWAY_PID" "$WORK/gateway.log"

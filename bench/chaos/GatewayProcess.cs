@@ -51,6 +51,7 @@ internal sealed class GatewayProcess : IDisposable
         start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
         start.ArgumentList.Add($"--Storage:DataDirectory={dataDirectory}");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Default=Warning");
+        start.ArgumentList.Add("--KafkaProtocol:Listen="); // off unless the server arguments name one
         foreach (string arg in options.ServerArgs)
         {
             start.ArgumentList.Add(arg);

@@ -25,7 +25,13 @@ if (StorageComposition.UnknownBackend(builder.Configuration) is { } unknownBacke
     await Console.Error.WriteLineAsync(unknownBackend);
     return 2;
 }
+if (KafkaListenerHosting.InvalidReason(builder.Configuration) is { } invalidListener)
+{
+    await Console.Error.WriteLineAsync(invalidListener);
+    return 2;
+}
 builder.AddGatewayHosting();
+builder.AddKafkaListener();
 
 var app = builder.Build();
 if (app.LockDataDirectory() is { } refusal)

@@ -114,6 +114,11 @@ internal sealed class ServerProcess : IAsyncDisposable
         start.ArgumentList.Add($"--Storage:DataDirectory={dataDirectory}");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Default=Warning");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Information"); // "Now listening on: …"
+        if (!settings.Any(s => s.StartsWith("--KafkaProtocol:Listen=", StringComparison.Ordinal)))
+        {
+            // Off unless a test asks for it: the default (localhost:9092) is one port for every server of the suite.
+            start.ArgumentList.Add("--KafkaProtocol:Listen=");
+        }
         foreach (string setting in settings)
         {
             start.ArgumentList.Add(setting);

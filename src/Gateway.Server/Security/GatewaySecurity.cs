@@ -84,6 +84,10 @@ public static class GatewaySecurity
                 yield return url;
             }
         }
+        if (Hosting.KafkaListenerHosting.ListenAddress(configuration) is { } kafka)
+        {
+            yield return $"kafka://{kafka}";
+        }
         foreach (string key in new[] { "http_ports", "https_ports" })
         {
             // ASP.NET's HTTP_PORTS (set in the official container images) listens on every interface.

@@ -22,6 +22,23 @@ public sealed class RecordBatchBuilder : IDisposable
         _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, BatchLayout.HeaderSize + 64));
     }
 
+    /// <summary>
+    /// A sealed builder holding a copy of a batch a Kafka producer sent, checked by <see cref="IncomingBatch.Validate"/>:
+    /// stored as it is (its CRC covers everything but the base offset and the leader epoch, which the log sets).
+    /// </summary>
+    public static RecordBatchBuilder FromValidatedBatch(ReadOnlySpan<byte> batch)
+    {
+        var builder = new RecordBatchBuilder(batch.Length);
+        batch.CopyTo(builder._buffer);
+        builder._length = batch.Length;
+        builder.Count = BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.RecordsCount..]);
+        builder._baseTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[BatchLayout.BaseTimestamp..]);
+        builder._maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[BatchLayout.MaxTimestamp..]);
+        BinaryPrimitives.WriteInt32BigEndian(builder._buffer.AsSpan(BatchLayout.PartitionLeaderEpoch), -1);
+        builder._sealed = true;
+        return builder;
+    }
+
     /// <summary>Records added so far.</summary>
     public int Count { get; private set; }
 

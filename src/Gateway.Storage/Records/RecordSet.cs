@@ -41,6 +41,11 @@ public sealed class RecordSet : IDisposable
 
     internal static RecordSet Empty(long offset, long beginOffset, long endOffset) => new([], offset, offset, 0, 0, beginOffset, endOffset);
 
+    /// <summary>The stored batches the set holds, as they are (a Kafka fetch sends them without re-encoding); the first may start before <see cref="StartOffset"/>.</summary>
+    public int BatchCount => _batches.Count;
+
+    public RecordBatch BatchAt(int index) => _batches[index].Batch;
+
     public Enumerator GetEnumerator() => new(this);
 
     public void Dispose()

@@ -1,0 +1,75 @@
+using Gateway.KafkaProtocol.Apis;
+using Gateway.KafkaProtocol.Protocol;
+using Gateway.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.KafkaProtocol;
+
+/// <summary>
+/// A single-node Kafka broker over the storage port: node 0, the leader of every partition and the controller. Each
+/// request is answered by its API's class under <c>Apis/</c>; storage errors become Kafka's error codes per topic or
+/// partition, never a dropped connection.
+/// </summary>
+public sealed partial class KafkaBroker(IServiceProvider services, IOptions<KafkaProtocolOptions> options, TimeProvider time, ILogger<KafkaBroker> logger)
+{
+    private ILogStorage? _store;
+
+    /// <summary>This broker's node id, in metadata and as the controller.</summary>
+    public const int NodeId = 0;
+
+    /// <summary>The store, resolved at the first request: Kestrel makes the handler before the store has opened.</summary>
+    public ILogStorage Store => _store ??= services.GetRequiredService<ILogStorage>();
+
+    public KafkaProtocolOptions Options => options.Value;
+
+    public TimeProvider Time => time;
+
+    /// <summary>Answers one request; null when the request wants no answer (Produce with acks=0). Disposes the request.</summary>
+    public async Task<ResponseBuffer?> HandleAsync(KafkaRequest request, KafkaClientInfo client, CancellationToken cancel)
+    {
+        using (request)
+        {
+            var response = new ResponseBuffer(request.CorrelationId, flexibleHeader: false);
+            try
+            {
+                var writer = new KafkaWriter(response);
+                bool answer = (ApiKey)request.Key switch
+                {
+                    ApiKey.ApiVersions => ApiVersionsApi.Handle(request, writer),
+                    ApiKey.Metadata => MetadataApi.Handle(request, writer, this, client),
+                    ApiKey.Produce => await ProduceApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.Fetch => await FetchApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.ListOffsets => await ListOffsetsApi.HandleAsync(request, writer, this, cancel),
+                    _ => throw new MalformedRequestException($"API {request.Key} is not served here."),
+                };
+                if (answer)
+                {
+                    return response;
+                }
+                response.Dispose();
+                return null;
+            }
+            catch
+            {
+                response.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>The code for an error of one topic or partition; an unexpected one is logged.</summary>
+    internal short ErrorOf(Exception ex, string topic, int partition)
+    {
+        short code = ErrorCode.Of(ex);
+        if (code == ErrorCode.UnknownServerError)
+        {
+            LogUnexpected(logger, topic, partition, ex);
+        }
+        return code;
+    }
+
+    [LoggerMessage(EventId = 701, Level = LogLevel.Error, Message = "Kafka request on {Topic}/{Partition} failed")]
+    private static partial void LogUnexpected(ILogger logger, string topic, int partition, Exception exception);
+}

@@ -1,0 +1,166 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Threading.Channels;
+using Gateway.KafkaProtocol.Protocol;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.KafkaProtocol;
+
+/// <summary>
+/// One Kafka client connection, hosted by Kestrel on the listener's endpoint. Frames are read as they arrive and
+/// each request is handed to <see cref="KafkaBroker"/> at once (a client pipelines several: librdkafka keeps up to
+/// five in flight), while the answers go out in request order, as Kafka promises. A frame that is too large, a header
+/// that does not parse or a request of an API or version this broker does not serve closes the connection, as a
+/// Kafka broker does; nothing of such a request is stored.
+/// </summary>
+public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<KafkaProtocolOptions> options, ILogger<KafkaConnectionHandler> logger) : ConnectionHandler
+{
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        var settings = options.Value;
+        var cancel = connection.ConnectionClosed;
+        var pending = Channel.CreateBounded<Task<ResponseBuffer?>>(new BoundedChannelOptions(Math.Max(1, settings.MaxInFlightRequests))
+        {
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        var writing = WriteAsync(connection, pending.Reader, cancel);
+        try
+        {
+            await ReadAsync(connection, pending.Writer, settings, cancel);
+        }
+        catch (MalformedRequestException ex)
+        {
+            Refuse(connection, ex);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException or IOException)
+        {
+            // The client went away.
+        }
+        finally
+        {
+            pending.Writer.TryComplete();
+        }
+        await writing;
+    }
+
+    private void Refuse(ConnectionContext connection, MalformedRequestException ex)
+    {
+        LogRefused(logger, connection.ConnectionId, ex.Message);
+        connection.Abort(new ConnectionAbortedException(ex.Message));
+    }
+
+    private async Task ReadAsync(ConnectionContext connection, ChannelWriter<Task<ResponseBuffer?>> pending, KafkaProtocolOptions settings, CancellationToken cancel)
+    {
+        var input = connection.Transport.Input;
+        var client = new KafkaClientInfo(connection.ConnectionId, connection.LocalEndPoint);
+        while (true)
+        {
+            var result = await input.ReadAsync(cancel);
+            var buffer = result.Buffer;
+            try
+            {
+                while (TryReadFrame(ref buffer, settings.MaxRequestBytes, out var frame))
+                {
+                    var request = KafkaRequest.Parse(frame);
+                    if (!SupportedApis.Supports(request.Key, request.Version) && request.Key != (short)ApiKey.ApiVersions)
+                    {
+                        request.Dispose();
+                        throw new MalformedRequestException($"API {request.Key} version {request.Version} is not served here (see ApiVersions).");
+                    }
+                    await pending.WriteAsync(broker.HandleAsync(request, client, cancel), cancel);
+                }
+            }
+            finally
+            {
+                input.AdvanceTo(buffer.Start, buffer.End);
+            }
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Takes one complete frame (its size, then that many bytes) off the front of the buffer, if it is all there.</summary>
+    private static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxBytes, out ReadOnlySequence<byte> frame)
+    {
+        frame = default;
+        if (buffer.Length < 4)
+        {
+            return false;
+        }
+        Span<byte> prefix = stackalloc byte[4];
+        buffer.Slice(0, 4).CopyTo(prefix);
+        int size = BinaryPrimitives.ReadInt32BigEndian(prefix);
+        if (size < 8 || size > maxBytes)
+        {
+            throw new MalformedRequestException($"A request frame of {size} bytes (KafkaProtocol:MaxRequestBytes is {maxBytes}).");
+        }
+        if (buffer.Length < 4L + size)
+        {
+            return false;
+        }
+        frame = buffer.Slice(4, size);
+        buffer = buffer.Slice(4L + size);
+        return true;
+    }
+
+    /// <summary>
+    /// Writes the answers in request order, flushing when none is ready behind the one written. A request whose body
+    /// does not parse closes the connection here, which also ends the reading.
+    /// </summary>
+    private async Task WriteAsync(ConnectionContext connection, ChannelReader<Task<ResponseBuffer?>> pending, CancellationToken cancel)
+    {
+        var output = connection.Transport.Output;
+        try
+        {
+            await foreach (var next in pending.ReadAllAsync(cancel))
+            {
+                using (var response = await next)
+                {
+                    if (response is null)
+                    {
+                        continue; // acks=0: no answer
+                    }
+                    output.Write(response.Complete().Span);
+                }
+                if (!pending.TryPeek(out var following) || !following.IsCompleted)
+                {
+                    var flushed = await output.FlushAsync(cancel);
+                    if (flushed.IsCompleted)
+                    {
+                        return;
+                    }
+                }
+            }
+            await output.FlushAsync(cancel);
+        }
+        catch (MalformedRequestException ex)
+        {
+            Refuse(connection, ex);
+            Drain(pending);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ConnectionResetException or IOException)
+        {
+            Drain(pending);
+        }
+    }
+
+    /// <summary>Lets the requests still queued finish and gives their buffers back; nobody reads their answers.</summary>
+    private static void Drain(ChannelReader<Task<ResponseBuffer?>> pending)
+    {
+        while (pending.TryRead(out var next))
+        {
+            _ = next.ContinueWith(t => t.Result?.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
+    }
+
+    [LoggerMessage(EventId = 700, Level = LogLevel.Information, Message = "Kafka connection {ConnectionId} closed: {Reason}")]
+    private static partial void LogRefused(ILogger logger, string connectionId, string reason);
+}
+
+/// <summary>What a request's handler knows of its connection: its id (for logs) and the address it came in on (for metadata).</summary>
+public sealed record KafkaClientInfo(string ConnectionId, System.Net.EndPoint? LocalEndPoint);

@@ -1,0 +1,44 @@
+namespace Gateway.KafkaProtocol.Protocol;
+
+/// <summary>Kafka's API keys: the first field of every request.</summary>
+public enum ApiKey : short
+{
+    Produce = 0,
+    Fetch = 1,
+    ListOffsets = 2,
+    Metadata = 3,
+    ApiVersions = 18,
+}
+
+/// <summary>
+/// The versions this broker serves. Only non-flexible versions (plus ApiVersions v3, whose response header is
+/// always v0): clients take the highest version both sides offer, and every produce and consume flow works with
+/// them. Every range starts at 0, because librdkafka 2.0.2 (kcat, Debian's Python client) turns features on only
+/// when the range holds one exact old version (e.g. Produce 3 and Fetch 4 for the v2 record format).
+/// </summary>
+public static class SupportedApis
+{
+    public static readonly IReadOnlyList<(ApiKey Key, short Min, short Max)> All =
+    [
+        (ApiKey.Produce, 0, 8),
+        (ApiKey.Fetch, 0, 11),
+        (ApiKey.ListOffsets, 0, 5),
+        (ApiKey.Metadata, 0, 8),
+        (ApiKey.ApiVersions, 0, 3),
+    ];
+
+    public static bool Supports(short key, short version)
+    {
+        foreach (var (k, min, max) in All)
+        {
+            if ((short)k == key)
+            {
+                return version >= min && version <= max;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Whether a request of this key and version uses request header v2 and flexible encoding.</summary>
+    public static bool IsFlexible(short key, short version) => key == (short)ApiKey.ApiVersions && version >= 3;
+}

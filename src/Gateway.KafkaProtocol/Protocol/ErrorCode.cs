@@ -1,0 +1,32 @@
+using Gateway.Storage;
+
+namespace Gateway.KafkaProtocol.Protocol;
+
+/// <summary>Kafka's error codes, as the protocol defines them.</summary>
+public static class ErrorCode
+{
+    public const short UnknownServerError = -1;
+    public const short None = 0;
+    public const short OffsetOutOfRange = 1;
+    public const short CorruptMessage = 2;
+    public const short UnknownTopicOrPartition = 3;
+    public const short RequestTimedOut = 7;
+    public const short MessageTooLarge = 10;
+    public const short RecordListTooLarge = 18;
+    public const short InvalidRequiredAcks = 21;
+    public const short UnsupportedVersion = 35;
+    public const short InvalidRequest = 42;
+    public const short KafkaStorageError = 56;
+    public const short UnsupportedCompressionType = 76;
+    public const short InvalidRecord = 87;
+
+    /// <summary>The code for a storage error; anything unexpected is UNKNOWN_SERVER_ERROR (and logged by the caller).</summary>
+    public static short Of(Exception ex) => ex switch
+    {
+        TopicNotFoundException or PartitionNotFoundException => UnknownTopicOrPartition,
+        OffsetOutOfRangeException => OffsetOutOfRange,
+        BatchTooLargeException => MessageTooLarge,
+        LogCorruptedException or StorageFailureException or InsufficientStorageException => KafkaStorageError,
+        _ => UnknownServerError,
+    };
+}

@@ -1,0 +1,81 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Gateway.KafkaProtocol.Protocol;
+
+/// <summary>Writes Kafka's primitive types, big-endian, into a response buffer.</summary>
+public sealed class KafkaWriter(IBufferWriter<byte> output)
+{
+    public void WriteInt8(sbyte value) => WriteByte((byte)value);
+
+    public void WriteBool(bool value) => WriteByte(value ? (byte)1 : (byte)0);
+
+    public void WriteInt16(short value)
+    {
+        BinaryPrimitives.WriteInt16BigEndian(output.GetSpan(2), value);
+        output.Advance(2);
+    }
+
+    public void WriteInt32(int value)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(output.GetSpan(4), value);
+        output.Advance(4);
+    }
+
+    public void WriteInt64(long value)
+    {
+        BinaryPrimitives.WriteInt64BigEndian(output.GetSpan(8), value);
+        output.Advance(8);
+    }
+
+    public void WriteUnsignedVarint(uint value)
+    {
+        while (value >= 0x80)
+        {
+            WriteByte((byte)(value | 0x80));
+            value >>= 7;
+        }
+        WriteByte((byte)value);
+    }
+
+    public void WriteString(string value) => WriteNullableString(value);
+
+    public void WriteNullableString(string? value)
+    {
+        if (value is null)
+        {
+            WriteInt16(-1);
+            return;
+        }
+        int length = Encoding.UTF8.GetByteCount(value);
+        WriteInt16(checked((short)length));
+        Encoding.UTF8.GetBytes(value, output);
+    }
+
+    public void WriteCompactNullableString(string? value)
+    {
+        if (value is null)
+        {
+            WriteUnsignedVarint(0);
+            return;
+        }
+        WriteUnsignedVarint((uint)Encoding.UTF8.GetByteCount(value) + 1);
+        Encoding.UTF8.GetBytes(value, output);
+    }
+
+    public void WriteArrayLength(int count) => WriteInt32(count);
+
+    public void WriteCompactArrayLength(int count) => WriteUnsignedVarint(count < 0 ? 0 : (uint)count + 1);
+
+    /// <summary>No tagged fields (flexible versions).</summary>
+    public void WriteEmptyTaggedFields() => WriteUnsignedVarint(0);
+
+    public void WriteBytes(ReadOnlySpan<byte> bytes) => output.Write(bytes);
+
+    private void WriteByte(byte value)
+    {
+        output.GetSpan(1)[0] = value;
+        output.Advance(1);
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Net;
+using Gateway.KafkaProtocol;
+using Gateway.Server.Security;
+using Microsoft.AspNetCore.Connections;
+
+namespace Gateway.Server.Hosting;
+
+/// <summary>
+/// The Kafka listener in the same Kestrel as HTTP: a second endpoint whose connections go to Kafka's connection
+/// handler (<c>KafkaProtocol:Listen</c>, default <c>localhost:9092</c>; empty turns it off). Kestrel ignores the
+/// configured URLs once any endpoint is set in code, so while the listener is on, the HTTP addresses (<c>urls</c>,
+/// <c>http_ports</c>, <c>https_ports</c>) are bound here as code endpoints too, in the order given, before the Kafka one.
+/// </summary>
+public static partial class KafkaListenerHosting
+{
+    /// <summary>The listen address configured (the default when none is), or null when the listener is off.</summary>
+    public static string? ListenAddress(IConfiguration configuration)
+    {
+        string? listen = configuration["KafkaProtocol:Listen"] ?? new KafkaProtocolOptions().Listen;
+        return string.IsNullOrWhiteSpace(listen) ? null : listen.Trim();
+    }
+
+    /// <summary>Why the configured listener cannot start, or null.</summary>
+    public static string? InvalidReason(IConfiguration configuration) =>
+        ListenAddress(configuration) is { } listen && !KafkaListener.TryParseHostPort(listen, out _, out _)
+            ? $"Refusing to start: KafkaProtocol:Listen is '{listen}'; give host:port (e.g. localhost:9092), or empty to turn the Kafka listener off."
+            : configuration["KafkaProtocol:Advertise"] is { Length: > 0 } advertise && !KafkaListener.TryParseHostPort(advertise, out _, out _)
+                ? $"Refusing to start: KafkaProtocol:Advertise is '{advertise}'; give host:port."
+                : null;
+
+    public static WebApplicationBuilder AddKafkaListener(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<KafkaProtocolOptions>().BindConfiguration("KafkaProtocol");
+        builder.Services.AddSingleton<KafkaBroker>();
+        if (ListenAddress(builder.Configuration) is not { } listen)
+        {
+            return builder;
+        }
+        var auth = builder.Configuration.GetSection("Auth").Get<AuthOptions>() ?? new AuthOptions();
+        if (auth.CredentialsConfigured)
+        {
+            // SASL is not served yet: with credentials required, the listener stays off rather than serve anonymously.
+            builder.Services.AddHostedService<KafkaListenerOffNotice>();
+            return builder;
+        }
+        if (!KafkaListener.TryParseHostPort(listen, out string host, out int port))
+        {
+            return builder; // refused before the build (InvalidReason)
+        }
+        string[] urls = (builder.Configuration["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string? httpPorts = string.IsNullOrEmpty(builder.Configuration["urls"]) ? builder.Configuration["http_ports"] : null;
+        string? httpsPorts = string.IsNullOrEmpty(builder.Configuration["urls"]) ? builder.Configuration["https_ports"] : null;
+        // Bound below instead; left set, Kestrel would warn that it overrides them.
+        builder.WebHost.UseSetting("urls", null);
+        builder.WebHost.UseSetting("http_ports", null);
+        builder.WebHost.UseSetting("https_ports", null);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            foreach (string url in urls)
+            {
+                var address = BindingAddress.Parse(url);
+                bool https = address.Scheme.Equals("https", StringComparison.OrdinalIgnoreCase);
+                Bind(kestrel, address.Host, address.Port, options =>
+                {
+                    if (https)
+                    {
+                        options.UseHttps();
+                    }
+                });
+            }
+            foreach (int p in Ports(httpPorts))
+            {
+                kestrel.ListenAnyIP(p);
+            }
+            foreach (int p in Ports(httpsPorts))
+            {
+                kestrel.ListenAnyIP(p, options => options.UseHttps());
+            }
+            Bind(kestrel, host, port, options => options.UseConnectionHandler<KafkaConnectionHandler>());
+        });
+        return builder;
+    }
+
+    private static void Bind(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, string host, int port, Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions> configure)
+    {
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            if (port == 0)
+            {
+                kestrel.Listen(IPAddress.Loopback, 0, configure); // Kestrel takes no dynamic port on "localhost"
+            }
+            else
+            {
+                kestrel.ListenLocalhost(port, configure);
+            }
+        }
+        else if (host is "*" or "+" or "0.0.0.0" or "[::]" or "::")
+        {
+            kestrel.ListenAnyIP(port, configure);
+        }
+        else if (IPAddress.TryParse(host.Trim('[', ']'), out var ip))
+        {
+            kestrel.Listen(ip, port, configure);
+        }
+        else
+        {
+            // A host name: Kestrel listens on every interface for it, as it does for such a URL.
+            kestrel.ListenAnyIP(port, configure);
+        }
+    }
+
+    private static IEnumerable<int> Ports(string? list) =>
+        (list ?? "").Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => int.Parse(p, NumberStyles.None, CultureInfo.InvariantCulture));
+
+    /// <summary>Says once at start why the Kafka listener is off although configured.</summary>
+    private sealed partial class KafkaListenerOffNotice(ILogger<KafkaListenerOffNotice> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            LogOff(logger);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "The Kafka listener is off: credentials are configured and it does not authenticate (SASL) yet. Set KafkaProtocol:Listen to empty to silence this.")]
+        private static partial void LogOff(ILogger logger);
+    }
+}

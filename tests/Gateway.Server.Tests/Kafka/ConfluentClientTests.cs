@@ -1,0 +1,161 @@
+using System.Text;
+using Confluent.Kafka;
+
+namespace Gateway.Server.Tests.Kafka;
+
+/// <summary>
+/// Confluent.Kafka (librdkafka 2.16), a client nobody here wrote, against the Kafka listener of a real server:
+/// metadata, produce with acks=all and acks=1, fetch from an offset, offsets by position and time, and the same
+/// records seen over HTTP both ways.
+/// </summary>
+public sealed class ConfluentClientTests : IAsyncLifetime
+{
+    private KafkaServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await KafkaServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task Metadata_names_one_broker_that_leads_every_partition_of_every_topic()
+    {
+        await Http.CreateTopicAsync(_server.Http, "meta", 3);
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.Bootstrap }).Build();
+
+        var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+
+        var broker = Assert.Single(metadata.Brokers);
+        Assert.Equal(0, broker.BrokerId);
+        Assert.Equal(_server.Bootstrap, $"{broker.Host}:{broker.Port}");
+        var topic = Assert.Single(metadata.Topics, t => t.Topic == "meta");
+        Assert.Equal(ErrorCode.NoError, topic.Error.Code);
+        Assert.Equal([0, 1, 2], topic.Partitions.Select(p => p.PartitionId).Order());
+        Assert.All(topic.Partitions, p => Assert.Equal(0, p.Leader));
+        Assert.Equal(ErrorCode.UnknownTopicOrPart, admin.GetMetadata("missing", TimeSpan.FromSeconds(10)).Topics.Single().Error.Code);
+    }
+
+    [Theory]
+    [InlineData(Acks.All)]
+    [InlineData(Acks.Leader)]
+    public async Task Records_produced_by_a_Kafka_producer_are_fetched_by_a_Kafka_consumer_and_over_HTTP(Acks acks)
+    {
+        string topic = $"produced-{acks}".ToLowerInvariant();
+        await Http.CreateTopicAsync(_server.Http, topic, 2);
+        var config = new ProducerConfig { BootstrapServers = _server.Bootstrap, Acks = acks, EnableIdempotence = false, LingerMs = 5 };
+        using (var producer = new ProducerBuilder<string?, byte[]>(config).Build())
+        {
+            var deliveries = new List<Task<DeliveryResult<string?, byte[]>>>();
+            for (int i = 0; i < 200; i++)
+            {
+                var message = new Message<string?, byte[]>
+                {
+                    Key = i % 10 == 0 ? null : $"k{i}",
+                    Value = Encoding.UTF8.GetBytes($"v{i}"),
+                    Headers = new Headers { { "n", Encoding.UTF8.GetBytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture)) } },
+                    Timestamp = new Timestamp(1_700_000_000_000 + i, TimestampType.CreateTime),
+                };
+                deliveries.Add(producer.ProduceAsync(new TopicPartition(topic, i % 2), message));
+            }
+            var results = await Task.WhenAll(deliveries);
+            Assert.All(results, r => Assert.Equal(PersistenceStatus.Persisted, r.Status));
+            // Dense offsets from 0 in each partition, in the order the producer sent them.
+            foreach (var partition in results.GroupBy(r => r.Partition.Value))
+            {
+                Assert.Equal(Enumerable.Range(0, 100).Select(o => (long)o), partition.Select(r => r.Offset.Value));
+            }
+        }
+
+        var consumed = Consume(topic, 0, 100);
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => $"v{i * 2}"), consumed.Select(m => Encoding.UTF8.GetString(m.Message.Value)));
+        Assert.Equal("k2", consumed[1].Message.Key);
+        Assert.Null(consumed[0].Message.Key);
+        Assert.Equal("2", Encoding.UTF8.GetString(consumed[1].Message.Headers.GetLastBytes("n")));
+        Assert.Equal(1_700_000_000_002, consumed[1].Message.Timestamp.UnixTimestampMs);
+
+        // The same records over HTTP: a Kafka client's bytes carry no format, so they come back as base64.
+        var records = Http.Records(await Http.GetJsonAsync(_server.Http, $"/v1/topics/{topic}/partitions/0/records?offset=1&limit=1"));
+        var record = Assert.Single(records);
+        Assert.Equal(1, (long)record!["offset"]!);
+        Assert.Equal(Convert.ToBase64String("v2"u8), (string?)record["valueBase64"]);
+        Assert.Equal(1_700_000_000_002, (long)record["timestamp"]!);
+    }
+
+    [Fact]
+    public async Task Records_produced_over_HTTP_are_consumed_by_a_Kafka_consumer_with_their_bytes_and_headers()
+    {
+        await Http.CreateTopicAsync(_server.Http, "from-http", 1);
+        await Http.ProduceAsync(_server.Http, "from-http", """[{"key":"a","value":{"n":1},"headers":{"h":"x"}},{"value":"text"},{"valueBase64":"AAEC"}]""");
+
+        var consumed = Consume("from-http", 0, 3);
+
+        Assert.Equal("a", consumed[0].Message.Key);
+        Assert.Equal("""{"n":1}""", Encoding.UTF8.GetString(consumed[0].Message.Value));
+        Assert.Equal("x", Encoding.UTF8.GetString(consumed[0].Message.Headers.GetLastBytes("h")));
+        Assert.Equal("text", Encoding.UTF8.GetString(consumed[1].Message.Value));
+        Assert.Equal([0, 1, 2], consumed[2].Message.Value);
+        Assert.Equal([0L, 1, 2], consumed.Select(c => c.Offset.Value));
+    }
+
+    [Fact]
+    public async Task Watermarks_and_offsets_for_times_answer_as_Kafka_does()
+    {
+        await Http.CreateTopicAsync(_server.Http, "times", 1);
+        await Http.ProduceAsync(_server.Http, "times", """[{"value":"a","timestamp":1000},{"value":"b","timestamp":2000},{"value":"c","timestamp":3000}]""");
+        using var consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig { BootstrapServers = _server.Bootstrap, GroupId = "unused", EnableAutoCommit = false }).Build();
+
+        var watermarks = consumer.QueryWatermarkOffsets(new TopicPartition("times", 0), TimeSpan.FromSeconds(10));
+        var found = consumer.OffsetsForTimes(
+            [new TopicPartitionTimestamp("times", 0, new Timestamp(1500, TimestampType.CreateTime))], TimeSpan.FromSeconds(10));
+        var none = consumer.OffsetsForTimes(
+            [new TopicPartitionTimestamp("times", 0, new Timestamp(9000, TimestampType.CreateTime))], TimeSpan.FromSeconds(10));
+
+        Assert.Equal(0, watermarks.Low.Value);
+        Assert.Equal(3, watermarks.High.Value);
+        Assert.Equal(1, Assert.Single(found).Offset.Value);
+        Assert.Equal(Offset.End, Assert.Single(none).Offset);
+    }
+
+    [Fact]
+    public async Task A_consumer_waiting_at_the_end_gets_a_record_as_it_is_produced()
+    {
+        await Http.CreateTopicAsync(_server.Http, "tail", 1);
+        using var consumer = new ConsumerBuilder<Ignore, byte[]>(new ConsumerConfig { BootstrapServers = _server.Bootstrap, GroupId = "unused", EnableAutoCommit = false, FetchWaitMaxMs = 5000 }).Build();
+        consumer.Assign(new TopicPartitionOffset("tail", 0, 0));
+        Assert.Null(consumer.Consume(TimeSpan.FromMilliseconds(300)));
+
+        await Http.ProduceAsync(_server.Http, "tail", """[{"value":"late"}]""");
+
+        var result = consumer.Consume(TimeSpan.FromSeconds(10));
+        Assert.NotNull(result);
+        Assert.Equal("late", Encoding.UTF8.GetString(result.Message.Value));
+    }
+
+    [Fact]
+    public async Task Producing_to_a_topic_that_does_not_exist_fails_with_Kafkas_error()
+    {
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = _server.Bootstrap, MessageTimeoutMs = 3000 }).Build();
+
+        var error = await Assert.ThrowsAsync<ProduceException<Null, string>>(() => producer.ProduceAsync("nowhere", new Message<Null, string> { Value = "x" }));
+
+        Assert.True(error.Error.Code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_MsgTimedOut, error.Error.ToString());
+        using var topic = await _server.Http.GetAsync("/v1/topics/nowhere");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, topic.StatusCode); // asking for a topic never creates it
+    }
+
+    private List<ConsumeResult<string?, byte[]>> Consume(string topic, int partition, int count)
+    {
+        using var consumer = new ConsumerBuilder<string?, byte[]>(new ConsumerConfig { BootstrapServers = _server.Bootstrap, GroupId = "unused", EnableAutoCommit = false }).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, partition, 0));
+        var results = new List<ConsumeResult<string?, byte[]>>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (results.Count < count && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { IsPartitionEOF: false } result)
+            {
+                results.Add(result);
+            }
+        }
+        Assert.True(results.Count == count, $"consumed {results.Count} of {count}");
+        return results;
+    }
+}
