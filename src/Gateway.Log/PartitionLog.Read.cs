@@ -38,10 +38,9 @@ public sealed partial class PartitionLog
         try
         {
             long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
-            using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
-            while (!full && next < committed.Offset && iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+            using var scanner = Scan(startAddress, committed.Address);
+            while (!full && next < committed.Offset && scanner.TryNext(out var owner, out var batch, out long address))
             {
-                var batch = ValidatedBatch(owner, length, address);
                 if (batch.NextOffset <= offset)
                 {
                     owner.Dispose();
@@ -127,12 +126,11 @@ public sealed partial class PartitionLog
         try
         {
             long startAddress = _index.TimestampFloorAddress(timestamp, _log!.BeginAddress);
-            using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
-            while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+            using var scanner = Scan(startAddress, committed.Address);
+            while (scanner.TryNext(out var owner, out var batch, out _))
             {
                 using (owner)
                 {
-                    var batch = ValidatedBatch(owner, length, address);
                     if (batch.NextOffset <= begin || batch.MaxTimestamp < timestamp)
                     {
                         continue;
@@ -167,26 +165,19 @@ public sealed partial class PartitionLog
         }
     }
 
-    private RecordBatch ValidatedBatch(IMemoryOwner<byte> owner, int length, long address)
-    {
-        var memory = owner.Memory[..length];
-        if (!RecordBatch.TryValidate(memory.Span, out string error))
-        {
-            owner.Dispose();
-            throw Corrupted($"entry at address {address}: {error}");
-        }
-        return new RecordBatch(memory);
-    }
+    /// <summary>The stored batches in [<paramref name="from"/>, <paramref name="until"/>), checked.</summary>
+    private BatchScanner Scan(long from, long until, ScanBufferingMode buffering = ScanBufferingMode.SinglePageBuffering) =>
+        new(_log!, from, until, buffering, Corrupted);
 
     private long FindBatchAddress(long offset, CommitPoint committed)
     {
         long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
-        using var iterator = _log.Scan(startAddress, committed.Address, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
-        while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        using var scanner = Scan(startAddress, committed.Address);
+        while (scanner.TryNext(out var owner, out var batch, out long address))
         {
             using (owner)
             {
-                if (ValidatedBatch(owner, length, address).NextOffset > offset)
+                if (batch.NextOffset > offset)
                 {
                     return address;
                 }

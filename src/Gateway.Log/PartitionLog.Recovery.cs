@@ -1,8 +1,6 @@
-using System.Buffers;
 using FASTER.core;
 using Gateway.Log.Device;
 using Gateway.Storage;
-using Gateway.Storage.Records;
 
 namespace Gateway.Log;
 
@@ -149,18 +147,22 @@ public sealed partial class PartitionLog
         {
             return checkpoint.NextOffset == committedNext ? checkpoint : null;
         }
-        using var iterator = _log.Scan(checkpoint.Address, committedAddress, name: null, recover: false, ScanBufferingMode.SinglePageBuffering);
-        if (!iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        try
         {
-            return null;
+            // Not the partition's corruption if no batch starts there: the checkpoint is just not usable.
+            using var scanner = new BatchScanner(_log, checkpoint.Address, committedAddress, ScanBufferingMode.SinglePageBuffering, detail => new LogCorruptedException(detail));
+            if (!scanner.TryNext(out var owner, out var batch, out long address))
+            {
+                return null;
+            }
+            using (owner)
+            {
+                return address == checkpoint.Address && batch.BaseOffset == checkpoint.NextOffset ? checkpoint : null;
+            }
         }
-        using (owner)
+        catch (LogCorruptedException)
         {
-            return address == checkpoint.Address
-                && RecordBatch.TryValidate(owner.Memory.Span[..length], out _)
-                && new RecordBatch(owner.Memory[..length]).BaseOffset == checkpoint.NextOffset
-                ? checkpoint
-                : null;
+            return null; // no batch starts there: recovery scans from the beginning instead
         }
     }
 
@@ -197,8 +199,8 @@ public sealed partial class PartitionLog
     {
         long? firstBase = null;
         int batches = 0;
-        using var iterator = _log!.Scan(from, until, name: null, recover: false, ScanBufferingMode.DoublePageBuffering);
-        while (iterator.GetNext(MemoryPool<byte>.Shared, out var owner, out int length, out long address))
+        using var scanner = Scan(from, until, ScanBufferingMode.DoublePageBuffering);
+        while (scanner.TryNext(out var owner, out var batch, out long address))
         {
             using (owner)
             {
@@ -206,7 +208,6 @@ public sealed partial class PartitionLog
                 {
                     break;
                 }
-                var batch = ValidatedBatch(owner, length, address);
                 if (firstBase is null)
                 {
                     // From the begin address the first batch may start below the begin offset (a deletion inside
