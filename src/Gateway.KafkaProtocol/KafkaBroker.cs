@@ -24,6 +24,9 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
 
     public KafkaProtocolOptions Options => options.Value;
 
+    /// <summary>What follows a topic's deletion or growth (groups, metrics), as over HTTP.</summary>
+    public ITopicEvents TopicEvents => services.GetRequiredService<ITopicEvents>();
+
     public TimeProvider Time => time;
 
     /// <summary>Answers one request; null when the request wants no answer (Produce with acks=0). Disposes the request.</summary>
@@ -42,6 +45,11 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
                     ApiKey.Produce => await ProduceApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.Fetch => await FetchApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.ListOffsets => await ListOffsetsApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.CreateTopics => await CreateTopicsApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.DeleteTopics => await DeleteTopicsApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.CreatePartitions => await CreatePartitionsApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.DeleteRecords => await DeleteRecordsApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.DescribeConfigs => DescribeConfigsApi.Handle(request, writer, this),
                     _ => throw new MalformedRequestException($"API {request.Key} is not served here."),
                 };
                 if (answer)

@@ -15,6 +15,9 @@ public sealed class KafkaProtocolOptions
     /// <summary>Requests of one connection handled at once; answers still go out in request order.</summary>
     public int MaxInFlightRequests { get; set; } = 16;
 
+    /// <summary>Partitions a topic may have (set from <c>Limits:MaxPartitions</c>, as over HTTP).</summary>
+    public int MaxPartitions { get; set; } = 1024;
+
     /// <summary>The cluster id metadata reports.</summary>
     public string ClusterId { get; set; } = "gateway";
 }

@@ -8,6 +8,11 @@ public enum ApiKey : short
     ListOffsets = 2,
     Metadata = 3,
     ApiVersions = 18,
+    CreateTopics = 19,
+    DeleteTopics = 20,
+    DeleteRecords = 21,
+    DescribeConfigs = 32,
+    CreatePartitions = 37,
 }
 
 /// <summary>
@@ -25,6 +30,11 @@ public static class SupportedApis
         (ApiKey.ListOffsets, 0, 5),
         (ApiKey.Metadata, 0, 8),
         (ApiKey.ApiVersions, 0, 3),
+        (ApiKey.CreateTopics, 0, 4),
+        (ApiKey.DeleteTopics, 0, 3),
+        (ApiKey.DeleteRecords, 0, 1),
+        (ApiKey.DescribeConfigs, 0, 3),
+        (ApiKey.CreatePartitions, 0, 1),
     ];
 
     public static bool Supports(short key, short version)

@@ -12,8 +12,14 @@ public static class ErrorCode
     public const short UnknownTopicOrPartition = 3;
     public const short RequestTimedOut = 7;
     public const short MessageTooLarge = 10;
+    public const short InvalidTopic = 17;
     public const short RecordListTooLarge = 18;
     public const short InvalidRequiredAcks = 21;
+    public const short TopicAlreadyExists = 36;
+    public const short InvalidPartitions = 37;
+    public const short InvalidReplicationFactor = 38;
+    public const short InvalidReplicaAssignment = 39;
+    public const short InvalidConfig = 40;
     public const short UnsupportedVersion = 35;
     public const short InvalidRequest = 42;
     public const short KafkaStorageError = 56;
@@ -24,6 +30,7 @@ public static class ErrorCode
     public static short Of(Exception ex) => ex switch
     {
         TopicNotFoundException or PartitionNotFoundException => UnknownTopicOrPartition,
+        TopicExistsException => TopicAlreadyExists,
         OffsetOutOfRangeException => OffsetOutOfRange,
         BatchTooLargeException => MessageTooLarge,
         LogCorruptedException or StorageFailureException or InsufficientStorageException => KafkaStorageError,

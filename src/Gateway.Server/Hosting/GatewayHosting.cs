@@ -74,6 +74,7 @@ public static class GatewayHosting
         builder.Services.AddSingleton<SharedEventCache>();
         builder.Services.AddSingleton<Records.IdempotentRequests>();
         builder.Services.AddSingleton<GatewayMetrics>();
+        builder.Services.AddSingleton<Topics.TopicEvents>();
         builder.Services.AddSingleton<KeepAliveTicker>();
         // The server listens while the storage opens (hosted services start together): liveness answers at once,
         // readiness says "not open" until it is, and other requests wait for it (see UseGatewayHosting). A long

@@ -3,6 +3,7 @@ using System.Net;
 using Gateway.KafkaProtocol;
 using Gateway.Server.Security;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Hosting;
 
@@ -31,8 +32,10 @@ public static partial class KafkaListenerHosting
 
     public static WebApplicationBuilder AddKafkaListener(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<KafkaProtocolOptions>().BindConfiguration("KafkaProtocol");
+        builder.Services.AddOptions<KafkaProtocolOptions>().BindConfiguration("KafkaProtocol")
+            .Configure<IOptions<ApiLimits>>((kafka, limits) => kafka.MaxPartitions = limits.Value.MaxPartitions);
         builder.Services.AddSingleton<KafkaBroker>();
+        builder.Services.AddSingleton<ITopicEvents>(sp => sp.GetRequiredService<Topics.TopicEvents>());
         if (ListenAddress(builder.Configuration) is not { } listen)
         {
             return builder;

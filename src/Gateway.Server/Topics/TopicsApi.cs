@@ -1,6 +1,5 @@
 using Gateway.Server.Errors;
 using Gateway.Server.Hosting;
-using Gateway.Server.Observability;
 using Gateway.Server.Security;
 using Gateway.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -64,7 +63,7 @@ public static class TopicsApi
 
     private static Ok<TopicDescription> Describe(string topic, ILogStorage store) => TypedResults.Ok(DescriptionOf(store.GetTopic(topic)));
 
-    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, ILogStorage store, IGroupCoordinator groups, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
+    private static async Task<Ok<TopicDescription>> UpdateAsync(string topic, UpdateTopicRequest request, ILogStorage store, TopicEvents events, IOptions<ApiLimits> limits, CancellationToken cancellationToken)
     {
         var current = store.GetTopic(topic);
         if (request.Partitions is int partitions)
@@ -80,16 +79,15 @@ public static class TopicsApi
         var updated = await store.UpdateTopicAsync(topic, config, request.Partitions, cancellationToken);
         if (updated.PartitionCount != before)
         {
-            groups.OnTopicChanged(topic);
+            events.PartitionsAdded(topic);
         }
         return TypedResults.Ok(DescriptionOf(updated));
     }
 
-    private static async Task<NoContent> DeleteAsync(string topic, ILogStorage store, IGroupCoordinator groups, GatewayMetrics metrics, CancellationToken cancellationToken)
+    private static async Task<NoContent> DeleteAsync(string topic, ILogStorage store, TopicEvents events, CancellationToken cancellationToken)
     {
         await store.DeleteTopicAsync(topic, cancellationToken);
-        await groups.OnTopicDeletedAsync(topic);
-        metrics.TopicDeleted(topic);
+        await events.DeletedAsync(topic);
         return TypedResults.NoContent();
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Confluent.Kafka;
+using Confluent.Kafka.Admin;
 
 namespace Gateway.Server.Tests.Kafka;
 
@@ -140,6 +141,51 @@ public sealed class ConfluentClientTests : IAsyncLifetime
         Assert.True(error.Error.Code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_MsgTimedOut, error.Error.ToString());
         using var topic = await _server.Http.GetAsync("/v1/topics/nowhere");
         Assert.Equal(System.Net.HttpStatusCode.NotFound, topic.StatusCode); // asking for a topic never creates it
+    }
+
+    [Fact]
+    public async Task The_admin_client_creates_describes_grows_trims_and_deletes_topics_that_HTTP_sees()
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.Bootstrap }).Build();
+
+        await admin.CreateTopicsAsync([new TopicSpecification
+        {
+            Name = "admin",
+            NumPartitions = 2,
+            ReplicationFactor = 1,
+            Configs = new Dictionary<string, string> { ["retention.ms"] = "3600000", ["max.message.bytes"] = "65536" },
+        }]);
+        var described = await Http.GetJsonAsync(_server.Http, "/v1/topics/admin");
+        Assert.Equal(2, described["partitions"]!.AsArray().Count);
+        Assert.Equal(3_600_000, (long)described["config"]!["retentionMs"]!);
+        Assert.Equal(65_536, (int)described["config"]!["maxRecordBytes"]!);
+
+        var configs = await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "admin" }]);
+        var entries = Assert.Single(configs).Entries;
+        Assert.Equal("3600000", entries["retention.ms"].Value);
+        Assert.Equal("65536", entries["max.message.bytes"].Value);
+
+        var exists = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification { Name = "admin", NumPartitions = 1 }]));
+        Assert.Equal(ErrorCode.TopicAlreadyExists, exists.Results.Single().Error.Code);
+        var badConfig = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification
+        {
+            Name = "bad-config",
+            NumPartitions = 1,
+            Configs = new Dictionary<string, string> { ["cleanup.policy"] = "compact" },
+        }]));
+        Assert.Equal(ErrorCode.InvalidConfig, badConfig.Results.Single().Error.Code);
+
+        await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "admin", IncreaseTo = 4 }]);
+        Assert.Equal(4, (await Http.GetJsonAsync(_server.Http, "/v1/topics/admin"))["partitions"]!.AsArray().Count);
+
+        await Http.ProduceAsync(_server.Http, "admin", """[{"partition":0,"value":"a"},{"partition":0,"value":"b"},{"partition":0,"value":"c"}]""");
+        var deleted = await admin.DeleteRecordsAsync([new TopicPartitionOffset("admin", 0, 2)]);
+        Assert.Equal(2, Assert.Single(deleted).Offset.Value);
+        Assert.Equal(2, (long)(await Http.GetJsonAsync(_server.Http, "/v1/topics/admin/partitions/0/offsets"))["beginOffset"]!);
+
+        await admin.DeleteTopicsAsync(["admin"]);
+        using var gone = await _server.Http.GetAsync("/v1/topics/admin");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.StatusCode);
     }
 
     private List<ConsumeResult<string?, byte[]>> Consume(string topic, int partition, int count)
