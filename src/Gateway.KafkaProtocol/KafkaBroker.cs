@@ -1,4 +1,5 @@
 using Gateway.KafkaProtocol.Apis;
+using Gateway.KafkaProtocol.Groups;
 using Gateway.KafkaProtocol.Protocol;
 using Gateway.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +24,28 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
     public ILogStorage Store => _store ??= services.GetRequiredService<ILogStorage>();
 
     public KafkaProtocolOptions Options => options.Value;
+
+    /// <summary>The Kafka clients' groups (membership in memory).</summary>
+    public KafkaGroupCoordinator Groups => services.GetRequiredService<KafkaGroupCoordinator>();
+
+    /// <summary>Where committed offsets live, shared with HTTP groups.</summary>
+    public IGroupCoordinator GroupStore => services.GetRequiredService<IGroupCoordinator>();
+
+    /// <summary>How many HTTP members hold the group now (0 when it does not exist).</summary>
+    public async Task<int> HttpMembersAsync(string group)
+    {
+        try
+        {
+            return (await GroupStore.DescribeAsync(group)).Members.Count;
+        }
+        catch (GroupNotFoundException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>The groups the store keeps (with committed offsets or HTTP members).</summary>
+    public async Task<IEnumerable<string>> StoredGroupsAsync() => (await GroupStore.ListAsync()).Select(g => g.Name);
 
     /// <summary>What follows a topic's deletion or growth (groups, metrics), as over HTTP.</summary>
     public ITopicEvents TopicEvents => services.GetRequiredService<ITopicEvents>();
@@ -50,6 +73,15 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
                     ApiKey.CreatePartitions => await CreatePartitionsApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.DeleteRecords => await DeleteRecordsApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.DescribeConfigs => DescribeConfigsApi.Handle(request, writer, this),
+                    ApiKey.FindCoordinator => GroupApis.FindCoordinator(request, writer, this, client),
+                    ApiKey.JoinGroup => await GroupApis.JoinGroupAsync(request, writer, this, client),
+                    ApiKey.SyncGroup => await GroupApis.SyncGroupAsync(request, writer, this),
+                    ApiKey.Heartbeat => GroupApis.Heartbeat(request, writer, this),
+                    ApiKey.LeaveGroup => GroupApis.LeaveGroup(request, writer, this),
+                    ApiKey.ListGroups => await GroupApis.ListGroupsAsync(request, writer, this),
+                    ApiKey.DescribeGroups => GroupApis.DescribeGroups(request, writer, this),
+                    ApiKey.OffsetCommit => await OffsetApis.CommitAsync(request, writer, this),
+                    ApiKey.OffsetFetch => await OffsetApis.FetchAsync(request, writer, this),
                     _ => throw new MalformedRequestException($"API {request.Key} is not served here."),
                 };
                 if (answer)

@@ -55,7 +55,7 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
     private async Task ReadAsync(ConnectionContext connection, ChannelWriter<Task<ResponseBuffer?>> pending, KafkaProtocolOptions settings, CancellationToken cancel)
     {
         var input = connection.Transport.Input;
-        var client = new KafkaClientInfo(connection.ConnectionId, connection.LocalEndPoint);
+        var client = new KafkaClientInfo(connection.ConnectionId, connection.LocalEndPoint, connection.RemoteEndPoint);
         while (true)
         {
             var result = await input.ReadAsync(cancel);
@@ -163,4 +163,8 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
 }
 
 /// <summary>What a request's handler knows of its connection: its id (for logs) and the address it came in on (for metadata).</summary>
-public sealed record KafkaClientInfo(string ConnectionId, System.Net.EndPoint? LocalEndPoint);
+public sealed record KafkaClientInfo(string ConnectionId, System.Net.EndPoint? LocalEndPoint, System.Net.EndPoint? RemoteEndPoint)
+{
+    /// <summary>The client's address as DescribeGroups shows it (<c>/127.0.0.1</c>, as Kafka writes it).</summary>
+    public string RemoteHost => RemoteEndPoint is System.Net.IPEndPoint ip ? $"/{ip.Address}" : "";
+}

@@ -18,6 +18,11 @@ public sealed class KafkaProtocolOptions
     /// <summary>Partitions a topic may have (set from <c>Limits:MaxPartitions</c>, as over HTTP).</summary>
     public int MaxPartitions { get; set; } = 1024;
 
+    /// <summary>Bounds of a Kafka group member's session timeout (Kafka's <c>group.min/max.session.timeout.ms</c>).</summary>
+    public int MinSessionTimeoutMs { get; set; } = 6_000;
+
+    public int MaxSessionTimeoutMs { get; set; } = 1_800_000;
+
     /// <summary>The cluster id metadata reports.</summary>
     public string ClusterId { get; set; } = "gateway";
 }

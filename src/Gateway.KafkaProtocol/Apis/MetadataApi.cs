@@ -94,7 +94,7 @@ internal static class MetadataApi
     }
 
     /// <summary>KafkaProtocol:Advertise, else the listen host with the port this client came in on (a listener on port 0 in tests).</summary>
-    private static (string Host, int Port) Advertised(KafkaProtocolOptions options, KafkaClientInfo client)
+    internal static (string Host, int Port) Advertised(KafkaProtocolOptions options, KafkaClientInfo client)
     {
         if (KafkaListener.TryParseHostPort(options.Advertise, out string host, out int port))
         {

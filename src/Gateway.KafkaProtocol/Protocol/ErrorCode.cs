@@ -13,8 +13,15 @@ public static class ErrorCode
     public const short RequestTimedOut = 7;
     public const short MessageTooLarge = 10;
     public const short InvalidTopic = 17;
+    public const short CoordinatorNotAvailable = 15;
     public const short RecordListTooLarge = 18;
     public const short InvalidRequiredAcks = 21;
+    public const short IllegalGeneration = 22;
+    public const short InconsistentGroupProtocol = 23;
+    public const short InvalidGroupId = 24;
+    public const short UnknownMemberId = 25;
+    public const short InvalidSessionTimeout = 26;
+    public const short RebalanceInProgress = 27;
     public const short TopicAlreadyExists = 36;
     public const short InvalidPartitions = 37;
     public const short InvalidReplicationFactor = 38;
@@ -24,6 +31,7 @@ public static class ErrorCode
     public const short InvalidRequest = 42;
     public const short KafkaStorageError = 56;
     public const short UnsupportedCompressionType = 76;
+    public const short MemberIdRequired = 79;
     public const short InvalidRecord = 87;
 
     /// <summary>The code for a storage error; anything unexpected is UNKNOWN_SERVER_ERROR (and logged by the caller).</summary>

@@ -24,7 +24,7 @@ public static class GroupsApi
         groups.MapPost("/{group}/members", JoinAsync).WithName("JoinGroup").RequireGroup(Operations.Consume)
             .WithSummary("Join a consumer group")
             .WithDescription("Joins with the topics to read and gets a lease (`sessionTimeoutMs`) and the partitions this member may read in the group's generation. With the `memberId` of a member whose lease still runs, takes its place without a rebalance (static membership). A partition moving from another member is granted once that member has seen the new generation (heartbeat or fetch) or its lease expired.")
-            .ProducesProblem(400).ProducesProblem(404);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         groups.MapPost("/{group}/members/{memberId}/heartbeat", HeartbeatAsync).WithName("Heartbeat").RequireGroup(Operations.Consume)
             .WithSummary("Renew a member's lease")
             .WithDescription("Renews the lease and returns the current generation and assignment. 404 `unknown_member` once the lease has expired: join again.")
@@ -63,6 +63,7 @@ public static class GroupsApi
         string group, JoinRequest request, IGroupCoordinator groups, ILogStorage store, IOptions<GroupOptions> options, AccessControl access, HttpContext context)
     {
         RequestChecks.GroupName(group);
+        RequestChecks.NotHeldByKafka(group, context);
         if (request.Topics is not { Count: > 0 } topics)
         {
             throw ApiException.BadRequest("invalid_request", "A member reads at least one topic: {\"topics\":[...]}.");

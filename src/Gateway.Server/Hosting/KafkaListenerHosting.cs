@@ -35,6 +35,7 @@ public static partial class KafkaListenerHosting
         builder.Services.AddOptions<KafkaProtocolOptions>().BindConfiguration("KafkaProtocol")
             .Configure<IOptions<ApiLimits>>((kafka, limits) => kafka.MaxPartitions = limits.Value.MaxPartitions);
         builder.Services.AddSingleton<KafkaBroker>();
+        builder.Services.AddSingleton<Gateway.KafkaProtocol.Groups.KafkaGroupCoordinator>();
         builder.Services.AddSingleton<ITopicEvents>(sp => sp.GetRequiredService<Topics.TopicEvents>());
         if (ListenAddress(builder.Configuration) is not { } listen)
         {

@@ -416,6 +416,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
             ("404", _) => ("topic_not_found", "Topic not found", "Topic 'orders' does not exist."),
             ("409", "Produce" or "ProduceToPartition") => ("idempotency_conflict", "Conflict", "The records this key appended earlier were placed differently (did the topic grow?); use a new key."),
             ("409", "CreateTopic") => ("topic_exists", "Topic exists", "Topic 'orders' already exists."),
+            ("409", "JoinGroup" or "StreamGroup") => ("group_in_use", "Group in use", "Group 'billing' has members that are Kafka clients; a group is used over one protocol at a time."),
             ("409", "DeleteGroup") => ("group_not_empty", "Group not empty", "Group 'billing' has active members."),
             ("409", _) => ("stale_generation", "Stale generation", "Generation 3 is not the group's current generation 4: heartbeat or fetch to see your new assignment."),
             ("412", _) => ("offset_mismatch", "Offset mismatch", "Partition 0 ends at offset 42, not 41."),

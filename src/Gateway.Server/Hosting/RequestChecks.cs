@@ -45,6 +45,15 @@ internal static class RequestChecks
         }
     }
 
+    /// <summary>A group that Kafka clients are members of is theirs until they leave: one protocol at a time (409 <c>group_in_use</c>).</summary>
+    public static void NotHeldByKafka(string group, HttpContext context)
+    {
+        if (context.RequestServices.GetService<Gateway.KafkaProtocol.Groups.KafkaGroupCoordinator>() is { } kafka && kafka.HasMembers(group))
+        {
+            throw new ApiException(StatusCodes.Status409Conflict, "group_in_use", $"Group '{group}' has members that are Kafka clients; a group is used over one protocol at a time.");
+        }
+    }
+
     public static void SessionTimeout(int? sessionTimeoutMs, GroupOptions options)
     {
         if (sessionTimeoutMs is int timeout && (timeout < options.MinSessionTimeoutMs || timeout > options.MaxSessionTimeoutMs))

@@ -37,7 +37,7 @@ public static class StreamingApi
                 "rebalances. Commits the position of what it sent every `Streaming:CommitIntervalMs` and on disconnect (at least once), then leaves. " +
                 "`Last-Event-ID` resumes after the last event received for the partitions this connection is given.")
             .Produces(200, contentType: "text/event-stream")
-            .ProducesProblem(400).ProducesProblem(404);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409);
         return app;
     }
 
@@ -115,6 +115,7 @@ public static class StreamingApi
         IOptions<StreamingOptions> options, IOptions<GroupOptions> groupOptions, TimeProvider time, GatewayMetrics metrics, IHostApplicationLifetime lifetime)
     {
         RequestChecks.GroupName(group);
+        RequestChecks.NotHeldByKafka(group, context);
         string[] names = topics?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
         if (names.Length == 0)
         {

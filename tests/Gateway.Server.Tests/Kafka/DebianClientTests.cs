@@ -40,6 +40,22 @@ public sealed class DebianClientTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task Kcat_reads_as_a_group_member_and_the_group_commits_what_it_read()
+    {
+        Skip.IfNot(await RunsAsync("kcat", "-V"), "kcat is not installed (.ci/run installs Debian's kcat)");
+        await Http.CreateTopicAsync(_server.Http, "kcat-group", 2);
+        await Http.ProduceAsync(_server.Http, "kcat-group", """[{"partition":0,"value":"a"},{"partition":1,"value":"b"},{"partition":0,"value":"c"}]""");
+
+        var (exit, output) = await RunAsync("kcat", null, "-b", _server.Bootstrap, "-G", "kcat-readers", "kcat-group", "-o", "beginning", "-e", "-f", "%s\n",
+            "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100");
+
+        Assert.True(exit == 0, output);
+        Assert.Equal(["a", "b", "c"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => l.Length == 1).Order());
+        var group = await Http.GetJsonAsync(_server.Http, "/v1/groups/kcat-readers");
+        Assert.Equal([2L, 1L], group["offsets"]!.AsArray().Select(o => (long?)o!["committedOffset"] ?? -1));
+    }
+
+    [SkippableFact]
     public async Task Debians_python_client_produces_with_acks_all_and_reads_back()
     {
         Skip.IfNot(await RunsAsync("/usr/bin/python3", "-c", "import confluent_kafka"), "python3-confluent-kafka is not installed (.ci/run installs it)");

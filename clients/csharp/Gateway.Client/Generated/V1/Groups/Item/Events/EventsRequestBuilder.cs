@@ -43,6 +43,7 @@ namespace Gateway.Client.V1.Groups.Item.Events
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -60,6 +61,7 @@ namespace Gateway.Client.V1.Groups.Item.Events
                 { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "429", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendPrimitiveAsync<Stream>(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
