@@ -14,7 +14,7 @@ internal static class CreatePartitionsApi
         {
             string name = reader.ReadString();
             int partitions = reader.ReadInt32();
-            int assignments = reader.ReadArrayLength(minElementBytes: 4);
+            int assignments = reader.ReadArrayLength(minElementBytes: 4, nullable: true);
             for (int a = 0; a < assignments; a++)
             {
                 int brokers = reader.ReadArrayLength(minElementBytes: 4);

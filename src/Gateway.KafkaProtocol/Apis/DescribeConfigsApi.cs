@@ -23,7 +23,7 @@ internal static class DescribeConfigsApi
         {
             sbyte type = reader.ReadInt8();
             string name = reader.ReadString();
-            int keyCount = reader.ReadArrayLength(minElementBytes: 2);
+            int keyCount = reader.ReadArrayLength(minElementBytes: 2, nullable: true);
             HashSet<string>? keys = keyCount < 0 ? null : new HashSet<string>(StringComparer.Ordinal);
             for (int k = 0; k < keyCount; k++)
             {

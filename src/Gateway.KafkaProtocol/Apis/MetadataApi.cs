@@ -17,7 +17,7 @@ internal static class MetadataApi
         short version = request.Version;
         var reader = new KafkaReader(request.Body.Span);
         List<string>? names = null;
-        int count = reader.ReadArrayLength(minElementBytes: 2);
+        int count = reader.ReadArrayLength(minElementBytes: 2, nullable: version >= 1);
         if (count >= 0 && !(version == 0 && count == 0))
         {
             names = new List<string>(count);

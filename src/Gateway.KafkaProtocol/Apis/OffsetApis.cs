@@ -117,7 +117,7 @@ internal static class OffsetApis
         var reader = new KafkaReader(request.Body.Span);
         string group = reader.ReadString();
         List<(string Name, List<int> Partitions)>? asked = null;
-        int topicCount = reader.ReadArrayLength(minElementBytes: 6);
+        int topicCount = reader.ReadArrayLength(minElementBytes: 6, nullable: version >= 2);
         if (topicCount >= 0)
         {
             asked = new List<(string, List<int>)>(topicCount);

@@ -75,11 +75,11 @@ public ref struct KafkaReader(ReadOnlySpan<byte> buffer)
         return isNull ? default : Take(length);
     }
 
-    /// <summary>An array's element count (int32; -1 is a null array, given as -1).</summary>
-    public int ReadArrayLength(int minElementBytes = 1)
+    /// <summary>An array's element count (int32). -1 is a null array: given as -1 where <paramref name="nullable"/>, refused elsewhere.</summary>
+    public int ReadArrayLength(int minElementBytes = 1, bool nullable = false)
     {
         int count = ReadInt32();
-        if (count < -1)
+        if (count < -1 || (count == -1 && !nullable))
         {
             throw new MalformedRequestException($"An array length of {count}.");
         }
