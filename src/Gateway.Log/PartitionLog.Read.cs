@@ -157,6 +157,8 @@ public sealed partial class PartitionLog
 
     ValueTask<long> IPartition.OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken) => new(OffsetForTimestamp(timestamp));
 
+    private Func<string, Exception>? _corrupted;
+
     private static void Dispose(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches)
     {
         foreach (var (owner, _) in batches)
@@ -167,7 +169,7 @@ public sealed partial class PartitionLog
 
     /// <summary>The stored batches in [<paramref name="from"/>, <paramref name="until"/>), checked.</summary>
     private BatchScanner Scan(long from, long until, ScanBufferingMode buffering = ScanBufferingMode.SinglePageBuffering) =>
-        new(_log!, from, until, buffering, Corrupted);
+        new(_log!, from, until, buffering, _corrupted ??= Corrupted); // one delegate per partition, not one per read
 
     private long FindBatchAddress(long offset, CommitPoint committed)
     {

@@ -24,7 +24,7 @@ internal static class FetchApi
             {
                 long bytes = await ReadAllAsync(broker, fetch, results, cancel);
                 var remaining = deadline - broker.Time.GetUtcNow();
-                if (bytes >= Math.Max(1, fetch.MinBytes) || remaining <= TimeSpan.Zero || bytes > 0 && fetch.MinBytes <= 1)
+                if (bytes >= Math.Max(1, fetch.MinBytes) || remaining <= TimeSpan.Zero)
                 {
                     break;
                 }

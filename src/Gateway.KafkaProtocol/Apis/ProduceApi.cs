@@ -91,7 +91,8 @@ internal static class ProduceApi
     {
         try
         {
-            var partition = broker.Store.GetTopic(topic).GetPartition(result.Partition);
+            var log = broker.Store.GetTopic(topic);
+            var partition = log.GetPartition(result.Partition);
             result.LogStartOffset = partition.BeginOffset;
             if (records is not { } bytes)
             {
@@ -99,7 +100,7 @@ internal static class ProduceApi
                 result.Message = "The record set is null.";
                 return;
             }
-            var error = IncomingBatch.Validate(bytes.Span, broker.Store.GetTopic(topic).Config.MaxRecordBytes, out string detail);
+            var error = IncomingBatch.Validate(bytes.Span, log.Config.MaxRecordBytes, out string detail);
             if (error != IncomingBatchError.None)
             {
                 result.Error = error switch

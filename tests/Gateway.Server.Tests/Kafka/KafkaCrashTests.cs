@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Confluent.Kafka;
 
@@ -22,7 +20,7 @@ public sealed class KafkaCrashTests : IDisposable
         var acknowledged = new ConcurrentDictionary<(int Partition, long Offset), string>();
         for (int cycle = 0; cycle < 3; cycle++)
         {
-            int port = FreePort();
+            int port = KafkaServer.FreePort();
             await using var server = await ServerProcess.StartAsync(_data.Path, $"--KafkaProtocol:Listen=127.0.0.1:{port}");
             if (cycle == 0)
             {
@@ -80,12 +78,5 @@ public sealed class KafkaCrashTests : IDisposable
         }
         var lost = acknowledged.Where(a => !stored.TryGetValue(a.Key, out string? value) || value != a.Value).Take(5).ToList();
         Assert.True(lost.Count == 0, $"acknowledged records lost or moved, e.g. {string.Join(", ", lost)}");
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 }

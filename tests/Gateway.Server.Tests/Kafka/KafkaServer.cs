@@ -45,7 +45,7 @@ internal sealed class KafkaServer : IAsyncDisposable
     }
 
     /// <summary>A port free now (the server binds it at once; a test that loses the race fails loudly, never silently).</summary>
-    private static int FreePort()
+    public static int FreePort()
     {
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
