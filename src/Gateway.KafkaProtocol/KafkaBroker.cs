@@ -72,6 +72,7 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
                     ApiKey.DeleteTopics => await DeleteTopicsApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.CreatePartitions => await CreatePartitionsApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.DeleteRecords => await DeleteRecordsApi.HandleAsync(request, writer, this, cancel),
+                    ApiKey.InitProducerId => await InitProducerIdApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.DescribeConfigs => DescribeConfigsApi.Handle(request, writer, this),
                     ApiKey.FindCoordinator => GroupApis.FindCoordinator(request, writer, this, client),
                     ApiKey.JoinGroup => await GroupApis.JoinGroupAsync(request, writer, this, client),

@@ -26,6 +26,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     private readonly string _topicsDirectory;
     private readonly string _trashDirectory;
     private readonly DataDirectoryLock _directoryLock;
+    private readonly ProducerIdBlock _producerIds;
     private bool _disposed;
     private int _verificationStarted;
 
@@ -37,13 +38,18 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
         _logger = logger;
         _topicsDirectory = Path.Combine(options.DataDirectory, "topics");
         _trashDirectory = Path.Combine(options.DataDirectory, "trash");
+        _producerIds = new ProducerIdBlock(options.DataDirectory);
         _scheduler = new CommitScheduler(TimeSpan.FromMilliseconds(options.FlushIntervalMs), logger);
         DirectorySync.CreateDirectory(options.DataDirectory);
         _services = new PartitionServices(_scheduler, new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time), time, logger);
     }
 
-    /// <summary>Conditional appends and durable idempotency keys: both kept in the log itself.</summary>
-    public StorageCapabilities Capabilities => StorageCapabilities.ConditionalAppend | StorageCapabilities.IdempotencyKeys;
+    /// <summary>Conditional appends, durable idempotency keys and Kafka idempotent producers: all kept in the log itself.</summary>
+    public StorageCapabilities Capabilities =>
+        StorageCapabilities.ConditionalAppend | StorageCapabilities.IdempotencyKeys | StorageCapabilities.IdempotentProducers;
+
+    /// <inheritdoc />
+    public ValueTask<long> NewProducerIdAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(_producerIds.Next());
 
     public StorageLimits Limits => _limits ??= new StorageLimits(_options.MaxBatchBytes, _options.MaxRecordBytesLimit, _options.TopicDefaults);
 

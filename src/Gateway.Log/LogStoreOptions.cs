@@ -49,6 +49,12 @@ public sealed class LogStoreOptions
     /// <summary>Most Idempotency-Keys remembered per partition; the oldest are forgotten first.</summary>
     public int IdempotencyKeysPerPartition { get; set; } = 10_000;
 
+    /// <summary>How long a partition remembers a Kafka idempotent producer after its last batch (Kafka's <c>producer.id.expiration.ms</c>).</summary>
+    public long ProducerIdExpirationMs { get; set; } = 24L * 60 * 60 * 1000;
+
+    /// <summary>Most Kafka idempotent producers remembered per partition; the longest idle are forgotten first.</summary>
+    public int ProducersPerPartition { get; set; } = 10_000;
+
     /// <summary>How often retention runs.</summary>
     public int RetentionCheckIntervalMs { get; set; } = 30_000;
 

@@ -36,7 +36,7 @@ public sealed partial class PartitionLog
         {
             if (Failure is null)
             {
-                new RecoveryCheckpoint(address, nextOffset, maxTimestamp, _idempotency.Snapshot(nextOffset)).Save(_directory);
+                new RecoveryCheckpoint(address, nextOffset, maxTimestamp, _idempotency.Snapshot(nextOffset), _producers.Snapshot(nextOffset)).Save(_directory);
                 Volatile.Write(ref _checkpointAddress, address);
             }
         }

@@ -51,6 +51,10 @@ public sealed partial class PartitionLog
             {
                 _idempotency.Remember(remembered.Stamp, remembered.BaseOffset, remembered.Count, recoveredAt);
             }
+            foreach (var kept in checkpoint.Producers)
+            {
+                _producers.Record(kept.Batch, kept.BaseOffset, recoveredAt);
+            }
             (next, _maxTimestamp, batches) = (checkpoint.NextOffset, checkpoint.MaxTimestamp, 0);
             if (checkpoint.Address < committedAddress)
             {
@@ -226,6 +230,10 @@ public sealed partial class PartitionLog
                     // The batch headers are the deduplication state: as durable as the data. Recovered stamps
                     // count their window from this start, so a restart never shortens it.
                     _idempotency.Remember(stamp, batch.BaseOffset, batch.Count, at);
+                }
+                if (rememberAt is long producerAt && batch.Producer is { } producer)
+                {
+                    _producers.Record(producer, batch.BaseOffset, producerAt);
                 }
                 next = batch.NextOffset;
                 batches++;

@@ -19,6 +19,7 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     private readonly DiskSpaceGuard _diskSpace;
     private readonly TimeProvider _time;
     private readonly IdempotencyWindow _idempotency;
+    private readonly ProducerStates _producers;
     private readonly ILogger _logger;
     private readonly string _directory;
     private readonly OffsetIndex _index;
@@ -69,6 +70,7 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         _time = services.Time;
         _verificationGate = services.Verification;
         _idempotency = new IdempotencyWindow(options.IdempotencyKeysPerPartition, TimeSpan.FromMilliseconds(options.IdempotencyWindowMs), services.Time);
+        _producers = new ProducerStates(options.ProducersPerPartition, TimeSpan.FromMilliseconds(options.ProducerIdExpirationMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
         DirectorySync.CreateDirectory(directory);
@@ -166,6 +168,12 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
                     replay = earlier.RequestHash == stamp.RequestHash ? earlier : throw new IdempotencyKeyReusedException();
                     break;
                 }
+                if (batch.Producer is { } retried && _producers.IsDuplicate(retried, out var original))
+                {
+                    // A Kafka producer's retry of one of its last batches: answered with the original offsets.
+                    replay = original;
+                    break;
+                }
                 if (expectedEndOffset is long expected && expected != _nextOffset)
                 {
                     throw new OffsetMismatchException(expected, _nextOffset);
@@ -189,6 +197,10 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
                     if (batch.Stamp is { } appendedStamp)
                     {
                         _idempotency.Remember(appendedStamp, baseOffset, batch.Count, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                    }
+                    if (batch.Producer is { } producer)
+                    {
+                        _producers.Record(producer, baseOffset, _time.GetUtcNow().ToUnixTimeMilliseconds());
                     }
                     committed = _pendingCommit.Task;
                 }

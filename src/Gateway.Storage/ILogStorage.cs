@@ -26,6 +26,12 @@ public interface ILogStorage
     /// <summary>Whether the topic exists, counting one that cannot serve now (refused at start).</summary>
     bool TopicExists(string name);
 
+    /// <summary>
+    /// A producer id never handed out before, not even before a crash, for a Kafka idempotent producer (below
+    /// <see cref="ProducerBatch.ProducerIdLimit"/>). Needs <see cref="StorageCapabilities.IdempotentProducers"/>.
+    /// </summary>
+    ValueTask<long> NewProducerIdAsync(CancellationToken cancellationToken = default);
+
     /// <summary>What cannot serve and why (readiness): a partition, or a whole topic (partition -1).</summary>
     IReadOnlyList<(string Topic, int Partition, string Reason)> Failures { get; }
 
@@ -51,6 +57,9 @@ public enum StorageCapabilities
 
     /// <summary><c>Idempotency-Key</c>: a retried request lands once, also across restarts.</summary>
     IdempotencyKeys = 2,
+
+    /// <summary>Kafka idempotent producers: producer ids (<see cref="ILogStorage.NewProducerIdAsync"/>) and per-partition sequence checks.</summary>
+    IdempotentProducers = 4,
 }
 
 /// <summary>One incarnation of a topic: a topic deleted and created again is another object.</summary>

@@ -10,6 +10,9 @@ namespace Gateway.Log.Tests;
 /// </summary>
 public sealed class CheckpointTests : IDisposable
 {
+    /// <summary>HTTP idempotency stamps use producer ids from here up (below are Kafka producers').</summary>
+    private const long HttpIds = ProducerBatch.ProducerIdLimit;
+
     private const int Batches = 2000;
     private readonly TempDirectory _dir = new();
 
@@ -36,7 +39,7 @@ public sealed class CheckpointTests : IDisposable
             using var batch = LogFixture.Batch(10L * i, Value(i));
             if (i % 10 == 0)
             {
-                batch.MarkIdempotent(new IdempotencyStamp(i + 1, i * 7L));
+                batch.MarkIdempotent(new IdempotencyStamp(HttpIds + i + 1, i * 7L));
             }
             await partition.AppendAsync(batch, i % 100 == 99 ? Acks.Disk : Acks.Memory);
         }
@@ -71,9 +74,9 @@ public sealed class CheckpointTests : IDisposable
             Assert.Equal(Value(offset), LogFixture.ReadAll(partition, offset, maxRecords: 1).Single().Value);
             Assert.Equal(offset, partition.OffsetForTimestamp(10L * offset));
         }
-        Assert.True(partition.TryGetIdempotent(11, out var early));
+        Assert.True(partition.TryGetIdempotent(HttpIds + 11, out var early));
         Assert.Equal((10L, 1, 70L), (early.BaseOffset, early.Count, early.RequestHash));
-        Assert.True(partition.TryGetIdempotent(count - 10 + 1, out var late));
+        Assert.True(partition.TryGetIdempotent(HttpIds + count - 10 + 1, out var late));
         Assert.Equal(count - 10, late.BaseOffset);
     }
 

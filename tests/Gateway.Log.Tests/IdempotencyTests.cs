@@ -6,6 +6,9 @@ namespace Gateway.Log.Tests;
 
 public sealed class IdempotencyTests : IDisposable
 {
+    /// <summary>HTTP idempotency stamps use producer ids from here up (below are Kafka producers').</summary>
+    private const long HttpIds = ProducerBatch.ProducerIdLimit;
+
     private readonly TempDirectory _dir = new();
     private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(5_000_000));
 
@@ -21,7 +24,7 @@ public sealed class IdempotencyTests : IDisposable
     [Fact]
     public async Task A_retried_stamp_appends_once_also_after_a_restart()
     {
-        var stamp = new IdempotencyStamp(42, 0xABCDEF);
+        var stamp = new IdempotencyStamp(HttpIds + 42, 0xABCDEF);
         await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path), _time))
         {
             var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
@@ -29,13 +32,13 @@ public sealed class IdempotencyTests : IDisposable
             Assert.Equal(1, await AppendStampedAsync(partition, stamp, "a", "b"));
             Assert.Equal(1, await AppendStampedAsync(partition, stamp, "a", "b"));
             Assert.Equal(3, partition.EndOffset);
-            Assert.True(partition.TryGetIdempotent(42, out var earlier));
+            Assert.True(partition.TryGetIdempotent(HttpIds + 42, out var earlier));
             Assert.Equal(new IdempotentBatch(1, 2, 0xABCDEF), earlier);
         }
         await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path), _time))
         {
             var partition = store.GetTopic("t").GetPartition(0);
-            Assert.True(partition.TryGetIdempotent(42, out var recovered));
+            Assert.True(partition.TryGetIdempotent(HttpIds + 42, out var recovered));
             Assert.Equal(1, recovered.BaseOffset);
             Assert.Equal(1, await AppendStampedAsync(partition, stamp, "a", "b"));
             Assert.Equal(3, partition.EndOffset);
@@ -52,15 +55,15 @@ public sealed class IdempotencyTests : IDisposable
         options.IdempotencyKeysPerPartition = 2;
         await using var store = await LogStore.OpenAsync(options, _time);
         var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
-        await AppendStampedAsync(partition, new IdempotencyStamp(1, 1), "one");
-        await AppendStampedAsync(partition, new IdempotencyStamp(2, 2), "two");
-        await AppendStampedAsync(partition, new IdempotencyStamp(3, 3), "three");
-        Assert.False(partition.TryGetIdempotent(1, out _)); // the oldest of three, with room for two
-        Assert.True(partition.TryGetIdempotent(3, out _));
+        await AppendStampedAsync(partition, new IdempotencyStamp(HttpIds + 1, 1), "one");
+        await AppendStampedAsync(partition, new IdempotencyStamp(HttpIds + 2, 2), "two");
+        await AppendStampedAsync(partition, new IdempotencyStamp(HttpIds + 3, 3), "three");
+        Assert.False(partition.TryGetIdempotent(HttpIds + 1, out _)); // the oldest of three, with room for two
+        Assert.True(partition.TryGetIdempotent(HttpIds + 3, out _));
 
         _time.Advance(TimeSpan.FromMinutes(2));
-        Assert.False(partition.TryGetIdempotent(3, out _));
-        Assert.Equal(3, await AppendStampedAsync(partition, new IdempotencyStamp(3, 3), "three"));
+        Assert.False(partition.TryGetIdempotent(HttpIds + 3, out _));
+        Assert.Equal(3, await AppendStampedAsync(partition, new IdempotencyStamp(HttpIds + 3, 3), "three"));
     }
 
     [Fact]
@@ -69,7 +72,7 @@ public sealed class IdempotencyTests : IDisposable
         var options = LogFixture.Options(_dir.Path, flushIntervalMs: 60_000);
         await using var store = await LogStore.OpenAsync(options, _time);
         var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
-        var stamp = new IdempotencyStamp(9, 9);
+        var stamp = new IdempotencyStamp(HttpIds + 9, 9);
         using (var first = LogFixture.Batch("x"))
         {
             first.MarkIdempotent(stamp);

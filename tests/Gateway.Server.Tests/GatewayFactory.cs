@@ -101,6 +101,8 @@ internal sealed class DeclaredCapabilities(ILogStorage inner, StorageCapabilitie
 
     public bool TopicExists(string name) => inner.TopicExists(name);
 
+    public ValueTask<long> NewProducerIdAsync(CancellationToken cancellationToken = default) => inner.NewProducerIdAsync(cancellationToken);
+
     public Task<ITopic> CreateTopicAsync(string name, int partitions, TopicConfig? config = null, CancellationToken cancellationToken = default) =>
         inner.CreateTopicAsync(name, partitions, config, cancellationToken);
 

@@ -8,7 +8,9 @@ namespace Gateway.KafkaProtocol.Apis;
 /// Produce (key 0), versions 0-8. Each partition's record set must be one v2 batch (<see cref="IncomingBatch"/>: CRC,
 /// framing, dense offset deltas, sizes); it is stored as it is, its base offset set by the log. <c>acks=-1</c> (all)
 /// answers once the batch is durable, as HTTP's <c>acks=disk</c>; <c>acks=1</c> once it is in the log, as
-/// <c>acks=memory</c>; <c>acks=0</c> gets no answer. The partitions of one request are appended concurrently, so
+/// <c>acks=memory</c>; <c>acks=0</c> gets no answer. A batch of an idempotent producer is checked against the
+/// producer's last batches on the partition: a retry is answered with its original base offset, a gap is
+/// OUT_OF_ORDER_SEQUENCE_NUMBER and a fenced epoch INVALID_PRODUCER_EPOCH. The partitions of one request are appended concurrently, so
 /// durable ones share a commit.
 /// </summary>
 internal static class ProduceApi
@@ -107,7 +109,8 @@ internal static class ProduceApi
                 {
                     IncomingBatchError.InvalidRecord => ErrorCode.InvalidRecord,
                     IncomingBatchError.UnsupportedCompression => ErrorCode.UnsupportedCompressionType,
-                    IncomingBatchError.Transactional or IncomingBatchError.Idempotent => ErrorCode.InvalidRequest,
+                    IncomingBatchError.Transactional => ErrorCode.InvalidRequest,
+                    IncomingBatchError.UnknownProducer => ErrorCode.UnknownProducerId,
                     IncomingBatchError.RecordTooLarge => ErrorCode.MessageTooLarge,
                     _ => ErrorCode.CorruptMessage,
                 };

@@ -20,6 +20,7 @@ public enum ApiKey : short
     CreateTopics = 19,
     DeleteTopics = 20,
     DeleteRecords = 21,
+    InitProducerId = 22,
     DescribeConfigs = 32,
     CreatePartitions = 37,
 }
@@ -51,6 +52,7 @@ public static class SupportedApis
         (ApiKey.CreateTopics, 0, 4),
         (ApiKey.DeleteTopics, 0, 3),
         (ApiKey.DeleteRecords, 0, 1),
+        (ApiKey.InitProducerId, 0, 1),
         (ApiKey.DescribeConfigs, 0, 3),
         (ApiKey.CreatePartitions, 0, 1),
     ];

@@ -28,6 +28,9 @@ public static class ErrorCode
     public const short InvalidReplicaAssignment = 39;
     public const short InvalidConfig = 40;
     public const short UnsupportedVersion = 35;
+    public const short OutOfOrderSequenceNumber = 45;
+    public const short InvalidProducerEpoch = 47;
+    public const short UnknownProducerId = 59;
     public const short InvalidRequest = 42;
     public const short KafkaStorageError = 56;
     public const short UnsupportedCompressionType = 76;
@@ -41,6 +44,8 @@ public static class ErrorCode
         TopicExistsException => TopicAlreadyExists,
         OffsetOutOfRangeException => OffsetOutOfRange,
         BatchTooLargeException => MessageTooLarge,
+        OutOfOrderSequenceException => OutOfOrderSequenceNumber,
+        InvalidProducerEpochException => InvalidProducerEpoch,
         LogCorruptedException or StorageFailureException or InsufficientStorageException => KafkaStorageError,
         _ => UnknownServerError,
     };

@@ -23,7 +23,10 @@ public sealed class IdempotentRequests
     {
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes($"{topic}\u0000{key}"), digest);
-        return BinaryPrimitives.ReadInt64BigEndian(digest) & long.MaxValue;
+        // Ids below the limit are Kafka producers' (the batch header's fields are shared): a key whose hash falls
+        // there (one in 32,768) moves above it; every other key keeps the id it always had.
+        long id = BinaryPrimitives.ReadInt64BigEndian(digest) & long.MaxValue;
+        return id >= ProducerBatch.ProducerIdLimit ? id : id | (1L << 62);
     }
 
     /// <summary>

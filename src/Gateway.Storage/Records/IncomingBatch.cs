@@ -22,8 +22,8 @@ public enum IncomingBatchError
     /// <summary>A record larger than the topic allows (MESSAGE_TOO_LARGE).</summary>
     RecordTooLarge,
 
-    /// <summary>A batch of an idempotent producer: producer ids are not offered yet (INVALID_REQUEST).</summary>
-    Idempotent,
+    /// <summary>A producer id this broker never hands out (UNKNOWN_PRODUCER_ID).</summary>
+    UnknownProducer,
 }
 
 /// <summary>
@@ -49,10 +49,18 @@ public static class IncomingBatch
             detail = "transactional and control batches are not taken: transactions are not offered";
             return IncomingBatchError.Transactional;
         }
-        if (BinaryPrimitives.ReadInt64BigEndian(bytes[BatchLayout.ProducerId..]) != -1)
+        long producerId = BinaryPrimitives.ReadInt64BigEndian(bytes[BatchLayout.ProducerId..]);
+        if (producerId >= ProducerBatch.ProducerIdLimit || producerId < -1)
         {
-            detail = "batches of idempotent producers are not taken yet: produce with enable.idempotence=false";
-            return IncomingBatchError.Idempotent;
+            // Ids at and above the limit hold HTTP's idempotency stamps: a Kafka producer may not claim them.
+            detail = $"producer id {producerId} was not handed out by this broker";
+            return IncomingBatchError.UnknownProducer;
+        }
+        if (producerId >= 0
+            && (BinaryPrimitives.ReadInt16BigEndian(bytes[BatchLayout.ProducerEpoch..]) < 0 || BinaryPrimitives.ReadInt32BigEndian(bytes[BatchLayout.BaseSequence..]) < 0))
+        {
+            detail = $"producer {producerId}'s batch has a negative epoch or sequence";
+            return IncomingBatchError.InvalidRecord;
         }
         if ((attributes & CompressionMask) != 0)
         {

@@ -28,13 +28,13 @@ public readonly struct RecordBatch
 
     public long MaxTimestamp => BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.MaxTimestamp..]);
 
-    /// <summary>The idempotency stamp the batch was appended under, if any.</summary>
+    /// <summary>The HTTP idempotency stamp the batch was appended under, if any.</summary>
     public IdempotencyStamp? Stamp
     {
         get
         {
             long producerId = BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.ProducerId..]);
-            if (producerId < 0)
+            if (producerId < ProducerBatch.ProducerIdLimit)
             {
                 return null;
             }
@@ -42,6 +42,24 @@ public readonly struct RecordBatch
             long low = (uint)BinaryPrimitives.ReadInt32BigEndian(_bytes.Span[BatchLayout.BaseSequence..]);
             return new IdempotencyStamp(producerId, (high << 32) | low);
         }
+    }
+
+    /// <summary>The Kafka idempotent producer that sent the batch, if any.</summary>
+    public ProducerBatch? Producer => ProducerOf(_bytes.Span);
+
+    /// <summary>The Kafka idempotent producer named by a batch header, if any.</summary>
+    public static ProducerBatch? ProducerOf(ReadOnlySpan<byte> batch)
+    {
+        long producerId = BinaryPrimitives.ReadInt64BigEndian(batch[BatchLayout.ProducerId..]);
+        if (producerId is < 0 or >= ProducerBatch.ProducerIdLimit)
+        {
+            return null;
+        }
+        return new ProducerBatch(
+            producerId,
+            BinaryPrimitives.ReadInt16BigEndian(batch[BatchLayout.ProducerEpoch..]),
+            BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.BaseSequence..]),
+            BinaryPrimitives.ReadInt32BigEndian(batch[BatchLayout.RecordsCount..]));
     }
 
     /// <summary>Checks that the bytes form one complete batch of this layout whose CRC matches.</summary>

@@ -35,6 +35,7 @@ public sealed class RecordBatchBuilder : IDisposable
         builder._baseTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[BatchLayout.BaseTimestamp..]);
         builder._maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[BatchLayout.MaxTimestamp..]);
         BinaryPrimitives.WriteInt32BigEndian(builder._buffer.AsSpan(BatchLayout.PartitionLeaderEpoch), -1);
+        builder.Producer = RecordBatch.ProducerOf(batch);
         builder._sealed = true;
         return builder;
     }
@@ -118,6 +119,9 @@ public sealed class RecordBatchBuilder : IDisposable
     /// <summary>The idempotency stamp, if the batch carries one.</summary>
     public IdempotencyStamp? Stamp => _stamp;
 
+    /// <summary>The Kafka idempotent producer that sent a batch taken as it is (<see cref="FromValidatedBatch"/>), if any.</summary>
+    public ProducerBatch? Producer { get; private set; }
+
     /// <summary>Stamps the batch as the append of an idempotent request, before it is sealed.</summary>
     public void MarkIdempotent(IdempotencyStamp stamp)
     {
@@ -125,6 +129,8 @@ public sealed class RecordBatchBuilder : IDisposable
         {
             throw new InvalidOperationException("The batch is sealed.");
         }
+        // Below the limit the header's producer fields name a Kafka producer.
+        ArgumentOutOfRangeException.ThrowIfLessThan(stamp.ProducerId, ProducerBatch.ProducerIdLimit);
         _stamp = stamp;
     }
 
