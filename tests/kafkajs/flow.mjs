@@ -8,7 +8,7 @@ await admin.connect();
 const created = await admin.createTopics({ topics: [{ topic: 'js', numPartitions: 2 }] });
 const metadata = await admin.fetchTopicMetadata({ topics: ['js'] });
 
-const producer = kafka.producer();
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
 await producer.connect();
 const sent = await producer.send({
   topic: 'js',

@@ -42,7 +42,8 @@ public sealed class ConfluentClientTests : IAsyncLifetime
     {
         string topic = $"produced-{acks}".ToLowerInvariant();
         await Http.CreateTopicAsync(_server.Http, topic, 2);
-        var config = new ProducerConfig { BootstrapServers = _server.Bootstrap, Acks = acks, EnableIdempotence = false, LingerMs = 5 };
+        // acks=all with an idempotent producer (InitProducerId, sequences), as Java clients produce by default.
+        var config = new ProducerConfig { BootstrapServers = _server.Bootstrap, Acks = acks, EnableIdempotence = acks == Acks.All, LingerMs = 5 };
         using (var producer = new ProducerBuilder<string?, byte[]>(config).Build())
         {
             var deliveries = new List<Task<DeliveryResult<string?, byte[]>>>();

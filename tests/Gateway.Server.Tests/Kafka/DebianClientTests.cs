@@ -63,7 +63,7 @@ public sealed class DebianClientTests : IAsyncLifetime
         string script = $$"""
             import json
             from confluent_kafka import Producer, Consumer, TopicPartition
-            p = Producer({'bootstrap.servers': '{{_server.Bootstrap}}', 'acks': 'all'})
+            p = Producer({'bootstrap.servers': '{{_server.Bootstrap}}', 'acks': 'all', 'enable.idempotence': True})
             offsets = []
             for i in range(50):
                 p.produce('python', key=f'k{i}', value=json.dumps({'n': i}), headers={'h': str(i)},

@@ -6,7 +6,8 @@ namespace Gateway.Server.Tests.Kafka;
 
 /// <summary>
 /// kill -9 while a Kafka producer writes with acks=all: every record the broker acknowledged is there after the
-/// restart, at the offset it was acknowledged with, with its bytes (acks=all means what HTTP's acks=disk means).
+/// restart, at the offset it was acknowledged with, with its bytes (acks=all means what HTTP's acks=disk means); an
+/// idempotent producer's retry after the kill lands once, and producer ids are not handed out again.
 /// </summary>
 public sealed class KafkaCrashTests : IDisposable
 {
@@ -30,7 +31,7 @@ public sealed class KafkaCrashTests : IDisposable
             {
                 BootstrapServers = $"127.0.0.1:{port}",
                 Acks = Acks.All,
-                EnableIdempotence = false,
+                EnableIdempotence = true,
                 LingerMs = 2,
                 MessageTimeoutMs = 5000,
             };
@@ -78,5 +79,36 @@ public sealed class KafkaCrashTests : IDisposable
         }
         var lost = acknowledged.Where(a => !stored.TryGetValue(a.Key, out string? value) || value != a.Value).Take(5).ToList();
         Assert.True(lost.Count == 0, $"acknowledged records lost or moved, e.g. {string.Join(", ", lost)}");
+    }
+
+    [Fact]
+    public async Task An_idempotent_producers_retry_after_kill_9_is_answered_with_its_first_offset()
+    {
+        int port = KafkaServer.FreePort();
+        byte[] request;
+        long producerId;
+        await using (var server = await ServerProcess.StartAsync(_data.Path, $"--KafkaProtocol:Listen=127.0.0.1:{port}"))
+        {
+            await Http.CreateTopicAsync(server.Client, "kretry", 1);
+            using var client = await RawKafkaClient.ConnectAsync($"127.0.0.1:{port}");
+            (_, producerId, _) = KafkaFrames.InitProducerIdResult(await client.RequestAsync(22, 1, KafkaFrames.InitProducerIdBody(), flexible: false));
+            for (int i = 0; i < 3; i++)
+            {
+                byte[] batch = KafkaFrames.OneRecordBatch(Encoding.UTF8.GetBytes($"r{i}"), producerId, 0, i);
+                request = KafkaFrames.ProduceBody("kretry", 0, batch);
+                Assert.Equal((0, (long)i), KafkaFrames.ProduceResult(await client.RequestAsync(0, 7, request, flexible: false), "kretry"));
+            }
+            server.Kill(); // no graceful stop: no checkpoint at the end, the producer state comes from the log
+        }
+        request = KafkaFrames.ProduceBody("kretry", 0, KafkaFrames.OneRecordBatch("r2"u8, producerId, 0, 2));
+
+        port = KafkaServer.FreePort();
+        await using var restarted = await ServerProcess.StartAsync(_data.Path, $"--KafkaProtocol:Listen=127.0.0.1:{port}");
+        using var again = await RawKafkaClient.ConnectAsync($"127.0.0.1:{port}");
+        Assert.Equal((0, 2L), KafkaFrames.ProduceResult(await again.RequestAsync(0, 7, request, flexible: false), "kretry"));
+        Assert.Equal(45, KafkaFrames.ProduceResult(await again.RequestAsync(0, 7, KafkaFrames.ProduceBody("kretry", 0, KafkaFrames.OneRecordBatch("gap"u8, producerId, 0, 9)), flexible: false), "kretry").Error);
+        Assert.Equal(3, (long)(await Http.GetJsonAsync(restarted.Client, "/v1/topics/kretry/partitions/0/offsets"))["endOffset"]!);
+        var (_, next, _) = KafkaFrames.InitProducerIdResult(await again.RequestAsync(22, 1, KafkaFrames.InitProducerIdBody(), flexible: false));
+        Assert.True(next > producerId, $"producer id {next} after {producerId}: handed out again after the kill");
     }
 }

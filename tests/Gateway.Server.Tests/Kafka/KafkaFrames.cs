@@ -18,8 +18,27 @@ internal static class KafkaFrames
         return [.. body];
     }
 
-    /// <summary>A v2 batch of one record with this value, as a Kafka producer writes it (CRC-32C over attributes onward).</summary>
-    public static byte[] OneRecordBatch(ReadOnlySpan<byte> value)
+    /// <summary>An InitProducerId v1 body: this transactional id (null for an idempotent producer), timeout 60 s.</summary>
+    public static byte[] InitProducerIdBody(string? transactionalId = null)
+    {
+        var body = new List<byte>();
+        if (transactionalId is null)
+        {
+            body.AddRange([0xFF, 0xFF]);
+        }
+        else
+        {
+            body.AddRange([(byte)(transactionalId.Length >> 8), (byte)transactionalId.Length, .. Encoding.UTF8.GetBytes(transactionalId)]);
+        }
+        body.AddRange(BigEndian(60_000));
+        return [.. body];
+    }
+
+    /// <summary>
+    /// A v2 batch of one record with this value, as a Kafka producer writes it (CRC-32C over attributes onward); with a
+    /// producer id, as an idempotent producer writes it.
+    /// </summary>
+    public static byte[] OneRecordBatch(ReadOnlySpan<byte> value, long producerId = -1, short epoch = -1, int sequence = -1)
     {
         var record = new List<byte> { 0 };          // attributes
         record.AddRange([0, 0]);                     // timestamp delta 0, offset delta 0
@@ -38,14 +57,26 @@ internal static class KafkaFrames
         BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(23), 0);                  // last offset delta
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(27), 1_700_000_000_000); // base timestamp
         BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(35), 1_700_000_000_000); // max timestamp
-        BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(43), -1);                 // producer id
-        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(51), -1);
-        BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(53), -1);
+        BinaryPrimitives.WriteInt64BigEndian(batch.AsSpan(43), producerId);
+        BinaryPrimitives.WriteInt16BigEndian(batch.AsSpan(51), epoch);
+        BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(53), sequence);
         BinaryPrimitives.WriteInt32BigEndian(batch.AsSpan(57), 1);                  // one record
         records.CopyTo(batch, 61);
         BinaryPrimitives.WriteUInt32BigEndian(batch.AsSpan(17), Crc32C(batch.AsSpan(21)));
         return batch;
     }
+
+    /// <summary>The error code and base offset of the one partition in a produce v7 answer for <paramref name="topic"/>.</summary>
+    public static (short Error, long BaseOffset) ProduceResult(byte[] answer, string topic)
+    {
+        // responses[1] { name, partitions[1] { index, error_code, base_offset, ... } }
+        int p = 4 + 2 + topic.Length + 4 + 4;
+        return (BinaryPrimitives.ReadInt16BigEndian(answer.AsSpan(p)), BinaryPrimitives.ReadInt64BigEndian(answer.AsSpan(p + 2)));
+    }
+
+    /// <summary>The error code, producer id and epoch of an InitProducerId v1 answer.</summary>
+    public static (short Error, long ProducerId, short Epoch) InitProducerIdResult(byte[] answer) =>
+        (BinaryPrimitives.ReadInt16BigEndian(answer.AsSpan(4)), BinaryPrimitives.ReadInt64BigEndian(answer.AsSpan(6)), BinaryPrimitives.ReadInt16BigEndian(answer.AsSpan(14)));
 
     public static uint Crc32C(ReadOnlySpan<byte> data)
     {

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Text;
 
 namespace Gateway.Server.Tests.Kafka;
 
@@ -109,6 +110,33 @@ public sealed class KafkaWireTests : IAsyncLifetime
         byte[] good = await client.RequestAsync(0, 7, KafkaFrames.ProduceBody("crc", 0, KafkaFrames.OneRecordBatch("hello"u8)), flexible: false);
         Assert.Equal(0, BinaryPrimitives.ReadInt16BigEndian(good.AsSpan(p)));
         Assert.Equal(1, (long)(await Http.GetJsonAsync(_server.Http, "/v1/topics/crc/partitions/0/offsets"))["endOffset"]!);
+    }
+
+    [Fact]
+    public async Task An_idempotent_producers_retry_is_answered_with_its_first_offset_and_gaps_and_fenced_epochs_are_refused()
+    {
+        await Http.CreateTopicAsync(_server.Http, "idem", 1);
+        using var client = await ConnectAsync();
+        var (error, producerId, epoch) = KafkaFrames.InitProducerIdResult(await client.RequestAsync(22, 1, KafkaFrames.InitProducerIdBody(), flexible: false));
+        Assert.Equal((0, 0), (error, epoch));
+        var second = KafkaFrames.InitProducerIdResult(await client.RequestAsync(22, 0, KafkaFrames.InitProducerIdBody(), flexible: false));
+        Assert.NotEqual(producerId, second.ProducerId);
+        Assert.Equal(42, KafkaFrames.InitProducerIdResult(await client.RequestAsync(22, 1, KafkaFrames.InitProducerIdBody("tx"), flexible: false)).Error); // INVALID_REQUEST
+
+        async Task<(short, long)> ProduceAsync(string value, long id, short e, int sequence) =>
+            KafkaFrames.ProduceResult(await client.RequestAsync(0, 7, KafkaFrames.ProduceBody("idem", 0, KafkaFrames.OneRecordBatch(Encoding.UTF8.GetBytes(value), id, e, sequence)), flexible: false), "idem");
+
+        Assert.Equal((0, 0L), await ProduceAsync("a", producerId, 0, 0));
+        Assert.Equal((0, 1L), await ProduceAsync("b", producerId, 0, 1));
+        Assert.Equal((0, 0L), await ProduceAsync("a", producerId, 0, 0));   // a retry: the first answer again
+        Assert.Equal(45, (await ProduceAsync("d", producerId, 0, 3)).Item1); // OUT_OF_ORDER_SEQUENCE_NUMBER
+        Assert.Equal((0, 2L), await ProduceAsync("c", producerId, 1, 0));   // a new epoch starts at 0
+        Assert.Equal(47, (await ProduceAsync("z", producerId, 0, 2)).Item1); // INVALID_PRODUCER_EPOCH
+        Assert.Equal(59, (await ProduceAsync("h", 1L << 48, 0, 0)).Item1);   // UNKNOWN_PRODUCER_ID: HTTP's stamps live there
+        Assert.Equal((0, 3L), await ProduceAsync("x", second.ProducerId, 0, 0));
+
+        var records = Http.Records(await Http.GetJsonAsync(_server.Http, "/v1/topics/idem/partitions/0/records?offset=0"));
+        Assert.Equal(["a", "b", "c", "x"], records.Select(r => Encoding.UTF8.GetString(Convert.FromBase64String((string)r!["valueBase64"]!))));
     }
 
     private async Task AssertServingAsync()
