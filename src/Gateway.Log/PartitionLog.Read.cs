@@ -47,6 +47,27 @@ public sealed partial class PartitionLog
                     continue;
                 }
                 batches.Add((owner, batch));
+                if (!batch.RecordsReadable)
+                {
+                    // A Kafka producer's compressed batch counts whole, as in Kafka; nothing is decompressed here
+                    // (a Kafka fetch sends it as it is), only when its records are walked.
+                    if (batch.BaseOffset > next)
+                    {
+                        throw Corrupted($"offset {next} is missing at address {address}, the log continues at {batch.BaseOffset}");
+                    }
+                    long available = batch.NextOffset - next;
+                    if (count >= maxRecords || (count > 0 && bytes + batch.Bytes.Length > maxBytes))
+                    {
+                        full = true;
+                        break;
+                    }
+                    long take = Math.Min(available, maxRecords - count);
+                    count += (int)take;
+                    bytes += batch.Bytes.Length;
+                    next += take;
+                    full = take < available;
+                    continue;
+                }
                 foreach (var record in batch)
                 {
                     if (record.Offset < next)
@@ -135,11 +156,15 @@ public sealed partial class PartitionLog
                     {
                         continue;
                     }
-                    foreach (var record in batch)
+                    var readable = batch.Readable(out var decompressed);
+                    using (decompressed)
                     {
-                        if (record.Offset >= begin && record.Offset < committed.Offset && record.Timestamp >= timestamp)
+                        foreach (var record in readable)
                         {
-                            return record.Offset;
+                            if (record.Offset >= begin && record.Offset < committed.Offset && record.Timestamp >= timestamp)
+                            {
+                                return record.Offset;
+                            }
                         }
                     }
                 }

@@ -1,6 +1,6 @@
-// kafkajs 2.2.4 against Gateway's Kafka listener: admin, producer, a consumer group, committed offsets.
+// kafkajs 2.2.4 against Gateway's Kafka listener: admin, an idempotent gzip producer, a consumer group, committed offsets.
 // Usage: node flow.mjs HOST:PORT — prints one JSON line with what happened; exits non-zero on any error.
-import { Kafka, logLevel } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 
 const kafka = new Kafka({ clientId: 'kafkajs-flow', brokers: [process.argv[2]], logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
@@ -12,6 +12,7 @@ const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
 await producer.connect();
 const sent = await producer.send({
   topic: 'js',
+  compression: CompressionTypes.GZIP, // stored as sent, decompressed by the consumer below
   messages: Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ n: i }), headers: { h: `${i}` }, partition: i % 2 })),
 });
 await producer.disconnect();

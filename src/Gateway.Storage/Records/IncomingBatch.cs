@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 
 namespace Gateway.Storage.Records;
@@ -13,7 +14,7 @@ public enum IncomingBatchError
     /// <summary>Offsets that are not 0, 1, 2, ... in order, or a count that disagrees with the records (INVALID_RECORD).</summary>
     InvalidRecord,
 
-    /// <summary>A compression this store does not take (UNSUPPORTED_COMPRESSION_TYPE).</summary>
+    /// <summary>A compression codec Kafka does not have (UNSUPPORTED_COMPRESSION_TYPE).</summary>
     UnsupportedCompression,
 
     /// <summary>A transactional or control batch: transactions are not offered (INVALID_REQUEST).</summary>
@@ -28,8 +29,9 @@ public enum IncomingBatchError
 
 /// <summary>
 /// Checks a record batch as a Kafka producer sends it before it is stored as it is: one complete v2 batch whose CRC
-/// matches, every record well formed inside it, offset deltas dense from 0, no transactional or control batch. What
-/// passes can be read back by every reader of the log without a surprise.
+/// matches, every record well formed inside it (a compressed batch's once decompressed: gzip, snappy, lz4, zstd),
+/// offset deltas dense from 0, no transactional or control batch. What passes can be read back by every reader of
+/// the log without a surprise.
 /// </summary>
 public static class IncomingBatch
 {
@@ -62,24 +64,56 @@ public static class IncomingBatch
             detail = $"producer {producerId}'s batch has a negative epoch or sequence";
             return IncomingBatchError.InvalidRecord;
         }
-        if ((attributes & CompressionMask) != 0)
+        var codec = (CompressionCodec)(attributes & CompressionMask);
+        int count = BinaryPrimitives.ReadInt32BigEndian(bytes[BatchLayout.RecordsCount..]);
+        if (codec == CompressionCodec.None)
         {
-            detail = $"compression codec {attributes & CompressionMask} is not taken yet; produce uncompressed";
+            return CheckRecords(bytes[BatchLayout.HeaderSize..], count, maxRecordBytes, out detail);
+        }
+        if (!BatchCompression.IsKnown(codec))
+        {
+            detail = $"compression codec {(int)codec} is not one of Kafka's (gzip 1, snappy 2, lz4 3, zstd 4)";
             return IncomingBatchError.UnsupportedCompression;
         }
-        int count = BinaryPrimitives.ReadInt32BigEndian(bytes[BatchLayout.RecordsCount..]);
-        int position = BatchLayout.HeaderSize;
+        // Every record may be as large as the topic takes, plus its framing; more is a bomb, not a batch.
+        long limit = Math.Min(BatchCompression.MaxDecompressedBytes, (long)count * ((long)maxRecordBytes + 64));
+        IMemoryOwner<byte> decompressed;
+        int length;
+        try
+        {
+            decompressed = BatchCompression.Decompress(codec, bytes[BatchLayout.HeaderSize..].ToArray(), (int)limit, out length);
+        }
+        catch (DecompressedTooLargeException ex)
+        {
+            detail = $"{ex.Message}: more than {count} record(s) of at most {maxRecordBytes} bytes can hold";
+            return IncomingBatchError.RecordTooLarge;
+        }
+        catch (InvalidDataException ex)
+        {
+            detail = ex.Message;
+            return IncomingBatchError.Corrupt;
+        }
+        using (decompressed)
+        {
+            return CheckRecords(decompressed.Memory.Span[..length], count, maxRecordBytes, out detail);
+        }
+    }
+
+    /// <summary>Checks that <paramref name="records"/> holds exactly <paramref name="count"/> well-formed records with dense offset deltas.</summary>
+    private static IncomingBatchError CheckRecords(ReadOnlySpan<byte> records, int count, int maxRecordBytes, out string detail)
+    {
+        int position = 0;
         for (int i = 0; i < count; i++)
         {
-            var error = CheckRecord(bytes, ref position, i, maxRecordBytes, out detail);
+            var error = CheckRecord(records, ref position, i, maxRecordBytes, out detail);
             if (error != IncomingBatchError.None)
             {
                 return error;
             }
         }
-        if (position != bytes.Length)
+        if (position != records.Length)
         {
-            detail = $"{bytes.Length - position} byte(s) after the batch's {count} records";
+            detail = $"{records.Length - position} byte(s) after the batch's {count} records";
             return IncomingBatchError.InvalidRecord;
         }
         detail = "";

@@ -1,21 +1,65 @@
+using System.Buffers;
 using System.Buffers.Binary;
 
 namespace Gateway.Storage.Records;
 
 /// <summary>
 /// A read-only view of one stored record batch (Kafka v2 layout). <see cref="TryValidate"/> checks the header and
-/// the CRC-32C; the record enumerator then walks the records in offset order.
+/// the CRC-32C; the record enumerator then walks the records in offset order. The records of a compressed batch (a
+/// Kafka producer's) are walked once they are decompressed (<see cref="WithRecords"/>); <see cref="Bytes"/> stays
+/// the batch as stored.
 /// </summary>
 public readonly struct RecordBatch
 {
     private readonly ReadOnlyMemory<byte> _bytes;
+    private readonly ReadOnlyMemory<byte> _decompressed;
+    private readonly bool _hasDecompressed;
 
     public RecordBatch(ReadOnlyMemory<byte> bytes)
     {
         _bytes = bytes;
     }
 
+    private RecordBatch(ReadOnlyMemory<byte> bytes, ReadOnlyMemory<byte> decompressed)
+    {
+        _bytes = bytes;
+        _decompressed = decompressed;
+        _hasDecompressed = true;
+    }
+
+    /// <summary>The batch as stored (and as a Kafka consumer receives it).</summary>
     public ReadOnlyMemory<byte> Bytes => _bytes;
+
+    public CompressionCodec Compression => (CompressionCodec)(BinaryPrimitives.ReadInt16BigEndian(_bytes.Span[BatchLayout.Attributes..]) & 0x07);
+
+    /// <summary>Whether the records can be walked now: they are not compressed, or were decompressed.</summary>
+    public bool RecordsReadable => _hasDecompressed || Compression == CompressionCodec.None;
+
+    /// <summary>The same batch whose records are walked from <paramref name="decompressed"/>, the decompressed records section.</summary>
+    public RecordBatch WithRecords(ReadOnlyMemory<byte> decompressed) => new(_bytes, decompressed);
+
+    /// <summary>
+    /// This batch with its records readable: itself when they are not compressed, else decompressed into pooled
+    /// memory put in <paramref name="owner"/> (null when none was needed). A stored batch that does not decompress is
+    /// the log's corruption.
+    /// </summary>
+    public RecordBatch Readable(out IMemoryOwner<byte>? owner)
+    {
+        owner = null;
+        if (RecordsReadable)
+        {
+            return this;
+        }
+        try
+        {
+            owner = BatchCompression.Decompress(Compression, _bytes[BatchLayout.HeaderSize..], BatchCompression.MaxDecompressedBytes, out int length);
+            return WithRecords(owner.Memory[..length]);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or DecompressedTooLargeException)
+        {
+            throw new LogCorruptedException($"A stored batch at offset {BaseOffset} does not decompress: {ex.Message}", ex);
+        }
+    }
 
     public long BaseOffset => BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.BaseOffset..]);
 
@@ -99,7 +143,9 @@ public readonly struct RecordBatch
         return true;
     }
 
-    public Enumerator GetEnumerator() => new(_bytes.Span, BaseOffset, BaseTimestamp, Count);
+    public Enumerator GetEnumerator() => RecordsReadable
+        ? new(_hasDecompressed ? _decompressed.Span : _bytes.Span[BatchLayout.HeaderSize..], BaseOffset, BaseTimestamp, Count)
+        : throw new InvalidOperationException("The batch's records are compressed: walk Readable(...) instead.");
 
     /// <summary>Walks the records of a batch; a malformed record throws <see cref="LogCorruptedException"/>.</summary>
     public ref struct Enumerator
@@ -117,7 +163,7 @@ public readonly struct RecordBatch
             _baseOffset = baseOffset;
             _baseTimestamp = baseTimestamp;
             _count = count;
-            _position = BatchLayout.HeaderSize;
+            _position = 0;
         }
 
         public LogRecord Current { get; private set; }

@@ -4,7 +4,8 @@ namespace Gateway.Storage.Records;
 
 /// <summary>
 /// The records a fetch returns: whole stored batches, of which only offsets in [<see cref="StartOffset"/>,
-/// <see cref="NextOffset"/>) are part of the answer. Owns pooled buffers: dispose it after use.
+/// <see cref="NextOffset"/>) are part of the answer. Owns pooled buffers: dispose it after use. A compressed batch
+/// is decompressed the first time its records are walked (HTTP, SSE), never for <see cref="BatchAt"/> (a Kafka fetch).
 /// </summary>
 public sealed class RecordSet : IDisposable
 {
@@ -48,6 +49,19 @@ public sealed class RecordSet : IDisposable
 
     public Enumerator GetEnumerator() => new(this);
 
+    /// <summary>The batch with its records readable, decompressed once and kept with the set's buffers.</summary>
+    private RecordBatch ReadableAt(int index)
+    {
+        var (owner, batch) = _batches[index];
+        if (batch.RecordsReadable)
+        {
+            return batch;
+        }
+        var readable = batch.Readable(out var decompressed);
+        _batches[index] = (new Owners(owner, decompressed!), readable);
+        return readable;
+    }
+
     public void Dispose()
     {
         foreach (var (owner, _) in _batches)
@@ -55,6 +69,18 @@ public sealed class RecordSet : IDisposable
             owner.Dispose();
         }
         _batches.Clear();
+    }
+
+    /// <summary>A stored batch's buffer and its decompressed records', released together.</summary>
+    private sealed class Owners(IMemoryOwner<byte> stored, IMemoryOwner<byte> decompressed) : IMemoryOwner<byte>
+    {
+        public Memory<byte> Memory => stored.Memory;
+
+        public void Dispose()
+        {
+            stored.Dispose();
+            decompressed.Dispose();
+        }
     }
 
     /// <summary>Walks the records of the answer in offset order.</summary>
@@ -98,7 +124,7 @@ public sealed class RecordSet : IDisposable
                 {
                     return false;
                 }
-                _records = _set._batches[_batchIndex].Batch.GetEnumerator();
+                _records = _set.ReadableAt(_batchIndex).GetEnumerator();
                 _inBatch = true;
             }
         }

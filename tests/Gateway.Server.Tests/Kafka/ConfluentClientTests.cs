@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 
@@ -80,6 +81,53 @@ public sealed class ConfluentClientTests : IAsyncLifetime
         Assert.Equal(1, (long)record!["offset"]!);
         Assert.Equal(Convert.ToBase64String("v2"u8), (string?)record["valueBase64"]);
         Assert.Equal(1_700_000_000_002, (long)record["timestamp"]!);
+    }
+
+    [Theory]
+    [InlineData(CompressionType.Gzip)]
+    [InlineData(CompressionType.Snappy)]
+    [InlineData(CompressionType.Lz4)]
+    [InlineData(CompressionType.Zstd)]
+    public async Task Compressed_batches_reach_Kafka_consumers_as_they_are_and_HTTP_and_SSE_decompressed(CompressionType compression)
+    {
+        string topic = $"zip-{compression}".ToLowerInvariant();
+        await Http.CreateTopicAsync(_server.Http, topic, 1);
+        await using var stream = await SseClient.OpenAsync(_server.Http, $"/v1/topics/{topic}/events?from=earliest");
+        static string Value(int i) => $"v{i} " + new string((char)('a' + (i % 26)), 200);
+        var config = new ProducerConfig
+        {
+            BootstrapServers = _server.Bootstrap,
+            Acks = Acks.All,
+            EnableIdempotence = true,
+            CompressionType = compression,
+            LingerMs = 20,
+        };
+        using (var producer = new ProducerBuilder<string, string>(config).Build())
+        {
+            var deliveries = Enumerable.Range(0, 300).Select(i => producer.ProduceAsync(
+                new TopicPartition(topic, 0),
+                new Message<string, string> { Key = $"k{i}", Value = Value(i), Headers = new Headers { { "n", Encoding.UTF8.GetBytes($"{i}") } } })).ToList();
+            var results = await Task.WhenAll(deliveries);
+            Assert.Equal(Enumerable.Range(0, 300).Select(o => (long)o), results.Select(r => r.Offset.Value));
+        }
+
+        var consumed = Consume(topic, 0, 300);
+        Assert.Equal(Enumerable.Range(0, 300).Select(Value), consumed.Select(c => Encoding.UTF8.GetString(c.Message.Value)));
+        Assert.Equal("k299", consumed[299].Message.Key);
+
+        // HTTP reads inside the compressed batches: the records from the offset on, as many as asked.
+        var records = Http.Records(await Http.GetJsonAsync(_server.Http, $"/v1/topics/{topic}/partitions/0/records?offset=150&limit=5"));
+        Assert.Equal(Enumerable.Range(150, 5).Select(Value), records.Select(r => Encoding.UTF8.GetString(Convert.FromBase64String((string)r!["valueBase64"]!))));
+        Assert.Equal(150, (long)records[0]!["offset"]!);
+        Assert.Equal("k150", Encoding.UTF8.GetString(Convert.FromBase64String((string)records[0]!["keyBase64"]!)));
+        Assert.Equal("150", (string?)records[0]!["headers"]!["n"]);
+
+        for (int i = 0; i < 300; i++)
+        {
+            var record = JsonNode.Parse((await stream.NextAsync()).Data)!;
+            Assert.Equal(i, (long)record["offset"]!);
+            Assert.Equal(Value(i), Encoding.UTF8.GetString(Convert.FromBase64String((string)record["valueBase64"]!)));
+        }
     }
 
     [Fact]
