@@ -16,6 +16,7 @@ namespace Gateway.KafkaProtocol;
 public sealed partial class KafkaBroker(IServiceProvider services, IOptions<KafkaProtocolOptions> options, TimeProvider time, ILogger<KafkaBroker> logger)
 {
     private ILogStorage? _store;
+    private IKafkaSecurity? _security;
 
     /// <summary>This broker's node id, in metadata and as the controller.</summary>
     public const int NodeId = 0;
@@ -24,6 +25,27 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
     public ILogStorage Store => _store ??= services.GetRequiredService<ILogStorage>();
 
     public KafkaProtocolOptions Options => options.Value;
+
+    /// <summary>SASL, authorization and quotas, as the host configures them (none: everything allowed).</summary>
+    public IKafkaSecurity Security => _security ??= services.GetService<IKafkaSecurity>() ?? OpenKafkaSecurity.Instance;
+
+    /// <summary>The principal the request acts as: its connection's, or the anonymous one.</summary>
+    internal string PrincipalOf(KafkaRequest request) => request.Client?.Principal ?? Security.AnonymousPrincipal;
+
+    /// <summary>Throws TOPIC_ or GROUP_AUTHORIZATION_FAILED unless the request's principal may do <paramref name="operation"/> on the resource.</summary>
+    internal void Demand(KafkaRequest request, KafkaResource kind, string name, KafkaOperation operation)
+    {
+        if (!Allows(request, kind, name, operation))
+        {
+            throw new KafkaErrorException(
+                kind == KafkaResource.Topic ? ErrorCode.TopicAuthorizationFailed : ErrorCode.GroupAuthorizationFailed,
+                $"'{PrincipalOf(request)}' may not {operation.ToString().ToLowerInvariant()} {kind.ToString().ToLowerInvariant()} '{name}'.");
+        }
+    }
+
+    /// <summary>Whether the request's principal may do <paramref name="operation"/> on the resource.</summary>
+    internal bool Allows(KafkaRequest request, KafkaResource kind, string name, KafkaOperation operation) =>
+        Security.IsAllowed(PrincipalOf(request), kind, name, operation);
 
     /// <summary>The Kafka clients' groups (membership in memory).</summary>
     public KafkaGroupCoordinator Groups => services.GetRequiredService<KafkaGroupCoordinator>();
@@ -57,6 +79,7 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
     {
         using (request)
         {
+            request.Client = client;
             var response = new ResponseBuffer(request.CorrelationId, flexibleHeader: false);
             try
             {
@@ -64,6 +87,8 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
                 bool answer = (ApiKey)request.Key switch
                 {
                     ApiKey.ApiVersions => ApiVersionsApi.Handle(request, writer),
+                    ApiKey.SaslHandshake => SaslApis.Handshake(request, writer, this, client),
+                    ApiKey.SaslAuthenticate => await SaslApis.AuthenticateAsync(request, writer, this, client),
                     ApiKey.Metadata => MetadataApi.Handle(request, writer, this, client),
                     ApiKey.Produce => await ProduceApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.Fetch => await FetchApi.HandleAsync(request, writer, this, cancel),

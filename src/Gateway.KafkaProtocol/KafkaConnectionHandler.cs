@@ -13,7 +13,8 @@ namespace Gateway.KafkaProtocol;
 /// each request is handed to <see cref="KafkaBroker"/> at once (a client pipelines several: librdkafka keeps up to
 /// five in flight), while the answers go out in request order, as Kafka promises. A frame that is too large, a header
 /// that does not parse or a request of an API or version this broker does not serve closes the connection, as a
-/// Kafka broker does; nothing of such a request is stored.
+/// Kafka broker does; nothing of such a request is stored. When the host requires SASL, only ApiVersions and the SASL
+/// requests are served before the connection has authenticated.
 /// </summary>
 public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<KafkaProtocolOptions> options, ILogger<KafkaConnectionHandler> logger) : ConnectionHandler
 {
@@ -26,10 +27,11 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
             SingleReader = true,
             SingleWriter = true,
         });
-        var writing = WriteAsync(connection, pending.Reader, cancel);
+        var client = new KafkaClientInfo(connection.ConnectionId, connection.LocalEndPoint, connection.RemoteEndPoint);
+        var writing = WriteAsync(connection, client, pending.Reader, cancel);
         try
         {
-            await ReadAsync(connection, pending.Writer, settings, cancel);
+            await ReadAsync(connection, client, pending.Writer, settings, cancel);
         }
         catch (MalformedRequestException ex)
         {
@@ -52,12 +54,17 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
         connection.Abort(new ConnectionAbortedException(ex.Message));
     }
 
-    private async Task ReadAsync(ConnectionContext connection, ChannelWriter<Task<ResponseBuffer?>> pending, KafkaProtocolOptions settings, CancellationToken cancel)
+    private async Task ReadAsync(ConnectionContext connection, KafkaClientInfo client, ChannelWriter<Task<ResponseBuffer?>> pending, KafkaProtocolOptions settings, CancellationToken cancel)
     {
         var input = connection.Transport.Input;
-        var client = new KafkaClientInfo(connection.ConnectionId, connection.LocalEndPoint, connection.RemoteEndPoint);
+        var security = broker.Security;
         while (true)
         {
+            long now = broker.Time.GetTimestamp();
+            if (client.MutedUntil > now)
+            {
+                await Task.Delay(broker.Time.GetElapsedTime(now, client.MutedUntil), broker.Time, cancel); // over quota: the next requests wait
+            }
             var result = await input.ReadAsync(cancel);
             var buffer = result.Buffer;
             try
@@ -69,6 +76,13 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
                     {
                         request.Dispose();
                         throw new MalformedRequestException($"API {request.Key} version {request.Version} is not served here (see ApiVersions).");
+                    }
+                    if (security.SaslRequired && client.Principal is null
+                        && (ApiKey)request.Key is not (ApiKey.ApiVersions or ApiKey.SaslHandshake or ApiKey.SaslAuthenticate))
+                    {
+                        // Kafka's ILLEGAL_SASL_STATE: a broker that requires SASL closes such a connection.
+                        request.Dispose();
+                        throw new MalformedRequestException($"API {request.Key} before SASL authentication; this listener requires it (SASL PLAIN or OAUTHBEARER).");
                     }
                     await pending.WriteAsync(broker.HandleAsync(request, client, cancel), cancel);
                 }
@@ -112,7 +126,7 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
     /// Writes the answers in request order, flushing when none is ready behind the one written. A request whose body
     /// does not parse closes the connection here, which also ends the reading.
     /// </summary>
-    private async Task WriteAsync(ConnectionContext connection, ChannelReader<Task<ResponseBuffer?>> pending, CancellationToken cancel)
+    private async Task WriteAsync(ConnectionContext connection, KafkaClientInfo client, ChannelReader<Task<ResponseBuffer?>> pending, CancellationToken cancel)
     {
         var output = connection.Transport.Output;
         try
@@ -126,6 +140,11 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
                         continue; // acks=0: no answer
                     }
                     output.Write(response.Complete().Span);
+                }
+                if (client.CloseAfterAnswer)
+                {
+                    await output.FlushAsync(cancel);
+                    throw new MalformedRequestException("Authentication failed; the answer said why.");
                 }
                 if (!pending.TryPeek(out var following) || !following.IsCompleted)
                 {
@@ -165,6 +184,27 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
 /// <summary>What a request's handler knows of its connection: its id (for logs) and the address it came in on (for metadata).</summary>
 public sealed record KafkaClientInfo(string ConnectionId, System.Net.EndPoint? LocalEndPoint, System.Net.EndPoint? RemoteEndPoint)
 {
+    /// <summary>Who the connection authenticated as (SASL), or null before (or without) authentication.</summary>
+    public string? Principal { get; set; }
+
+    /// <summary>The SASL mechanism the client chose in its handshake, or null before one.</summary>
+    public string? SaslMechanism { get; set; }
+
+    /// <summary>Set by a request whose answer must be the connection's last (a failed authentication).</summary>
+    public bool CloseAfterAnswer { get; set; }
+
+    /// <summary>Until when (the clock's timestamp) the connection reads no further request: a principal over its quota.</summary>
+    public long MutedUntil { get; private set; }
+
+    /// <summary>Reads nothing more from the connection for <paramref name="duration"/> (no-op for zero).</summary>
+    public void MuteFor(TimeSpan duration, TimeProvider time)
+    {
+        if (duration > TimeSpan.Zero)
+        {
+            MutedUntil = time.GetTimestamp() + (long)(duration.TotalSeconds * time.TimestampFrequency);
+        }
+    }
+
     /// <summary>The client's address as DescribeGroups shows it (<c>/127.0.0.1</c>, as Kafka writes it).</summary>
     public string RemoteHost => RemoteEndPoint is System.Net.IPEndPoint ip ? $"/{ip.Address}" : "";
 }

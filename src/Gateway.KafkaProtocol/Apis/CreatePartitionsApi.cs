@@ -33,6 +33,7 @@ internal static class CreatePartitionsApi
         {
             try
             {
+                broker.Demand(request, KafkaResource.Topic, name, KafkaOperation.Admin);
                 var topic = broker.Store.GetTopic(name);
                 if (assigned)
                 {

@@ -18,7 +18,9 @@ internal static class CreateTopicsApi
         var results = new List<(string Name, short Error, string? Message)>();
         foreach (var topic in topics)
         {
-            var (error, message) = await CreateAsync(broker, topic, validateOnly, cancel);
+            var (error, message) = broker.Allows(request, KafkaResource.Topic, topic.Name, KafkaOperation.Admin)
+                ? await CreateAsync(broker, topic, validateOnly, cancel)
+                : (ErrorCode.TopicAuthorizationFailed, $"'{broker.PrincipalOf(request)}' may not create topic '{topic.Name}'.");
             results.Add((topic.Name, error, message));
         }
         if (version >= 2)

@@ -31,6 +31,7 @@ internal static class DeleteRecordsApi
             {
                 try
                 {
+                    broker.Demand(request, KafkaResource.Topic, name, KafkaOperation.Admin);
                     var partition = broker.Store.GetTopic(name).GetPartition(index);
                     long before = offset == -1 ? partition.EndOffset : offset;
                     if (before < 0 || before > partition.EndOffset)

@@ -19,6 +19,7 @@ internal static class DeleteTopicsApi
         {
             try
             {
+                broker.Demand(request, KafkaResource.Topic, name, KafkaOperation.Admin);
                 await broker.Store.DeleteTopicAsync(name, cancel);
                 await broker.TopicEvents.DeletedAsync(name);
                 results.Add((name, ErrorCode.None));

@@ -42,7 +42,12 @@ internal static class DescribeConfigsApi
             string? message = null;
             if (type == TopicResource)
             {
-                if (broker.Store.TryGetTopic(name, out var topic))
+                if (!broker.Allows(request, KafkaResource.Topic, name, KafkaOperation.Describe))
+                {
+                    error = ErrorCode.TopicAuthorizationFailed;
+                    message = $"'{broker.PrincipalOf(request)}' may not see topic '{name}'.";
+                }
+                else if (broker.Store.TryGetTopic(name, out var topic))
                 {
                     configs = [.. TopicConfigs.Describe(topic.Config, broker.Store.Limits.TopicDefaults).Where(c => keys is null || keys.Contains(c.Name))];
                 }

@@ -16,13 +16,14 @@ internal static class FetchApi
     public static async Task<bool> HandleAsync(KafkaRequest request, KafkaWriter writer, KafkaBroker broker, CancellationToken cancel)
     {
         var fetch = Parse(request);
+        var denied = fetch.Topics.Select(t => t.Item1).Where(t => !broker.Allows(request, KafkaResource.Topic, t, KafkaOperation.Fetch)).ToHashSet(StringComparer.Ordinal);
         var deadline = broker.Time.GetUtcNow().AddMilliseconds(Math.Clamp(fetch.MaxWaitMs, 0, 300_000));
         var results = new List<PartitionResult>();
         try
         {
             while (true)
             {
-                long bytes = await ReadAllAsync(broker, fetch, results, cancel);
+                long bytes = await ReadAllAsync(broker, fetch, denied, results, cancel);
                 var remaining = deadline - broker.Time.GetUtcNow();
                 if (bytes >= Math.Max(1, fetch.MinBytes) || remaining <= TimeSpan.Zero)
                 {
@@ -53,7 +54,7 @@ internal static class FetchApi
     }
 
     /// <summary>Reads every partition asked for, within the request's limits; returns the bytes of records found.</summary>
-    private static async Task<long> ReadAllAsync(KafkaBroker broker, FetchRequest fetch, List<PartitionResult> results, CancellationToken cancel)
+    private static async Task<long> ReadAllAsync(KafkaBroker broker, FetchRequest fetch, HashSet<string> denied, List<PartitionResult> results, CancellationToken cancel)
     {
         results.Clear();
         long total = 0;
@@ -64,6 +65,11 @@ internal static class FetchApi
             {
                 var result = new PartitionResult(topic, index, offset);
                 results.Add(result);
+                if (denied.Contains(topic))
+                {
+                    result.Error = ErrorCode.TopicAuthorizationFailed;
+                    continue;
+                }
                 try
                 {
                     var partition = broker.Store.GetTopic(topic).GetPartition(index);

@@ -13,7 +13,7 @@ internal static class GroupApis
     public static bool FindCoordinator(KafkaRequest request, KafkaWriter writer, KafkaBroker broker, KafkaClientInfo client)
     {
         var reader = new KafkaReader(request.Body.Span);
-        reader.ReadString(); // the key: every group and transactional id is coordinated here
+        string key = reader.ReadString(); // every group and transactional id is coordinated here
         sbyte keyType = request.Version >= 1 ? reader.ReadInt8() : (sbyte)0;
         var (host, port) = MetadataApi.Advertised(broker.Options, client);
         if (request.Version >= 1)
@@ -21,10 +21,12 @@ internal static class GroupApis
             writer.WriteInt32(0); // throttle_time_ms
         }
         bool group = keyType == 0;
-        writer.WriteInt16(group ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable);
+        bool allowed = !group || broker.Allows(request, KafkaResource.Group, key, KafkaOperation.Describe);
+        group &= allowed;
+        writer.WriteInt16(!allowed ? ErrorCode.GroupAuthorizationFailed : group ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable);
         if (request.Version >= 1)
         {
-            writer.WriteNullableString(group ? null : "Transactions are not offered.");
+            writer.WriteNullableString(!allowed ? $"'{broker.PrincipalOf(request)}' may not see group '{key}'." : group ? null : "Transactions are not offered.");
         }
         writer.WriteInt32(group ? KafkaBroker.NodeId : -1);
         writer.WriteString(group ? host : "");
@@ -40,6 +42,10 @@ internal static class GroupApis
         if (join.Group.Length == 0)
         {
             outcome = new JoinOutcome(ErrorCode.InvalidGroupId, -1, "", "", join.MemberId, []);
+        }
+        else if (!broker.Allows(request, KafkaResource.Group, join.Group, KafkaOperation.Consume))
+        {
+            outcome = new JoinOutcome(ErrorCode.GroupAuthorizationFailed, -1, "", "", join.MemberId, []);
         }
         else if (join.SessionTimeoutMs < broker.Options.MinSessionTimeoutMs || join.SessionTimeoutMs > broker.Options.MaxSessionTimeoutMs)
         {
@@ -94,7 +100,9 @@ internal static class GroupApis
             byte[] assignment = reader.ReadNullableBytes(out _).ToArray();
             assignments.Add((id, assignment));
         }
-        var outcome = await broker.Groups.SyncAsync(group, generation, memberId, assignments);
+        var outcome = broker.Allows(request, KafkaResource.Group, group, KafkaOperation.Consume)
+            ? await broker.Groups.SyncAsync(group, generation, memberId, assignments)
+            : new SyncOutcome(ErrorCode.GroupAuthorizationFailed, []);
         if (request.Version >= 1)
         {
             writer.WriteInt32(0); // throttle_time_ms
@@ -111,7 +119,9 @@ internal static class GroupApis
         string group = reader.ReadString();
         int generation = reader.ReadInt32();
         string memberId = reader.ReadString();
-        short error = broker.Groups.Heartbeat(group, generation, memberId);
+        short error = broker.Allows(request, KafkaResource.Group, group, KafkaOperation.Consume)
+            ? broker.Groups.Heartbeat(group, generation, memberId)
+            : ErrorCode.GroupAuthorizationFailed;
         if (request.Version >= 1)
         {
             writer.WriteInt32(0); // throttle_time_ms
@@ -138,7 +148,8 @@ internal static class GroupApis
                 members.Add((reader.ReadString(), reader.ReadNullableString()));
             }
         }
-        var results = members.Select(m => (m.MemberId, m.InstanceId, Error: broker.Groups.Leave(group, m.MemberId))).ToList();
+        bool allowed = broker.Allows(request, KafkaResource.Group, group, KafkaOperation.Consume);
+        var results = members.Select(m => (m.MemberId, m.InstanceId, Error: allowed ? broker.Groups.Leave(group, m.MemberId) : ErrorCode.GroupAuthorizationFailed)).ToList();
         if (version >= 1)
         {
             writer.WriteInt32(0); // throttle_time_ms
@@ -163,6 +174,10 @@ internal static class GroupApis
         foreach (string name in await broker.StoredGroupsAsync())
         {
             groups.TryAdd(name, "consumer");
+        }
+        foreach (string hidden in groups.Keys.Where(g => !broker.Allows(request, KafkaResource.Group, g, KafkaOperation.Describe)).ToList())
+        {
+            groups.Remove(hidden);
         }
         if (request.Version >= 1)
         {
@@ -195,8 +210,9 @@ internal static class GroupApis
         writer.WriteArrayLength(names.Count);
         foreach (string name in names)
         {
-            var group = broker.Groups.Describe(name);
-            writer.WriteInt16(ErrorCode.None);
+            bool allowed = broker.Allows(request, KafkaResource.Group, name, KafkaOperation.Describe);
+            var group = allowed ? broker.Groups.Describe(name) : null;
+            writer.WriteInt16(allowed ? ErrorCode.None : ErrorCode.GroupAuthorizationFailed);
             writer.WriteString(name);
             writer.WriteString(group?.State ?? "Dead");
             writer.WriteString(group?.ProtocolType ?? "");

@@ -25,6 +25,7 @@ internal static class ListOffsetsApi
             {
                 try
                 {
+                    broker.Demand(request, KafkaResource.Topic, name, KafkaOperation.Fetch);
                     var partition = broker.Store.GetTopic(name).GetPartition(index);
                     var (offset, found) = timestamp switch
                     {

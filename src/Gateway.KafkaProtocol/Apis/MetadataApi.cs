@@ -49,13 +49,17 @@ internal static class MetadataApi
         {
             writer.WriteInt32(KafkaBroker.NodeId); // controller_id: a real broker (kafkajs sends admin requests to it)
         }
+        // Every topic lists only those the principal may see; one asked for by name that it may not see is
+        // TOPIC_AUTHORIZATION_FAILED, whether or not it exists (as Kafka answers).
         var topics = names is null
-            ? [.. broker.Store.Topics.OrderBy(t => t.Name, StringComparer.Ordinal).Select(t => (t.Name, (ITopic?)t))]
-            : names.Select(n => (n, broker.Store.TryGetTopic(n, out var t) ? t : null)).ToList();
+            ? [.. broker.Store.Topics.Where(t => broker.Allows(request, KafkaResource.Topic, t.Name, KafkaOperation.Describe))
+                .OrderBy(t => t.Name, StringComparer.Ordinal).Select(t => (t.Name, (ITopic?)t, ErrorCode.None))]
+            : names.Select(n => !broker.Allows(request, KafkaResource.Topic, n, KafkaOperation.Describe) ? (n, null, ErrorCode.TopicAuthorizationFailed)
+                : broker.Store.TryGetTopic(n, out var t) ? (n, t, ErrorCode.None) : (n, (ITopic?)null, ErrorCode.UnknownTopicOrPartition)).ToList();
         writer.WriteArrayLength(topics.Count);
-        foreach (var (name, topic) in topics)
+        foreach (var (name, topic, error) in topics)
         {
-            writer.WriteInt16(topic is null ? ErrorCode.UnknownTopicOrPartition : ErrorCode.None);
+            writer.WriteInt16(error);
             writer.WriteString(name);
             if (version >= 1)
             {

@@ -52,7 +52,9 @@ internal static class OffsetApis
             topics.Add((name, partitions));
         }
 
-        short groupError = group.Length == 0 ? ErrorCode.InvalidGroupId : broker.Groups.CheckCommit(group, generation, memberId);
+        short groupError = group.Length == 0 ? ErrorCode.InvalidGroupId
+            : !broker.Allows(request, KafkaResource.Group, group, KafkaOperation.Consume) ? ErrorCode.GroupAuthorizationFailed
+            : broker.Groups.CheckCommit(group, generation, memberId);
         if (groupError == ErrorCode.None && await broker.HttpMembersAsync(group) > 0)
         {
             groupError = ErrorCode.InconsistentGroupProtocol;
@@ -66,7 +68,9 @@ internal static class OffsetApis
                 short error = groupError;
                 if (error == ErrorCode.None)
                 {
-                    error = !broker.Store.TryGetTopic(name, out var topic) || index < 0 || index >= topic.PartitionCount ? ErrorCode.UnknownTopicOrPartition
+                    // As in Kafka, committing needs the right to read the topic too.
+                    error = !broker.Allows(request, KafkaResource.Topic, name, KafkaOperation.Fetch) ? ErrorCode.TopicAuthorizationFailed
+                        : !broker.Store.TryGetTopic(name, out var topic) || index < 0 || index >= topic.PartitionCount ? ErrorCode.UnknownTopicOrPartition
                         : offset < 0 ? ErrorCode.OffsetOutOfRange
                         : ErrorCode.None;
                 }
@@ -133,17 +137,22 @@ internal static class OffsetApis
                 asked.Add((name, partitions));
             }
         }
-        IReadOnlyDictionary<TopicPartition, long> committed;
-        try
+        IReadOnlyDictionary<TopicPartition, long> committed = new Dictionary<TopicPartition, long>();
+        bool groupAllowed = broker.Allows(request, KafkaResource.Group, group, KafkaOperation.Describe);
+        if (groupAllowed)
         {
-            committed = (await broker.GroupStore.DescribeAsync(group)).CommittedOffsets;
+            try
+            {
+                committed = (await broker.GroupStore.DescribeAsync(group)).CommittedOffsets;
+            }
+            catch (GroupNotFoundException)
+            {
+                // no offsets
+            }
         }
-        catch (GroupNotFoundException)
-        {
-            committed = new Dictionary<TopicPartition, long>();
-        }
-        // Null topics (v2+): every partition with a committed offset.
-        asked ??= [.. committed.Keys.GroupBy(tp => tp.Topic).Select(g => (g.Key, g.Select(tp => tp.Partition).Order().ToList()))];
+        // Null topics (v2+): every partition with a committed offset, of the topics the principal may see.
+        asked ??= [.. committed.Keys.Where(tp => broker.Allows(request, KafkaResource.Topic, tp.Topic, KafkaOperation.Describe))
+            .GroupBy(tp => tp.Topic).Select(g => (g.Key, g.Select(tp => tp.Partition).Order().ToList()))];
 
         if (version >= 3)
         {
@@ -154,21 +163,29 @@ internal static class OffsetApis
         {
             writer.WriteString(name);
             writer.WriteArrayLength(partitions.Count);
+            short partitionError = !groupAllowed ? ErrorCode.GroupAuthorizationFailed
+                : !broker.Allows(request, KafkaResource.Topic, name, KafkaOperation.Describe) ? ErrorCode.TopicAuthorizationFailed
+                : ErrorCode.None;
             foreach (int index in partitions)
             {
                 writer.WriteInt32(index);
-                writer.WriteInt64(committed.TryGetValue(new TopicPartition(name, index), out long offset) ? offset : -1);
+                long offset = -1;
+                if (partitionError == ErrorCode.None && committed.TryGetValue(new TopicPartition(name, index), out long found))
+                {
+                    offset = found;
+                }
+                writer.WriteInt64(offset);
                 if (version >= 5)
                 {
                     writer.WriteInt32(-1); // committed_leader_epoch
                 }
                 writer.WriteNullableString(null); // metadata
-                writer.WriteInt16(ErrorCode.None);
+                writer.WriteInt16(partitionError);
             }
         }
         if (version >= 2)
         {
-            writer.WriteInt16(ErrorCode.None);
+            writer.WriteInt16(groupAllowed ? ErrorCode.None : ErrorCode.GroupAuthorizationFailed);
         }
         return true;
     }

@@ -41,6 +41,11 @@ internal static class ProduceApi
                     result.Error = ErrorCode.InvalidRequiredAcks;
                     continue;
                 }
+                if (!broker.Allows(request, KafkaResource.Topic, name, KafkaOperation.Produce))
+                {
+                    result.Error = ErrorCode.TopicAuthorizationFailed;
+                    continue;
+                }
                 if (produce.TransactionalId is not null)
                 {
                     result.Error = ErrorCode.InvalidRequest;
@@ -51,6 +56,11 @@ internal static class ProduceApi
             }
         }
         await Task.WhenAll(appends);
+        // The principal's produce quota, shared with HTTP: over it, the answer says how long to wait (throttle_time_ms)
+        // and the connection reads nothing more until then (Kafka's KIP-219), slowing down a client that does not
+        // listen too, without refusing what was sent.
+        var throttle = broker.Security.ChargeProduce(broker.PrincipalOf(request), request.Body.Length);
+        request.Client?.MuteFor(throttle, broker.Time);
         if (produce.Acks == 0)
         {
             return false;
@@ -84,7 +94,7 @@ internal static class ProduceApi
         }
         if (version >= 1)
         {
-            writer.WriteInt32(0); // throttle_time_ms
+            writer.WriteInt32((int)Math.Min(int.MaxValue, Math.Ceiling(throttle.TotalMilliseconds)));
         }
         return true;
     }

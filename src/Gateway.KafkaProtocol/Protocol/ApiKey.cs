@@ -16,12 +16,14 @@ public enum ApiKey : short
     SyncGroup = 14,
     DescribeGroups = 15,
     ListGroups = 16,
+    SaslHandshake = 17,
     ApiVersions = 18,
     CreateTopics = 19,
     DeleteTopics = 20,
     DeleteRecords = 21,
     InitProducerId = 22,
     DescribeConfigs = 32,
+    SaslAuthenticate = 36,
     CreatePartitions = 37,
 }
 
@@ -53,6 +55,8 @@ public static class SupportedApis
         (ApiKey.DeleteTopics, 0, 3),
         (ApiKey.DeleteRecords, 0, 1),
         (ApiKey.InitProducerId, 0, 1),
+        (ApiKey.SaslHandshake, 0, 1),
+        (ApiKey.SaslAuthenticate, 0, 1),
         (ApiKey.DescribeConfigs, 0, 3),
         (ApiKey.CreatePartitions, 0, 1),
     ];

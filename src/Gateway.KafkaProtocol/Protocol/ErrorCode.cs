@@ -16,6 +16,11 @@ public static class ErrorCode
     public const short CoordinatorNotAvailable = 15;
     public const short RecordListTooLarge = 18;
     public const short InvalidRequiredAcks = 21;
+    public const short TopicAuthorizationFailed = 29;
+    public const short GroupAuthorizationFailed = 30;
+    public const short UnsupportedSaslMechanism = 33;
+    public const short IllegalSaslState = 34;
+    public const short SaslAuthenticationFailed = 58;
     public const short IllegalGeneration = 22;
     public const short InconsistentGroupProtocol = 23;
     public const short InvalidGroupId = 24;
@@ -40,6 +45,7 @@ public static class ErrorCode
     /// <summary>The code for a storage error; anything unexpected is UNKNOWN_SERVER_ERROR (and logged by the caller).</summary>
     public static short Of(Exception ex) => ex switch
     {
+        KafkaErrorException kafka => kafka.Code,
         TopicNotFoundException or PartitionNotFoundException => UnknownTopicOrPartition,
         TopicExistsException => TopicAlreadyExists,
         OffsetOutOfRangeException => OffsetOutOfRange,
@@ -49,4 +55,10 @@ public static class ErrorCode
         LogCorruptedException or StorageFailureException or InsufficientStorageException => KafkaStorageError,
         _ => UnknownServerError,
     };
+}
+
+/// <summary>A refusal that is already one of Kafka's error codes (authorization, say), answered for its topic, partition or group.</summary>
+public sealed class KafkaErrorException(short code, string message) : Exception(message)
+{
+    public short Code { get; } = code;
 }

@@ -32,6 +32,9 @@ public sealed class KafkaRequest : IDisposable
 
     public string? ClientId { get; }
 
+    /// <summary>The connection it came on (set when it is handed to the broker).</summary>
+    public KafkaClientInfo? Client { get; internal set; }
+
     /// <summary>The body, after the header.</summary>
     public ReadOnlyMemory<byte> Body => _buffer.AsMemory(_bodyStart, _length - _bodyStart);
 

@@ -37,15 +37,9 @@ public static partial class KafkaListenerHosting
         builder.Services.AddSingleton<KafkaBroker>();
         builder.Services.AddSingleton<Gateway.KafkaProtocol.Groups.KafkaGroupCoordinator>();
         builder.Services.AddSingleton<ITopicEvents>(sp => sp.GetRequiredService<Topics.TopicEvents>());
+        builder.Services.AddSingleton<IKafkaSecurity, KafkaSecurity>();
         if (ListenAddress(builder.Configuration) is not { } listen)
         {
-            return builder;
-        }
-        var auth = builder.Configuration.GetSection("Auth").Get<AuthOptions>() ?? new AuthOptions();
-        if (auth.CredentialsConfigured)
-        {
-            // SASL is not served yet: with credentials required, the listener stays off rather than serve anonymously.
-            builder.Services.AddHostedService<KafkaListenerOffNotice>();
             return builder;
         }
         if (!KafkaListener.TryParseHostPort(listen, out string host, out int port))
@@ -117,19 +111,4 @@ public static partial class KafkaListenerHosting
     private static IEnumerable<int> Ports(string? list) =>
         (list ?? "").Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(p => int.Parse(p, NumberStyles.None, CultureInfo.InvariantCulture));
-
-    /// <summary>Says once at start why the Kafka listener is off although configured.</summary>
-    private sealed partial class KafkaListenerOffNotice(ILogger<KafkaListenerOffNotice> logger) : IHostedService
-    {
-        public Task StartAsync(CancellationToken cancellationToken)
-        {
-            LogOff(logger);
-            return Task.CompletedTask;
-        }
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "The Kafka listener is off: credentials are configured and it does not authenticate (SASL) yet. Set KafkaProtocol:Listen to empty to silence this.")]
-        private static partial void LogOff(ILogger logger);
-    }
 }

@@ -60,36 +60,44 @@ public sealed class Authenticator
         {
             return;
         }
+        var (user, failure) = await AuthenticateCredentialAsync(token);
+        if (user is not null)
+        {
+            context.User = user;
+        }
+        else
+        {
+            context.Items[AccessControl.AuthFailureKey] = failure;
+        }
+    }
+
+    /// <summary>
+    /// Who a credential names: an API key or a JWT, as sent after <c>Bearer</c> over HTTP or as the password of Kafka's
+    /// SASL PLAIN (or OAUTHBEARER's token). Either the principal, or why the credential was refused.
+    /// </summary>
+    public async Task<(ClaimsPrincipal? User, string? Failure)> AuthenticateCredentialAsync(string token)
+    {
         if (_jwt is not null && token.Count(c => c == '.') == 2)
         {
             if (StrictnessProblem(token) is { } problem)
             {
-                context.Items[AccessControl.AuthFailureKey] = $"The token is not valid ({problem}).";
-                return;
+                return (null, $"The token is not valid ({problem}).");
             }
             var result = await _tokens.ValidateTokenAsync(token, _jwt);
             if (result.IsValid && result.ClaimsIdentity.Name is { Length: > 0 } subject)
             {
-                if (subject.Any(char.IsControl) || !_jwtMayName(subject))
-                {
-                    context.Items[AccessControl.AuthFailureKey] = $"The token's issuer may not name the principal '{Printable(subject)}'.";
-                    return;
-                }
-                context.User = new ClaimsPrincipal(result.ClaimsIdentity);
-                return;
+                return subject.Any(char.IsControl) || !_jwtMayName(subject)
+                    ? (null, $"The token's issuer may not name the principal '{Printable(subject)}'.")
+                    : (new ClaimsPrincipal(result.ClaimsIdentity), null);
             }
-            context.Items[AccessControl.AuthFailureKey] = result.IsValid
+            return (null, result.IsValid
                 ? $"The token has no '{_jwt.NameClaimType}' claim to name its principal."
-                : $"The token is not valid ({Reason(result.Exception)}).";
-            return;
+                : $"The token is not valid ({Reason(result.Exception)}).");
         }
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
-        if (_keysByHash.TryGetValue(hash, out string? name))
-        {
-            context.User = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], "ApiKey"));
-            return;
-        }
-        context.Items[AccessControl.AuthFailureKey] = "The credential is not a known API key or a valid token.";
+        return _keysByHash.TryGetValue(hash, out string? name)
+            ? (new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, name)], "ApiKey")), null)
+            : (null, "The credential is not a known API key or a valid token.");
     }
 
     private static string? BearerOf(HttpContext context)

@@ -84,6 +84,18 @@ public sealed class Quotas(IOptions<QuotaOptions> options, TimeProvider time)
         }
     }
 
+    /// <summary>
+    /// Charges a produce request that cannot be refused (Kafka's: a broker over quota delays, it does not refuse):
+    /// one request and its bytes; returns how long its answer should wait until the principal is out of debt.
+    /// </summary>
+    public TimeSpan ChargeProduceDelay(string principal, long bytes)
+    {
+        var state = StateOf(principal);
+        var wait = state.Requests?.ChargeAndWait(1, time) ?? TimeSpan.Zero;
+        var byteWait = state.Bytes?.ChargeAndWait(bytes, time) ?? TimeSpan.Zero;
+        return byteWait > wait ? byteWait : wait;
+    }
+
     /// <summary>Charges bytes learnt only after reading a body without a declared length.</summary>
     public void ChargeProduceBytes(string principal, long bytes) => StateOf(principal).Bytes?.Charge(bytes, time);
 
@@ -170,6 +182,17 @@ public sealed class Quotas(IOptions<QuotaOptions> options, TimeProvider time)
                 _tokens -= cost;
                 wait = TimeSpan.Zero;
                 return true;
+            }
+        }
+
+        /// <summary>Takes <paramref name="cost"/> whatever the balance; returns how long until the balance is back at 0.</summary>
+        public TimeSpan ChargeAndWait(double cost, TimeProvider clock)
+        {
+            lock (_lock)
+            {
+                Refill(clock);
+                _tokens -= cost;
+                return _tokens >= 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(-_tokens / _rate);
             }
         }
 
