@@ -220,9 +220,20 @@ public sealed class ConfluentClientTests : IAsyncLifetime
         {
             Name = "bad-config",
             NumPartitions = 1,
-            Configs = new Dictionary<string, string> { ["cleanup.policy"] = "compact" },
+            Configs = new Dictionary<string, string> { ["message.timestamp.type"] = "LogAppendTime" },
         }]));
         Assert.Equal(ErrorCode.InvalidConfig, badConfig.Results.Single().Error.Code);
+
+        // What stream processors set for their changelogs: compact keeps everything (no retention), tuning is ignored.
+        await admin.CreateTopicsAsync([new TopicSpecification
+        {
+            Name = "changelog",
+            NumPartitions = 1,
+            Configs = new Dictionary<string, string> { ["cleanup.policy"] = "compact", ["message.timestamp.type"] = "CreateTime", ["segment.bytes"] = "52428800" },
+        }]);
+        var changelog = await Http.GetJsonAsync(_server.Http, "/v1/topics/changelog");
+        Assert.Equal(-1, (long)changelog["config"]!["retentionMs"]!);
+        Assert.Equal(-1, (long)changelog["config"]!["retentionBytes"]!);
 
         await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "admin", IncreaseTo = 4 }]);
         Assert.Equal(4, (await Http.GetJsonAsync(_server.Http, "/v1/topics/admin"))["partitions"]!.AsArray().Count);
