@@ -112,6 +112,7 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
                 };
                 if (answer)
                 {
+                    response.CloseConnectionAfter = request.CloseAfterAnswer;
                     return response;
                 }
                 response.Dispose();

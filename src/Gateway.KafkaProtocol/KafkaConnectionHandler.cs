@@ -66,6 +66,11 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
                 await Task.Delay(broker.Time.GetElapsedTime(now, client.MutedUntil), broker.Time, cancel); // over quota: the next requests wait
             }
             var result = await input.ReadAsync(cancel);
+            if (result.IsCanceled)
+            {
+                input.AdvanceTo(result.Buffer.Start); // the writer refused a request and closes the connection
+                return;
+            }
             var buffer = result.Buffer;
             try
             {
@@ -74,15 +79,18 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
                     var request = KafkaRequest.Parse(frame);
                     if (!SupportedApis.Supports(request.Key, request.Version) && request.Key != (short)ApiKey.ApiVersions)
                     {
-                        request.Dispose();
-                        throw new MalformedRequestException($"API {request.Key} version {request.Version} is not served here (see ApiVersions).");
+                        // Not served: answered UNSUPPORTED_VERSION (what ApiVersions answers a version it does not know,
+                        // where most answers keep their error code), then closed, as a Kafka broker closes such a
+                        // connection; the client is told rather than left waiting.
+                        await pending.WriteAsync(Task.FromResult<ResponseBuffer?>(Refusal(request, ErrorCode.UnsupportedVersion)), cancel);
+                        return;
                     }
                     if (security.SaslRequired && client.Principal is null
                         && (ApiKey)request.Key is not (ApiKey.ApiVersions or ApiKey.SaslHandshake or ApiKey.SaslAuthenticate))
                     {
-                        // Kafka's ILLEGAL_SASL_STATE: a broker that requires SASL closes such a connection.
-                        request.Dispose();
-                        throw new MalformedRequestException($"API {request.Key} before SASL authentication; this listener requires it (SASL PLAIN or OAUTHBEARER).");
+                        // Before SASL authentication on a listener that requires it: ILLEGAL_SASL_STATE, then closed.
+                        await pending.WriteAsync(Task.FromResult<ResponseBuffer?>(Refusal(request, ErrorCode.IllegalSaslState)), cancel);
+                        return;
                     }
                     await pending.WriteAsync(broker.HandleAsync(request, client, cancel), cancel);
                 }
@@ -95,6 +103,17 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>The last answer of a connection: the request's correlation id and just an error code.</summary>
+    private static ResponseBuffer Refusal(KafkaRequest request, short error)
+    {
+        using (request)
+        {
+            var refusal = new ResponseBuffer(request.CorrelationId, flexibleHeader: false) { CloseConnectionAfter = true };
+            new KafkaWriter(refusal).WriteInt16(error);
+            return refusal;
         }
     }
 
@@ -133,18 +152,25 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
         {
             await foreach (var next in pending.ReadAllAsync(cancel))
             {
-                using (var response = await next)
+                var response = await next;
+                bool last;
+                using (response)
                 {
                     if (response is null)
                     {
                         continue; // acks=0: no answer
                     }
                     output.Write(response.Complete().Span);
+                    last = response.CloseConnectionAfter;
                 }
-                if (client.CloseAfterAnswer)
+                if (last)
                 {
+                    // Sent, then closed gracefully (an abort could drop the answer): reading stops, nothing more is written.
                     await output.FlushAsync(cancel);
-                    throw new MalformedRequestException("Authentication failed; the answer said why.");
+                    LogRefused(logger, connection.ConnectionId, "a request was refused and answered with its error code (an API or version not served, a request before SASL authentication, or a refused credential)");
+                    connection.Transport.Input.CancelPendingRead();
+                    Drain(pending);
+                    return;
                 }
                 if (!pending.TryPeek(out var following) || !following.IsCompleted)
                 {
@@ -189,9 +215,6 @@ public sealed record KafkaClientInfo(string ConnectionId, System.Net.EndPoint? L
 
     /// <summary>The SASL mechanism the client chose in its handshake, or null before one.</summary>
     public string? SaslMechanism { get; set; }
-
-    /// <summary>Set by a request whose answer must be the connection's last (a failed authentication).</summary>
-    public bool CloseAfterAnswer { get; set; }
 
     /// <summary>Until when (the clock's timestamp) the connection reads no further request: a principal over its quota.</summary>
     public long MutedUntil { get; private set; }

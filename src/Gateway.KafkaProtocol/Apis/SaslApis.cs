@@ -57,10 +57,7 @@ internal static class SaslApis
             (error, message) = outcome.Principal is null ? (ErrorCode.SaslAuthenticationFailed, outcome.Failure) : (ErrorCode.None, null);
             client.Principal = outcome.Principal;
         }
-        if (error != ErrorCode.None)
-        {
-            client.CloseAfterAnswer = true;
-        }
+        request.CloseAfterAnswer = error != ErrorCode.None;
         writer.WriteInt16(error);
         writer.WriteNullableString(message);
         writer.WriteInt32(0); // auth_bytes: nothing to send back

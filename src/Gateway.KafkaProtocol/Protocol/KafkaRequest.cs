@@ -32,6 +32,9 @@ public sealed class KafkaRequest : IDisposable
 
     public string? ClientId { get; }
 
+    /// <summary>Set by a handler whose answer must be the connection's last (a failed authentication).</summary>
+    public bool CloseAfterAnswer { get; set; }
+
     /// <summary>The connection it came on (set when it is handed to the broker).</summary>
     public KafkaClientInfo? Client { get; internal set; }
 

@@ -26,6 +26,9 @@ public sealed class ResponseBuffer : IBufferWriter<byte>, IDisposable
         }
     }
 
+    /// <summary>Whether the connection closes once this answer is written (a refused request or credential).</summary>
+    public bool CloseConnectionAfter { get; set; }
+
     /// <summary>The frame, its size field set.</summary>
     public ReadOnlyMemory<byte> Complete()
     {

@@ -17,10 +17,11 @@ public sealed class DebianClientTests : IAsyncLifetime
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [SkippableFact]
-    public async Task Kcat_lists_produces_and_consumes_and_HTTP_sees_what_it_produced()
+    public async Task Kcat_lists_produces_and_consumes_and_HTTP_and_SSE_see_what_it_produced()
     {
         Skip.IfNot(await RunsAsync("kcat", "-V"), "kcat is not installed (.ci/run installs Debian's kcat)");
         await Http.CreateTopicAsync(_server.Http, "kcat", 2);
+        await using var stream = await SseClient.OpenAsync(_server.Http, "/v1/topics/kcat/events");
 
         var (listed, list) = await RunAsync("kcat", null, "-b", _server.Bootstrap, "-L", "-t", "kcat");
         Assert.True(listed == 0, list);
@@ -32,6 +33,12 @@ public sealed class DebianClientTests : IAsyncLifetime
         var records = Http.Records(await Http.GetJsonAsync(_server.Http, "/v1/topics/kcat/partitions/1/records?offset=0"));
         Assert.Equal(["one", "two", "three"], records.Select(r => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)r!["valueBase64"]!))));
         Assert.Equal(["a", "b", "c"], records.Select(r => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)r!["keyBase64"]!))));
+        foreach (string expected in new[] { "one", "two", "three" })
+        {
+            // The stream was open before kcat produced: the records arrive as they are committed.
+            var streamed = System.Text.Json.Nodes.JsonNode.Parse((await stream.NextAsync()).Data)!;
+            Assert.Equal(expected, System.Text.Encoding.UTF8.GetString(Convert.FromBase64String((string)streamed["valueBase64"]!)));
+        }
 
         await Http.ProduceAsync(_server.Http, "kcat", """[{"partition":1,"key":"d","value":"four"}]""");
         var (consumed, output) = await RunAsync("kcat", null, "-b", _server.Bootstrap, "-C", "-t", "kcat", "-p", "1", "-o", "beginning", "-e", "-f", "%o %k=%s\\n");

@@ -130,7 +130,7 @@ public sealed class KafkaSecurityTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Without_SASL_only_ApiVersions_is_answered_and_any_other_request_closes_the_connection()
+    public async Task Without_SASL_only_ApiVersions_and_SASL_are_served_and_any_other_request_is_refused_and_closes_the_connection()
     {
         using var client = await RawKafkaClient.ConnectAsync(_server.Bootstrap);
         byte[] versions = await client.RequestAsync(18, 0, [], flexible: false);
@@ -138,8 +138,9 @@ public sealed class KafkaSecurityTests : IAsyncLifetime
 
         byte[] handshake = await client.RequestAsync(17, 1, [0, 5, .. "PLAIN"u8], flexible: false);
         Assert.Equal(0, BinaryPrimitives.ReadInt16BigEndian(handshake));
-        await client.SendAsync(0, 7, KafkaFrames.ProduceBody("orders", 0, KafkaFrames.OneRecordBatch("sneaky"u8)), flexible: false);
+        byte[] refused = await client.RequestAsync(0, 7, KafkaFrames.ProduceBody("orders", 0, KafkaFrames.OneRecordBatch("sneaky"u8)), flexible: false);
 
+        Assert.Equal(34, BinaryPrimitives.ReadInt16BigEndian(refused)); // ILLEGAL_SASL_STATE
         Assert.True(await client.ClosedAsync());
         Assert.Equal(0, (long)(await Http.GetJsonAsync(_server.Http, "/v1/topics/orders/partitions/0/offsets"))["endOffset"]!);
     }

@@ -43,12 +43,13 @@ public sealed class KafkaWireTests : IAsyncLifetime
     [Theory]
     [InlineData("an unknown API key", 999, 0)]
     [InlineData("a version above the range", 0, 42)]
-    public async Task A_request_it_does_not_serve_closes_the_connection_and_the_server_goes_on(string what, short key, short version)
+    public async Task A_request_it_does_not_serve_is_answered_UNSUPPORTED_VERSION_then_closed_and_the_server_goes_on(string what, short key, short version)
     {
         using var client = await ConnectAsync();
 
-        await client.SendAsync(key, version, new byte[16], flexible: false);
+        byte[] answer = await client.RequestAsync(key, version, new byte[16], flexible: false);
 
+        Assert.Equal(35, BinaryPrimitives.ReadInt16BigEndian(answer)); // UNSUPPORTED_VERSION
         Assert.True(await client.ClosedAsync(), what);
         await AssertServingAsync();
     }

@@ -1,0 +1,301 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text.Json;
+using Confluent.Kafka;
+using Gateway.Bench.SseLoad;
+
+// Kafka-protocol load for bench/kafka.sh; every mode prints one JSON line.
+//   produce  <bootstrap> <topic> <seconds> [record-bytes=1024] [batch-bytes=65536] [acks=all|1] [warmup-seconds=3]
+//   fill     <bootstrap> <topic> <megabytes> [record-bytes=1024]          (acks=1, as fast as it goes)
+//   consume  <bootstrap> <topic> [partitions=1]                          (from offset 0 up to the high watermark)
+//   latency  <bootstrap> <topic> <rate> <seconds>                         (acks=all producer, consumer at the end)
+//   idle     <bootstrap> <connections> <server-pid>                       (RSS per connection that said ApiVersions + Metadata)
+string mode = args.Length > 0 ? args[0] : "";
+int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+try
+{
+    object result = mode switch
+    {
+        "produce" => Produce(args[1], args[2], Arg(3, 10), Arg(4, 1024), Arg(5, 65536), args.Length > 6 ? args[6] : "all", Arg(7, 3)),
+        "fill" => Fill(args[1], args[2], Arg(3, 1024), Arg(4, 1024)),
+        "consume" => Consume(args[1], args[2], Arg(3, 1)),
+        "latency" => await LatencyAsync(args[1], args[2], Arg(3, 1000), Arg(4, 20)),
+        "idle" => await IdleAsync(args[1], Arg(2, 1000), Arg(3, 0)),
+        _ => throw new ArgumentException($"unknown mode '{mode}'"),
+    };
+    Console.WriteLine(JsonSerializer.Serialize(result));
+    return 0;
+}
+catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or FormatException)
+{
+    Console.Error.WriteLine($"usage: see the top of bench/KafkaLoad/Program.cs ({ex.Message})");
+    return 2;
+}
+
+static ProducerConfig ProducerConfig(string bootstrap, Acks acks, int batchBytes, int lingerMs) => new()
+{
+    BootstrapServers = bootstrap,
+    Acks = acks,
+    EnableIdempotence = acks == Acks.All, // Java's default, and the client's batches as Kafka users send them
+    BatchSize = batchBytes,
+    LingerMs = lingerMs,
+    QueueBufferingMaxKbytes = 512 * 1024,
+    QueueBufferingMaxMessages = 1_000_000,
+    MessageTimeoutMs = 60_000,
+};
+
+// A closed loop: the producer keeps its queue full; delivered records are counted in the measured window.
+static object Produce(string bootstrap, string topic, int seconds, int recordBytes, int batchBytes, string acks, int warmupSeconds)
+{
+    using var producer = new ProducerBuilder<Null, byte[]>(ProducerConfig(bootstrap, acks == "all" ? Acks.All : Acks.Leader, batchBytes, 5)).Build();
+    byte[] value = new byte[recordBytes];
+    Random.Shared.NextBytes(value);
+    long delivered = 0;
+    long failed = 0;
+    void Report(DeliveryReport<Null, byte[]> report)
+    {
+        if (report.Error.IsError)
+        {
+            Interlocked.Increment(ref failed);
+        }
+        else
+        {
+            Interlocked.Increment(ref delivered);
+        }
+    }
+    var message = new Message<Null, byte[]> { Value = value };
+    var partition = new TopicPartition(topic, 0);
+    var total = Stopwatch.StartNew();
+    long startCount = -1;
+    TimeSpan startAt = default;
+    while (total.Elapsed < TimeSpan.FromSeconds(warmupSeconds + seconds))
+    {
+        if (startCount < 0 && total.Elapsed >= TimeSpan.FromSeconds(warmupSeconds))
+        {
+            startCount = Interlocked.Read(ref delivered);
+            startAt = total.Elapsed;
+        }
+        try
+        {
+            producer.Produce(partition, message, Report);
+        }
+        catch (ProduceException<Null, byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+        {
+            producer.Poll(TimeSpan.FromMilliseconds(1));
+        }
+    }
+    long measured = Interlocked.Read(ref delivered) - startCount;
+    double elapsed = (total.Elapsed - startAt).TotalSeconds;
+    producer.Flush(TimeSpan.FromSeconds(30));
+    return new
+    {
+        mode = "produce",
+        acks,
+        recordBytes,
+        batchBytes,
+        records = measured,
+        seconds = Math.Round(elapsed, 2),
+        recordsPerSecond = Math.Round(measured / elapsed),
+        mbPerSecond = Math.Round(measured * (double)recordBytes / elapsed / 1e6, 1),
+        failed = Interlocked.Read(ref failed),
+    };
+}
+
+static object Fill(string bootstrap, string topic, int megabytes, int recordBytes)
+{
+    using var producer = new ProducerBuilder<Null, byte[]>(ProducerConfig(bootstrap, Acks.Leader, 1 << 20, 5)).Build();
+    byte[] value = new byte[recordBytes];
+    Random.Shared.NextBytes(value);
+    long count = (long)megabytes * 1_000_000 / recordBytes;
+    long failed = 0;
+    var clock = Stopwatch.StartNew();
+    var message = new Message<Null, byte[]> { Value = value };
+    var partition = new TopicPartition(topic, 0);
+    for (long i = 0; i < count; i++)
+    {
+        while (true)
+        {
+            try
+            {
+                producer.Produce(partition, message, r => { if (r.Error.IsError) { Interlocked.Increment(ref failed); } });
+                break;
+            }
+            catch (ProduceException<Null, byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                producer.Poll(TimeSpan.FromMilliseconds(1));
+            }
+        }
+    }
+    producer.Flush(TimeSpan.FromMinutes(5));
+    return new { mode = "fill", records = count, bytes = count * recordBytes, seconds = Math.Round(clock.Elapsed.TotalSeconds, 1), failed };
+}
+
+// A caught-up consumer's read of the whole topic: from offset 0 to the high watermark, as fast as the broker serves it.
+static object Consume(string bootstrap, string topic, int partitions)
+{
+    var config = new ConsumerConfig
+    {
+        BootstrapServers = bootstrap,
+        GroupId = "bench-consume",
+        EnableAutoCommit = false,
+        FetchMaxBytes = 52_428_800,
+        MaxPartitionFetchBytes = 8_388_608,
+        QueuedMaxMessagesKbytes = 262_144,
+        EnablePartitionEof = true,
+    };
+    using var consumer = new ConsumerBuilder<Ignore, byte[]>(config).Build();
+    var ends = Enumerable.Range(0, partitions).Select(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).High.Value).ToArray();
+    consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, 0)));
+    long records = 0;
+    long bytes = 0;
+    int done = 0;
+    var clock = Stopwatch.StartNew();
+    while (done < partitions && clock.Elapsed < TimeSpan.FromMinutes(5))
+    {
+        var result = consumer.Consume(TimeSpan.FromSeconds(5));
+        if (result is null)
+        {
+            continue;
+        }
+        if (result.IsPartitionEOF)
+        {
+            if (result.Offset.Value >= ends[result.Partition.Value])
+            {
+                done++;
+            }
+            continue;
+        }
+        records++;
+        bytes += result.Message.Value.Length;
+    }
+    double seconds = clock.Elapsed.TotalSeconds;
+    return new { mode = "consume", records, bytes, seconds = Math.Round(seconds, 2), mbPerSecond = Math.Round(bytes / seconds / 1e6, 1), complete = done == partitions };
+}
+
+// Open loop: record i is due at start + i / rate; its latency runs from when it was due to when the consumer has it.
+static async Task<object> LatencyAsync(string bootstrap, string topic, int rate, int seconds)
+{
+    using var producer = new ProducerBuilder<Null, byte[]>(ProducerConfig(bootstrap, Acks.All, 65536, 0)).Build();
+    var consumerConfig = new ConsumerConfig
+    {
+        BootstrapServers = bootstrap,
+        GroupId = "bench-latency",
+        EnableAutoCommit = false,
+        FetchWaitMaxMs = 500,
+        FetchMinBytes = 1,
+    };
+    using var consumer = new ConsumerBuilder<Ignore, byte[]>(consumerConfig).Build();
+    long end = consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value;
+    consumer.Assign(new TopicPartitionOffset(topic, 0, end));
+    var histogram = new Histogram();
+    long total = (long)rate * seconds;
+    long warmup = rate * 2L;
+    var clock = Stopwatch.StartNew();
+    var reading = Task.Run(() =>
+    {
+        long seen = 0;
+        while (seen < total && clock.Elapsed < TimeSpan.FromSeconds(seconds + 30))
+        {
+            var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            if (result is null || result.IsPartitionEOF)
+            {
+                continue;
+            }
+            long now = clock.ElapsedTicks;
+            long index = BinaryPrimitives.ReadInt64LittleEndian(result.Message.Value);
+            long due = BinaryPrimitives.ReadInt64LittleEndian(result.Message.Value.AsSpan(8));
+            if (index >= warmup)
+            {
+                histogram.Record((now - due) * 1_000_000 / Stopwatch.Frequency);
+            }
+            seen++;
+        }
+        return seen;
+    });
+    await Task.Delay(1000); // the consumer's assignment and first fetch
+    clock.Restart();
+    for (long i = 0; i < total; i++)
+    {
+        long dueTicks = i * Stopwatch.Frequency / rate;
+        while (clock.ElapsedTicks < dueTicks)
+        {
+            long wait = (dueTicks - clock.ElapsedTicks) * 1000 / Stopwatch.Frequency;
+            if (wait > 1)
+            {
+                await Task.Delay((int)wait - 1);
+            }
+            else
+            {
+                Thread.SpinWait(20);
+            }
+        }
+        byte[] value = new byte[1024];
+        BinaryPrimitives.WriteInt64LittleEndian(value, i);
+        BinaryPrimitives.WriteInt64LittleEndian(value.AsSpan(8), dueTicks);
+        producer.Produce(new TopicPartition(topic, 0), new Message<Null, byte[]> { Value = value });
+    }
+    producer.Flush(TimeSpan.FromSeconds(30));
+    long received = await reading;
+    return new
+    {
+        mode = "latency",
+        rate,
+        records = total,
+        received,
+        p50Ms = Math.Round(histogram.PercentileMs(50), 2),
+        p99Ms = Math.Round(histogram.PercentileMs(99), 2),
+        p999Ms = Math.Round(histogram.PercentileMs(99.9), 2),
+        maxMs = Math.Round(histogram.MaxMicros / 1000.0, 2),
+    };
+}
+
+// Connections that did what a client does first (ApiVersions, Metadata) and then wait: what each costs the server.
+static async Task<object> IdleAsync(string bootstrap, int connections, int serverPid)
+{
+    string[] parts = bootstrap.Split(':');
+    int port = int.Parse(parts[1], CultureInfo.InvariantCulture);
+    GC.Collect();
+    await Task.Delay(1000);
+    long before = ProcStats.RssKb(serverPid);
+    var clients = new List<TcpClient>(connections);
+    try
+    {
+        for (int i = 0; i < connections; i++)
+        {
+            var tcp = new TcpClient { NoDelay = true };
+            await tcp.ConnectAsync(parts[0], port);
+            clients.Add(tcp);
+            var stream = tcp.GetStream();
+            await RoundTripAsync(stream, 18, 0, []);                         // ApiVersions v0
+            await RoundTripAsync(stream, 3, 1, [0xFF, 0xFF, 0xFF, 0xFF]);   // Metadata v1, every topic
+        }
+        await Task.Delay(3000);
+        long after = ProcStats.RssKb(serverPid);
+        return new { mode = "idle", connections, rssBeforeKb = before, rssAfterKb = after, kbPerConnection = Math.Round((after - before) / (double)connections, 2) };
+    }
+    finally
+    {
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+    }
+}
+
+static async Task RoundTripAsync(NetworkStream stream, short key, short version, byte[] body)
+{
+    byte[] frame = new byte[4 + 2 + 2 + 4 + 2 + body.Length];
+    BinaryPrimitives.WriteInt32BigEndian(frame, frame.Length - 4);
+    BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(4), key);
+    BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(6), version);
+    BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(8), 1);
+    BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(12), -1); // no client id
+    body.CopyTo(frame, 14);
+    await stream.WriteAsync(frame);
+    byte[] size = new byte[4];
+    await stream.ReadExactlyAsync(size);
+    byte[] answer = new byte[BinaryPrimitives.ReadInt32BigEndian(size)];
+    await stream.ReadExactlyAsync(answer);
+}
