@@ -34,22 +34,40 @@ catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException o
     return 2;
 }
 
-static ProducerConfig ProducerConfig(string bootstrap, Acks acks, int batchBytes, int lingerMs) => new()
+// librdkafka's defaults (not idempotent), but Kafka's (Java's) five requests in flight per connection; any librdkafka
+// setting can be changed from the environment, e.g. KAFKALOAD_ENABLE_IDEMPOTENCE=true, KAFKALOAD_LINGER_MS=0.
+static ProducerConfig ProducerConfig(string bootstrap, Acks acks, int batchBytes, int lingerMs) => Overridden(new ProducerConfig
 {
     BootstrapServers = bootstrap,
     Acks = acks,
-    EnableIdempotence = acks == Acks.All, // Java's default, and the client's batches as Kafka users send them
+    MaxInFlight = 5,
     BatchSize = batchBytes,
     LingerMs = lingerMs,
     QueueBufferingMaxKbytes = 512 * 1024,
     QueueBufferingMaxMessages = 1_000_000,
     MessageTimeoutMs = 60_000,
-};
+});
+
+static T Overridden<T>(T config)
+    where T : ClientConfig
+{
+    foreach (var entry in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>())
+    {
+        if (entry.Key is string key && key.StartsWith("KAFKALOAD_", StringComparison.Ordinal))
+        {
+            config.Set(key[10..].ToLowerInvariant().Replace('_', '.'), (string)entry.Value!);
+        }
+    }
+    return config;
+}
 
 // A closed loop: the producer keeps its queue full; delivered records are counted in the measured window.
 static object Produce(string bootstrap, string topic, int seconds, int recordBytes, int batchBytes, string acks, int warmupSeconds)
 {
-    using var producer = new ProducerBuilder<Null, byte[]>(ProducerConfig(bootstrap, acks == "all" ? Acks.All : Acks.Leader, batchBytes, 5)).Build();
+    var config = ProducerConfig(bootstrap, acks == "all" ? Acks.All : Acks.Leader, batchBytes, 5);
+    config.StatisticsIntervalMs = 1000;
+    string? statistics = null;
+    using var producer = new ProducerBuilder<Null, byte[]>(config).SetStatisticsHandler((_, json) => statistics = json).Build();
     byte[] value = new byte[recordBytes];
     Random.Shared.NextBytes(value);
     long delivered = 0;
@@ -88,10 +106,16 @@ static object Produce(string bootstrap, string topic, int seconds, int recordByt
     }
     long measured = Interlocked.Read(ref delivered) - startCount;
     double elapsed = (total.Elapsed - startAt).TotalSeconds;
+    // What librdkafka saw of the broker in the last second: request round trips and the batches it sent.
+    var (rttAvgMs, rttP99Ms, batchAvgBytes, inFlight) = BrokerStatistics(statistics);
     producer.Flush(TimeSpan.FromSeconds(30));
     return new
     {
         mode = "produce",
+        rttAvgMs,
+        rttP99Ms,
+        batchAvgBytes,
+        inFlight,
         acks,
         recordBytes,
         batchBytes,
@@ -101,6 +125,24 @@ static object Produce(string bootstrap, string topic, int seconds, int recordByt
         mbPerSecond = Math.Round(measured * (double)recordBytes / elapsed / 1e6, 1),
         failed = Interlocked.Read(ref failed),
     };
+}
+
+static (double RttAvgMs, double RttP99Ms, long BatchAvgBytes, long InFlight) BrokerStatistics(string? json)
+{
+    if (json is null)
+    {
+        return (-1, -1, -1, -1);
+    }
+    using var document = JsonDocument.Parse(json);
+    var root = document.RootElement;
+    var broker = root.GetProperty("brokers").EnumerateObject().Select(b => b.Value).FirstOrDefault(b => b.GetProperty("nodeid").GetInt32() >= 0);
+    var topic = root.GetProperty("topics").EnumerateObject().Select(t => t.Value).FirstOrDefault();
+    return broker.ValueKind == JsonValueKind.Undefined
+        ? (-1, -1, -1, -1)
+        : (broker.GetProperty("rtt").GetProperty("avg").GetInt64() / 1000.0,
+           broker.GetProperty("rtt").GetProperty("p99").GetInt64() / 1000.0,
+           topic.ValueKind == JsonValueKind.Undefined ? -1 : topic.GetProperty("batchsize").GetProperty("avg").GetInt64(),
+           broker.GetProperty("waitresp_cnt").GetInt64());
 }
 
 static object Fill(string bootstrap, string topic, int megabytes, int recordBytes)
@@ -190,6 +232,7 @@ static async Task<object> LatencyAsync(string bootstrap, string topic, int rate,
     long end = consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value;
     consumer.Assign(new TopicPartitionOffset(topic, 0, end));
     var histogram = new Histogram();
+    var lateness = new Histogram(); // how late the generator sent each record: its own share of the latency
     long total = (long)rate * seconds;
     long warmup = rate * 2L;
     var clock = Stopwatch.StartNew();
@@ -231,6 +274,10 @@ static async Task<object> LatencyAsync(string bootstrap, string topic, int rate,
                 Thread.SpinWait(20);
             }
         }
+        if (i >= warmup)
+        {
+            lateness.Record((clock.ElapsedTicks - dueTicks) * 1_000_000 / Stopwatch.Frequency);
+        }
         byte[] value = new byte[1024];
         BinaryPrimitives.WriteInt64LittleEndian(value, i);
         BinaryPrimitives.WriteInt64LittleEndian(value.AsSpan(8), dueTicks);
@@ -248,6 +295,7 @@ static async Task<object> LatencyAsync(string bootstrap, string topic, int rate,
         p99Ms = Math.Round(histogram.PercentileMs(99), 2),
         p999Ms = Math.Round(histogram.PercentileMs(99.9), 2),
         maxMs = Math.Round(histogram.MaxMicros / 1000.0, 2),
+        sendLateP99Ms = Math.Round(lateness.PercentileMs(99), 2),
     };
 }
 

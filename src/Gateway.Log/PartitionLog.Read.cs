@@ -38,7 +38,8 @@ public sealed partial class PartitionLog
         try
         {
             long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
-            using var scanner = Scan(startAddress, committed.Address);
+            // A large read (a Kafka consumer catching up) reads the next page while it copies this one.
+            using var scanner = Scan(startAddress, committed.Address, maxBytes >= LargeReadBytes ? ScanBufferingMode.DoublePageBuffering : ScanBufferingMode.SinglePageBuffering);
             while (!full && next < committed.Offset && scanner.TryNext(out var owner, out var batch, out long address))
             {
                 if (batch.NextOffset <= offset)
@@ -183,6 +184,9 @@ public sealed partial class PartitionLog
     ValueTask<long> IPartition.OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken) => new(OffsetForTimestamp(timestamp));
 
     private Func<string, Exception>? _corrupted;
+
+    /// <summary>Reads of at least this many bytes buffer two pages ahead instead of one.</summary>
+    private const int LargeReadBytes = 1 << 20;
 
     private static void Dispose(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches)
     {

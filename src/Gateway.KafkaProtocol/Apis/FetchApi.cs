@@ -109,6 +109,7 @@ internal static class FetchApi
 
     private static void Write(KafkaWriter writer, short version, List<PartitionResult> results)
     {
+        writer.Reserve((int)Math.Min(int.MaxValue - 1024, results.Sum(r => (long)r.RecordBytes + 64)));
         if (version >= 1)
         {
             writer.WriteInt32(0); // throttle_time_ms

@@ -73,6 +73,9 @@ public sealed class KafkaWriter(IBufferWriter<byte> output)
 
     public void WriteBytes(ReadOnlySpan<byte> bytes) => output.Write(bytes);
 
+    /// <summary>Makes room for <paramref name="bytes"/> more at once (a fetch answer's record sets), so the buffer grows once.</summary>
+    public void Reserve(int bytes) => output.GetSpan(bytes);
+
     private void WriteByte(byte value)
     {
         output.GetSpan(1)[0] = value;
