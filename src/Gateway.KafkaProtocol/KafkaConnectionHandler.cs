@@ -11,10 +11,11 @@ namespace Gateway.KafkaProtocol;
 /// <summary>
 /// One Kafka client connection, hosted by Kestrel on the listener's endpoint. Frames are read as they arrive and
 /// each request is handed to <see cref="KafkaBroker"/> at once (a client pipelines several: librdkafka keeps up to
-/// five in flight), while the answers go out in request order, as Kafka promises. A frame that is too large, a header
-/// that does not parse or a request of an API or version this broker does not serve closes the connection, as a
-/// Kafka broker does; nothing of such a request is stored. When the host requires SASL, only ApiVersions and the SASL
-/// requests are served before the connection has authenticated.
+/// five in flight), while the answers go out in request order, as Kafka promises. A frame that is too large or a header
+/// that does not parse closes the connection, as a Kafka broker does; a request of an API or version this broker does
+/// not serve is answered UNSUPPORTED_VERSION first, then the connection closes. Nothing of such a request is stored.
+/// When the host requires SASL, only ApiVersions and the SASL requests are served before the connection has
+/// authenticated (anything else: ILLEGAL_SASL_STATE, then closed).
 /// </summary>
 public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<KafkaProtocolOptions> options, ILogger<KafkaConnectionHandler> logger) : ConnectionHandler
 {
@@ -28,7 +29,7 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
             SingleWriter = true,
         });
         var client = new KafkaClientInfo(connection.ConnectionId, connection.LocalEndPoint, connection.RemoteEndPoint);
-        var writing = WriteAsync(connection, client, pending.Reader, cancel);
+        var writing = WriteAsync(connection, pending.Reader, cancel);
         try
         {
             await ReadAsync(connection, client, pending.Writer, settings, cancel);
@@ -145,7 +146,7 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
     /// Writes the answers in request order, flushing when none is ready behind the one written. A request whose body
     /// does not parse closes the connection here, which also ends the reading.
     /// </summary>
-    private async Task WriteAsync(ConnectionContext connection, KafkaClientInfo client, ChannelReader<Task<ResponseBuffer?>> pending, CancellationToken cancel)
+    private async Task WriteAsync(ConnectionContext connection, ChannelReader<Task<ResponseBuffer?>> pending, CancellationToken cancel)
     {
         var output = connection.Transport.Output;
         try

@@ -18,17 +18,6 @@ internal sealed class ProducerStates(int capacity, TimeSpan window, TimeProvider
     private readonly Lock _lock = new();
     private readonly Dictionary<long, Producer> _producers = [];
 
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _producers.Count;
-            }
-        }
-    }
-
     /// <summary>
     /// Checks a batch before it is appended: true with the earlier append's place when it repeats one of the
     /// producer's last batches; false when it may be appended; throws <see cref="InvalidProducerEpochException"/> for

@@ -10,8 +10,8 @@ namespace Gateway.KafkaProtocol.Apis;
 /// answers once the batch is durable, as HTTP's <c>acks=disk</c>; <c>acks=1</c> once it is in the log, as
 /// <c>acks=memory</c>; <c>acks=0</c> gets no answer. A batch of an idempotent producer is checked against the
 /// producer's last batches on the partition: a retry is answered with its original base offset, a gap is
-/// OUT_OF_ORDER_SEQUENCE_NUMBER and a fenced epoch INVALID_PRODUCER_EPOCH. The partitions of one request are appended concurrently, so
-/// durable ones share a commit.
+/// OUT_OF_ORDER_SEQUENCE_NUMBER and a fenced epoch INVALID_PRODUCER_EPOCH. The partitions of one request are appended
+/// concurrently, so durable ones share a commit.
 /// </summary>
 internal static class ProduceApi
 {
@@ -112,7 +112,7 @@ internal static class ProduceApi
                 result.Message = "The record set is null.";
                 return;
             }
-            var error = IncomingBatch.Validate(bytes.Span, log.Config.MaxRecordBytes, out string detail);
+            var error = IncomingBatch.Validate(bytes, log.Config.MaxRecordBytes, out string detail);
             if (error != IncomingBatchError.None)
             {
                 result.Error = error switch

@@ -196,14 +196,7 @@ public sealed class Quotas(IOptions<QuotaOptions> options, TimeProvider time)
             }
         }
 
-        public void Charge(double cost, TimeProvider clock)
-        {
-            lock (_lock)
-            {
-                Refill(clock);
-                _tokens -= cost;
-            }
-        }
+        public void Charge(double cost, TimeProvider clock) => ChargeAndWait(cost, clock);
 
         private void Refill(TimeProvider clock)
         {

@@ -39,8 +39,9 @@ public static class IncomingBatch
     private const int TransactionalBit = 0x10;
     private const int ControlBit = 0x20;
 
-    public static IncomingBatchError Validate(ReadOnlySpan<byte> bytes, int maxRecordBytes, out string detail)
+    public static IncomingBatchError Validate(ReadOnlyMemory<byte> batch, int maxRecordBytes, out string detail)
     {
+        var bytes = batch.Span;
         if (!RecordBatch.TryValidate(bytes, out detail))
         {
             return IncomingBatchError.Corrupt;
@@ -81,7 +82,7 @@ public static class IncomingBatch
         int length;
         try
         {
-            decompressed = BatchCompression.Decompress(codec, bytes[BatchLayout.HeaderSize..].ToArray(), (int)limit, out length);
+            decompressed = BatchCompression.Decompress(codec, batch[BatchLayout.HeaderSize..], (int)limit, out length);
         }
         catch (DecompressedTooLargeException ex)
         {

@@ -6,7 +6,7 @@ namespace Gateway.Storage.Records;
 /// <summary>
 /// A read-only view of one stored record batch (Kafka v2 layout). <see cref="TryValidate"/> checks the header and
 /// the CRC-32C; the record enumerator then walks the records in offset order. The records of a compressed batch (a
-/// Kafka producer's) are walked once they are decompressed (<see cref="WithRecords"/>); <see cref="Bytes"/> stays
+/// Kafka producer's) are walked once they are decompressed (<see cref="Readable"/>); <see cref="Bytes"/> stays
 /// the batch as stored.
 /// </summary>
 public readonly struct RecordBatch
@@ -35,9 +35,6 @@ public readonly struct RecordBatch
     /// <summary>Whether the records can be walked now: they are not compressed, or were decompressed.</summary>
     public bool RecordsReadable => _hasDecompressed || Compression == CompressionCodec.None;
 
-    /// <summary>The same batch whose records are walked from <paramref name="decompressed"/>, the decompressed records section.</summary>
-    public RecordBatch WithRecords(ReadOnlyMemory<byte> decompressed) => new(_bytes, decompressed);
-
     /// <summary>
     /// This batch with its records readable: itself when they are not compressed, else decompressed into pooled
     /// memory put in <paramref name="owner"/> (null when none was needed). A stored batch that does not decompress is
@@ -53,7 +50,7 @@ public readonly struct RecordBatch
         try
         {
             owner = BatchCompression.Decompress(Compression, _bytes[BatchLayout.HeaderSize..], BatchCompression.MaxDecompressedBytes, out int length);
-            return WithRecords(owner.Memory[..length]);
+            return new RecordBatch(_bytes, owner.Memory[..length]);
         }
         catch (Exception ex) when (ex is InvalidDataException or DecompressedTooLargeException)
         {
