@@ -39,7 +39,8 @@ public sealed partial class PartitionLog
         {
             long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
             // A large read (a Kafka consumer catching up) reads the next page while it copies this one.
-            using var scanner = Scan(startAddress, committed.Address, maxBytes >= LargeReadBytes ? ScanBufferingMode.DoublePageBuffering : ScanBufferingMode.SinglePageBuffering);
+            var buffering = maxBytes >= LargeReadBytes ? ScanBufferingMode.DoublePageBuffering : ScanBufferingMode.SinglePageBuffering;
+            using var scanner = new BatchScanner(_log, startAddress, committed.Address, buffering, _damaged ??= Damaged);
             while (!full && next < committed.Offset && scanner.TryNext(out var owner, out var batch, out long address))
             {
                 if (batch.NextOffset <= offset)
@@ -54,7 +55,7 @@ public sealed partial class PartitionLog
                     // (a Kafka fetch sends it as it is), only when its records are walked.
                     if (batch.BaseOffset > next)
                     {
-                        throw Corrupted($"offset {next} is missing at address {address}, the log continues at {batch.BaseOffset}");
+                        throw Damaged($"offset {next} is missing at address {address}, the log continues at {batch.BaseOffset}");
                     }
                     long available = batch.NextOffset - next;
                     if (count >= maxRecords || (count > 0 && bytes + batch.Bytes.Length > maxBytes))
@@ -78,7 +79,7 @@ public sealed partial class PartitionLog
                     if (record.Offset != next)
                     {
                         // Offsets are dense: a jump means a batch in between could not be read.
-                        throw Corrupted($"offset {next} is missing at address {address}, the log continues at {record.Offset}");
+                        throw Damaged($"offset {next} is missing at address {address}, the log continues at {record.Offset}");
                     }
                     if (count >= maxRecords || (count > 0 && bytes + record.EncodedSize > maxBytes))
                     {
@@ -91,10 +92,17 @@ public sealed partial class PartitionLog
                 }
             }
         }
-        catch (FasterException ex)
+        catch (Exception ex) when (ex is FasterException or LogCorruptedException)
         {
             Dispose(batches);
-            throw Corrupted($"reading at offset {offset} failed: {ex.Message}");
+            if (BeginOffset > offset)
+            {
+                // The records were deleted while they were read (retention or delete-records truncated the log under
+                // the scan, which skipped to the new begin or found their segment gone): the reader lost a race, the
+                // log is fine. The begin offset moves before the log is truncated, so such a scan always sees it here.
+                throw new OffsetOutOfRangeException(offset, BeginOffset, committed.Offset);
+            }
+            throw MarkFailed(ex as LogCorruptedException ?? Damaged($"reading at offset {offset} failed: {ex.Message}"));
         }
         catch
         {
@@ -148,7 +156,7 @@ public sealed partial class PartitionLog
         try
         {
             long startAddress = _index.TimestampFloorAddress(timestamp, _log!.BeginAddress);
-            using var scanner = Scan(startAddress, committed.Address);
+            using var scanner = new BatchScanner(_log, startAddress, committed.Address, ScanBufferingMode.SinglePageBuffering, _damaged ??= Damaged);
             while (scanner.TryNext(out var owner, out var batch, out _))
             {
                 using (owner)
@@ -171,9 +179,13 @@ public sealed partial class PartitionLog
                 }
             }
         }
-        catch (FasterException ex)
+        catch (Exception ex) when (ex is FasterException or LogCorruptedException)
         {
-            throw Corrupted($"timestamp lookup failed: {ex.Message}");
+            if (BeginOffset > begin)
+            {
+                return OffsetForTimestamp(timestamp); // records deleted under the scan (see Read): look again from the new begin
+            }
+            throw MarkFailed(ex as LogCorruptedException ?? Damaged($"timestamp lookup failed: {ex.Message}"));
         }
         return committed.Offset;
     }
@@ -184,6 +196,7 @@ public sealed partial class PartitionLog
     ValueTask<long> IPartition.OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken) => new(OffsetForTimestamp(timestamp));
 
     private Func<string, Exception>? _corrupted;
+    private Func<string, Exception>? _damaged;
 
     /// <summary>Reads of at least this many bytes buffer two pages ahead instead of one.</summary>
     private const int LargeReadBytes = 1 << 20;

@@ -324,9 +324,14 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private LogCorruptedException Corrupted(string detail)
+    /// <summary>The partition's damage, which from now on it answers every request with.</summary>
+    private LogCorruptedException Corrupted(string detail) => MarkFailed(Damaged(detail));
+
+    /// <summary>Damage found by a read, not yet the partition's: the read may have lost a race with a deletion.</summary>
+    private LogCorruptedException Damaged(string detail) => new($"Partition {Topic}/{Partition} is damaged: {detail}.");
+
+    private LogCorruptedException MarkFailed(LogCorruptedException failure)
     {
-        var failure = new LogCorruptedException($"Partition {Topic}/{Partition} is damaged: {detail}.");
         Interlocked.CompareExchange(ref _failure, failure, null);
         return failure;
     }

@@ -181,11 +181,18 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     private SafeFileHandle Segment(int segmentId) =>
         _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id), this);
 
-    private SafeFileHandle Open(int segmentId, FileOptions options = FileOptions.WriteThrough)
+    /// <summary>
+    /// The segment's handle for a read, which never creates the file: a read racing the removal of its segment (a
+    /// reader behind retention) fails as a read of a missing file instead of leaving an empty segment behind.
+    /// </summary>
+    private SafeFileHandle ExistingSegment(int segmentId) =>
+        _segments.TryGetValue(segmentId, out var handle) ? handle : _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, create: false), this);
+
+    private SafeFileHandle Open(int segmentId, FileOptions options = FileOptions.WriteThrough, bool create = true)
     {
         string path = GetSegmentFilename(FileName, segmentId);
         bool created = !File.Exists(path);
-        var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, options);
+        var handle = File.OpenHandle(path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, options);
         if (created)
         {
             // A new segment's name is durable only with its directory: before any write in it is acknowledged.
@@ -415,7 +422,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         uint done = 0;
         try
         {
-            var handle = Segment(read.SegmentId);
+            var handle = ExistingSegment(read.SegmentId);
             while (done < read.Length)
             {
                 int n;
