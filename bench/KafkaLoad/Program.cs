@@ -10,6 +10,7 @@ using Gateway.Bench.SseLoad;
 //   produce  <bootstrap> <topic> <seconds> [record-bytes=1024] [batch-bytes=65536] [acks=all|1] [warmup-seconds=3]
 //   fill     <bootstrap> <topic> <megabytes> [record-bytes=1024]          (acks=1, as fast as it goes)
 //   consume  <bootstrap> <topic> [partitions=1]                          (from offset 0 up to the high watermark)
+//   fetch    <bootstrap> <topic> <end-offset> [max-bytes=8388608]         (partition 0 from offset 0 to end-offset, raw Fetch v4)
 //   latency  <bootstrap> <topic> <rate> <seconds>                         (acks=all producer, consumer at the end)
 //   idle     <bootstrap> <connections> <server-pid>                       (RSS per connection that said ApiVersions + Metadata)
 string mode = args.Length > 0 ? args[0] : "";
@@ -21,6 +22,7 @@ try
         "produce" => Produce(args[1], args[2], Arg(3, 10), Arg(4, 1024), Arg(5, 65536), args.Length > 6 ? args[6] : "all", Arg(7, 3)),
         "fill" => Fill(args[1], args[2], Arg(3, 1024), Arg(4, 1024)),
         "consume" => Consume(args[1], args[2], Arg(3, 1)),
+        "fetch" => await FetchAsync(args[1], args[2], long.Parse(args[3], CultureInfo.InvariantCulture), Arg(4, 8 << 20)),
         "latency" => await LatencyAsync(args[1], args[2], Arg(3, 1000), Arg(4, 20)),
         "idle" => await IdleAsync(args[1], Arg(2, 1000), Arg(3, 0)),
         _ => throw new ArgumentException($"unknown mode '{mode}'"),
@@ -216,6 +218,71 @@ static object Consume(string bootstrap, string topic, int partitions)
     return new { mode = "consume", records, bytes, seconds = Math.Round(seconds, 2), mbPerSecond = Math.Round(bytes / seconds / 1e6, 1), complete = done == partitions };
 }
 
+// The broker's side of a consumer's catch-up, measured as wrk measures B2: the leanest Kafka consumer there is. One
+// connection, one Fetch v4 in flight (as a consumer keeps per broker), partition 0 from offset 0 until end-offset; the
+// answer is read and its record batches walked only far enough to know the next offset (batch headers, no records).
+static async Task<object> FetchAsync(string bootstrap, string topic, long end, int maxBytes)
+{
+    string[] parts = bootstrap.Split(':');
+    using var tcp = new TcpClient { NoDelay = true, ReceiveBufferSize = 4 << 20 };
+    await tcp.ConnectAsync(parts[0], int.Parse(parts[1], CultureInfo.InvariantCulture));
+    var stream = tcp.GetStream();
+    byte[] name = System.Text.Encoding.UTF8.GetBytes(topic);
+    byte[] request = new byte[4 + 10 + 4 + 4 + 4 + 4 + 1 + 4 + 2 + name.Length + 4 + 4 + 8 + 4];
+    var body = new BinaryWriterBE(request);
+    body.Int32(request.Length - 4);
+    body.Int16(1).Int16(4).Int32(0).Int16(-1);            // Fetch v4, correlation id, no client id
+    body.Int32(-1).Int32(500).Int32(1).Int32(maxBytes);   // replica -1, max wait 500 ms, min 1 byte, max bytes
+    body.Int8(0).Int32(1).Int16((short)name.Length).Bytes(name).Int32(1).Int32(0);
+    int offsetAt = body.Position;
+    body.Int64(0).Int32(maxBytes);
+    byte[] answer = new byte[maxBytes + (1 << 20)];
+    byte[] size = new byte[4];
+    long offset = 0;
+    long bytes = 0;
+    long fetches = 0;
+    var clock = Stopwatch.StartNew();
+    while (offset < end && clock.Elapsed < TimeSpan.FromMinutes(5))
+    {
+        BinaryPrimitives.WriteInt64BigEndian(request.AsSpan(offsetAt), offset);
+        await stream.WriteAsync(request);
+        await stream.ReadExactlyAsync(size);
+        int length = BinaryPrimitives.ReadInt32BigEndian(size);
+        if (length > answer.Length)
+        {
+            answer = new byte[length];
+        }
+        await stream.ReadExactlyAsync(answer.AsMemory(0, length));
+        fetches++;
+        // correlation id, throttle, topics[1], name, partitions[1], partition, error, hwm, lso, aborted[], records
+        int at = 4 + 4 + 4 + 2 + BinaryPrimitives.ReadInt16BigEndian(answer.AsSpan(12)) + 4 + 4;
+        short error = BinaryPrimitives.ReadInt16BigEndian(answer.AsSpan(at));
+        if (error != 0)
+        {
+            throw new InvalidOperationException($"fetch at offset {offset}: error {error}");
+        }
+        at += 2 + 8 + 8;
+        int aborted = BinaryPrimitives.ReadInt32BigEndian(answer.AsSpan(at));
+        at += 4 + Math.Max(0, aborted) * 16;
+        int records = BinaryPrimitives.ReadInt32BigEndian(answer.AsSpan(at));
+        at += 4;
+        for (int stop = at + records; at + 61 <= stop;)
+        {
+            long baseOffset = BinaryPrimitives.ReadInt64BigEndian(answer.AsSpan(at));
+            int batchLength = BinaryPrimitives.ReadInt32BigEndian(answer.AsSpan(at + 8));
+            if (at + 12 + batchLength > stop)
+            {
+                break; // a partial batch at the end, as Kafka may send
+            }
+            offset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(answer.AsSpan(at + 23)) + 1;
+            bytes += 12 + batchLength;
+            at += 12 + batchLength;
+        }
+    }
+    double seconds = clock.Elapsed.TotalSeconds;
+    return new { mode = "fetch", offset, bytes, fetches, seconds = Math.Round(seconds, 2), mbPerSecond = Math.Round(bytes / seconds / 1e6, 1), complete = offset >= end };
+}
+
 // Open loop: record i is due at start + i / rate; its latency runs from when it was due to when the consumer has it.
 static async Task<object> LatencyAsync(string bootstrap, string topic, int rate, int seconds)
 {
@@ -346,4 +413,44 @@ static async Task RoundTripAsync(NetworkStream stream, short key, short version,
     await stream.ReadExactlyAsync(size);
     byte[] answer = new byte[BinaryPrimitives.ReadInt32BigEndian(size)];
     await stream.ReadExactlyAsync(answer);
+}
+
+/// <summary>Big-endian fields into a buffer, as Kafka's requests are laid out.</summary>
+internal sealed class BinaryWriterBE(byte[] buffer)
+{
+    public int Position { get; private set; }
+
+    public BinaryWriterBE Int8(byte value)
+    {
+        buffer[Position++] = value;
+        return this;
+    }
+
+    public BinaryWriterBE Int16(short value)
+    {
+        BinaryPrimitives.WriteInt16BigEndian(buffer.AsSpan(Position), value);
+        Position += 2;
+        return this;
+    }
+
+    public BinaryWriterBE Int32(int value)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(buffer.AsSpan(Position), value);
+        Position += 4;
+        return this;
+    }
+
+    public BinaryWriterBE Int64(long value)
+    {
+        BinaryPrimitives.WriteInt64BigEndian(buffer.AsSpan(Position), value);
+        Position += 8;
+        return this;
+    }
+
+    public BinaryWriterBE Bytes(byte[] value)
+    {
+        value.CopyTo(buffer, Position);
+        Position += value.Length;
+        return this;
+    }
 }

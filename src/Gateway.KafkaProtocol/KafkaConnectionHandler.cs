@@ -161,7 +161,7 @@ public sealed partial class KafkaConnectionHandler(KafkaBroker broker, IOptions<
                     {
                         continue; // acks=0: no answer
                     }
-                    output.Write(response.Complete().Span);
+                    response.WriteTo(output);
                     last = response.CloseConnectionAfter;
                 }
                 if (last)

@@ -35,64 +35,34 @@ public sealed partial class PartitionLog
         int count = 0;
         long bytes = 0;
         bool full = false;
+        long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
         try
         {
-            long startAddress = _index.FloorAddress(offset, _log!.BeginAddress);
-            // A large read (a Kafka consumer catching up) reads the next page while it copies this one.
-            var buffering = maxBytes >= LargeReadBytes ? ScanBufferingMode.DoublePageBuffering : ScanBufferingMode.SinglePageBuffering;
-            using var scanner = new BatchScanner(_log, startAddress, committed.Address, buffering, _damaged ??= Damaged);
-            while (!full && next < committed.Offset && scanner.TryNext(out var owner, out var batch, out long address))
+            // What lies a whole memory size below the tail has left FasterLog's pages (any committed address is in the
+            // files, so where exactly this is decides only which way is faster).
+            long inFiles = Math.Min(_log.TailAddress - (1L << _options.MemorySizeBits), committed.Address);
+            if (maxBytes >= LargeReadBytes && _device is not null && startAddress < inFiles)
             {
-                if (batch.NextOffset <= offset)
+                // A large read of what has left memory (a Kafka consumer catching up) reads the files directly.
+                using var stored = new StoredScanner(_device, _options.PageSizeBits, _options.SegmentSizeBits, startAddress, inFiles,
+                    committed.Address, Math.Min(maxBytes, StoredChunkBytes), _damaged ??= Damaged);
+                while (!full && next < committed.Offset && stored.TryNext(out var owner, out var batch, out long address))
                 {
-                    owner.Dispose();
-                    continue;
+                    Take(owner, batch, address);
                 }
-                batches.Add((owner, batch));
-                if (!batch.RecordsReadable)
+                startAddress = stored.NextAddress;
+            }
+            if (!full && next < committed.Offset)
+            {
+                var buffering = maxBytes >= LargeReadBytes ? ScanBufferingMode.DoublePageBuffering : ScanBufferingMode.SinglePageBuffering;
+                using var scanner = new BatchScanner(_log, startAddress, committed.Address, buffering, _damaged ??= Damaged);
+                while (!full && next < committed.Offset && scanner.TryNext(out var owner, out var batch, out long address))
                 {
-                    // A Kafka producer's compressed batch counts whole, as in Kafka; nothing is decompressed here
-                    // (a Kafka fetch sends it as it is), only when its records are walked.
-                    if (batch.BaseOffset > next)
-                    {
-                        throw Damaged($"offset {next} is missing at address {address}, the log continues at {batch.BaseOffset}");
-                    }
-                    long available = batch.NextOffset - next;
-                    if (count >= maxRecords || (count > 0 && bytes + batch.Bytes.Length > maxBytes))
-                    {
-                        full = true;
-                        break;
-                    }
-                    long take = Math.Min(available, maxRecords - count);
-                    count += (int)take;
-                    bytes += batch.Bytes.Length;
-                    next += take;
-                    full = take < available;
-                    continue;
-                }
-                foreach (var record in batch)
-                {
-                    if (record.Offset < next)
-                    {
-                        continue;
-                    }
-                    if (record.Offset != next)
-                    {
-                        // Offsets are dense: a jump means a batch in between could not be read.
-                        throw Damaged($"offset {next} is missing at address {address}, the log continues at {record.Offset}");
-                    }
-                    if (count >= maxRecords || (count > 0 && bytes + record.EncodedSize > maxBytes))
-                    {
-                        full = true;
-                        break;
-                    }
-                    count++;
-                    bytes += record.EncodedSize;
-                    next = record.Offset + 1;
+                    Take(owner, batch, address);
                 }
             }
         }
-        catch (Exception ex) when (ex is FasterException or LogCorruptedException)
+        catch (Exception ex) when (ex is FasterException or LogCorruptedException or IOException)
         {
             Dispose(batches);
             if (BeginOffset > offset)
@@ -110,6 +80,66 @@ public sealed partial class PartitionLog
             throw;
         }
         return new RecordSet(batches, offset, next, count, bytes, begin, committed.Offset);
+
+        // Adds a scanned batch's records from the next offset on, as far as the limits allow; sets full when they stop it.
+        void Take(IMemoryOwner<byte> owner, RecordBatch batch, long address)
+        {
+            if (batch.NextOffset <= offset)
+            {
+                owner.Dispose();
+                return;
+            }
+            batches.Add((owner, batch));
+            if (!batch.RecordsReadable)
+            {
+                // A Kafka producer's compressed batch counts whole, as in Kafka; nothing is decompressed here (a
+                // Kafka fetch sends it as it is), only when its records are walked.
+                if (batch.BaseOffset > next)
+                {
+                    throw Damaged($"offset {next} is missing at address {address}, the log continues at {batch.BaseOffset}");
+                }
+                long available = batch.NextOffset - next;
+                if (count >= maxRecords || (count > 0 && bytes + batch.Bytes.Length > maxBytes))
+                {
+                    full = true;
+                    return;
+                }
+                long take = Math.Min(available, maxRecords - count);
+                count += (int)take;
+                bytes += batch.Bytes.Length;
+                next += take;
+                full = take < available;
+                return;
+            }
+            if (batch.BaseOffset == next && count + (batch.NextOffset - next) <= maxRecords && bytes + batch.RecordBytes <= maxBytes)
+            {
+                // All of it fits: counted from its header (its offsets are dense, its CRC checked), not record by record.
+                count += (int)(batch.NextOffset - next);
+                bytes += batch.RecordBytes;
+                next = batch.NextOffset;
+                return;
+            }
+            foreach (var record in batch)
+            {
+                if (record.Offset < next)
+                {
+                    continue;
+                }
+                if (record.Offset != next)
+                {
+                    // Offsets are dense: a jump means a batch in between could not be read.
+                    throw Damaged($"offset {next} is missing at address {address}, the log continues at {record.Offset}");
+                }
+                if (count >= maxRecords || (count > 0 && bytes + record.EncodedSize > maxBytes))
+                {
+                    full = true;
+                    return;
+                }
+                count++;
+                bytes += record.EncodedSize;
+                next = record.Offset + 1;
+            }
+        }
     }
 
     /// <summary>
@@ -200,6 +230,9 @@ public sealed partial class PartitionLog
 
     /// <summary>Reads of at least this many bytes buffer two pages ahead instead of one.</summary>
     private const int LargeReadBytes = 1 << 20;
+
+    /// <summary>The most a large read takes from the files at once.</summary>
+    private const int StoredChunkBytes = 16 << 20;
 
     private static void Dispose(List<(IMemoryOwner<byte> Owner, RecordBatch Batch)> batches)
     {

@@ -201,3 +201,50 @@ public sealed class RetentionRaceTests : IDisposable
         Assert.Equal(partition.EndOffset - partition.BeginOffset, LogFixture.ReadAll(partition, partition.BeginOffset).Count);
     }
 }
+
+public sealed class StoredReadTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Large_reads_from_the_files_return_what_small_reads_through_FasterLog_return()
+    {
+        // Pages of 64 KiB, 256 KiB in memory, segments of 1 MiB: ~3 MB of batches of many sizes cross pages and
+        // segments, and large reads (≥ 1 MiB asked) of what left memory come straight from the files.
+        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
+        var random = new Random(7);
+        for (int i = 0; i < 600; i++)
+        {
+            var values = Enumerable.Range(0, 1 + random.Next(8)).Select(v => new string((char)('a' + (i % 26)), 1 + random.Next(2_000))).ToArray();
+            await LogFixture.AppendAsync(partition, Acks.Memory, values);
+        }
+        await partition.FlushAsync();
+
+        var small = new List<(long, string)>();
+        for (long offset = 0; offset < partition.EndOffset;)
+        {
+            var part = LogFixture.ReadAll(partition, offset, maxBytes: 30_000);
+            small.AddRange(part);
+            offset = part[^1].Offset + 1;
+        }
+        foreach (int maxBytes in new[] { 1 << 20, 3 << 20 })
+        {
+            var large = new List<(long, string)>();
+            for (long offset = 0; offset < partition.EndOffset;)
+            {
+                var part = LogFixture.ReadAll(partition, offset, maxBytes: maxBytes);
+                Assert.InRange(part.Sum(r => r.Value.Length), 1, maxBytes);
+                large.AddRange(part);
+                offset = part[^1].Offset + 1;
+            }
+            Assert.Equal(small, large);
+        }
+        // From inside a batch, and a limit of records, as a fetch at any offset asks.
+        Assert.Equal(small.Skip(1_001).Take(5), LogFixture.ReadAll(partition, 1_001, maxRecords: 5, maxBytes: 1 << 20));
+        Assert.Equal(partition.EndOffset, small.Count);
+        Assert.Null(partition.Failure);
+    }
+}

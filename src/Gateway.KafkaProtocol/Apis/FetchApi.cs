@@ -109,7 +109,7 @@ internal static class FetchApi
 
     private static void Write(KafkaWriter writer, short version, List<PartitionResult> results)
     {
-        writer.Reserve((int)Math.Min(int.MaxValue - 1024, results.Sum(r => (long)r.RecordBytes + 64)));
+        writer.Reserve(64 + (results.Count * 64));
         if (version >= 1)
         {
             writer.WriteInt32(0); // throttle_time_ms
@@ -150,10 +150,15 @@ internal static class FetchApi
                 writer.WriteInt32(result.RecordBytes);
                 if (result.Records is { } set)
                 {
-                    for (int b = 0; b < set.BatchCount; b++)
+                    // The stored batches go out from where they were read, not copied into the answer first: the
+                    // answer holds them until it is written.
+                    var batches = new ReadOnlyMemory<byte>[set.BatchCount];
+                    for (int b = 0; b < batches.Length; b++)
                     {
-                        writer.WriteBytes(set.BatchAt(b).Bytes.Span);
+                        batches[b] = set.BatchAt(b).Bytes;
                     }
+                    result.Records = null;
+                    writer.WriteOwned(batches, set);
                 }
             }
         }

@@ -76,6 +76,30 @@ public sealed class KafkaWriter(IBufferWriter<byte> output)
     /// <summary>Makes room for <paramref name="bytes"/> more at once (a fetch answer's record sets), so the buffer grows once.</summary>
     public void Reserve(int bytes) => output.GetSpan(bytes);
 
+    /// <summary>
+    /// Writes <paramref name="bytes"/> owned by <paramref name="owner"/>: attached to a <see cref="ResponseBuffer"/>
+    /// (which then holds the owner until the answer is written), copied into any other output (and the owner released).
+    /// </summary>
+    public void WriteOwned(IReadOnlyList<ReadOnlyMemory<byte>> bytes, IDisposable owner)
+    {
+        if (output is ResponseBuffer response)
+        {
+            foreach (var piece in bytes)
+            {
+                response.Attach(piece);
+            }
+            response.Hold(owner);
+            return;
+        }
+        using (owner)
+        {
+            foreach (var piece in bytes)
+            {
+                WriteBytes(piece.Span);
+            }
+        }
+    }
+
     private void WriteByte(byte value)
     {
         output.GetSpan(1)[0] = value;

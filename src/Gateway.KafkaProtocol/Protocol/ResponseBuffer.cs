@@ -4,13 +4,17 @@ using System.Buffers.Binary;
 namespace Gateway.KafkaProtocol.Protocol;
 
 /// <summary>
-/// One response frame in a pooled, growing buffer: the size (filled in by <see cref="Complete"/>), the response
-/// header, the body. Returned to the pool once written to the connection.
+/// One response frame in a pooled, growing buffer: the size (filled in by <see cref="WriteTo"/>), the response
+/// header, the body. Large runs of stored bytes (a fetch's record batches) are not copied in but attached where they
+/// go, and written from where they are; what holds them is released with the buffer, once written to the connection.
 /// </summary>
 public sealed class ResponseBuffer : IBufferWriter<byte>, IDisposable
 {
     private byte[] _buffer;
     private int _length;
+    private List<(int At, ReadOnlyMemory<byte> Bytes)>? _attached;
+    private long _attachedBytes;
+    private List<IDisposable>? _held;
 
     /// <summary>Starts a response with header v0 (the correlation id); flexible versions' header v1 adds empty tagged fields.</summary>
     public ResponseBuffer(int correlationId, bool flexibleHeader, int initialSize = 256)
@@ -29,11 +33,34 @@ public sealed class ResponseBuffer : IBufferWriter<byte>, IDisposable
     /// <summary>Whether the connection closes once this answer is written (a refused request or credential).</summary>
     public bool CloseConnectionAfter { get; set; }
 
-    /// <summary>The frame, its size field set.</summary>
-    public ReadOnlyMemory<byte> Complete()
+    /// <summary>The frame's size, the size field included.</summary>
+    public long Length => _length + _attachedBytes;
+
+    /// <summary>
+    /// Puts <paramref name="bytes"/> here without copying them; they must stay as they are until this buffer is
+    /// disposed (<see cref="Hold"/> what owns them).
+    /// </summary>
+    public void Attach(ReadOnlyMemory<byte> bytes)
     {
-        BinaryPrimitives.WriteInt32BigEndian(_buffer, _length - 4);
-        return _buffer.AsMemory(0, _length);
+        (_attached ??= []).Add((_length, bytes));
+        _attachedBytes += bytes.Length;
+    }
+
+    /// <summary>Releases <paramref name="owner"/> when this buffer is disposed.</summary>
+    public void Hold(IDisposable owner) => (_held ??= []).Add(owner);
+
+    /// <summary>Writes the frame, its size field set, to <paramref name="output"/>.</summary>
+    public void WriteTo(IBufferWriter<byte> output)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(_buffer, checked((int)(Length - 4)));
+        int written = 0;
+        foreach (var (at, bytes) in _attached ?? [])
+        {
+            output.Write(_buffer.AsSpan(written, at - written));
+            output.Write(bytes.Span);
+            written = at;
+        }
+        output.Write(_buffer.AsSpan(written, _length - written));
     }
 
     public void Advance(int count) => _length += count;
@@ -57,6 +84,12 @@ public sealed class ResponseBuffer : IBufferWriter<byte>, IDisposable
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = [];
         }
+        _attached = null;
+        foreach (var owner in _held ?? [])
+        {
+            owner.Dispose();
+        }
+        _held = null;
     }
 
     private void Ensure(int sizeHint)

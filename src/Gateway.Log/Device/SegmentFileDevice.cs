@@ -157,6 +157,27 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         }
     }
 
+    /// <summary>
+    /// Reads the log's bytes at <paramref name="address"/> from its segment file, synchronously, within one segment:
+    /// committed addresses only (their pages are written). Returns how many bytes there were.
+    /// </summary>
+    internal int ReadStored(long address, Span<byte> destination)
+    {
+        var handle = ExistingSegment((int)(address / segmentSize));
+        long at = address % segmentSize;
+        int done = 0;
+        while (done < destination.Length)
+        {
+            int n = RandomAccess.Read(handle, destination[done..], at + done);
+            if (n == 0)
+            {
+                break;
+            }
+            done += n;
+        }
+        return done;
+    }
+
     public override long GetFileSize(int segment) => segmentSize > 0 ? segmentSize : RandomAccess.GetLength(Segment(segment));
 
     public override void Dispose()

@@ -63,6 +63,9 @@ public readonly struct RecordBatch
     public int Count => BinaryPrimitives.ReadInt32BigEndian(_bytes.Span[BatchLayout.RecordsCount..]);
 
     /// <summary>The offset after the batch's last record.</summary>
+    /// <summary>The bytes its records take as stored: for a batch whose records are readable, the sum of their <see cref="LogRecord.EncodedSize"/>.</summary>
+    public int RecordBytes => _bytes.Length - BatchLayout.HeaderSize;
+
     public long NextOffset => BaseOffset + BinaryPrimitives.ReadInt32BigEndian(_bytes.Span[BatchLayout.LastOffsetDelta..]) + 1;
 
     public long BaseTimestamp => BinaryPrimitives.ReadInt64BigEndian(_bytes.Span[BatchLayout.BaseTimestamp..]);
