@@ -5,8 +5,10 @@
 #              entries from 5 writers, each waiting for its durable commit (target >= 0.8)
 #   K-idem     the same with enable.idempotence=true (Java's default): librdkafka then keeps one request per
 #              partition in flight (it allows 5 minus the *messages* in flight), so one partition runs at 1 / RTT
-#   K-consume  a caught-up consumer reading a 1 GB topic from offset 0: MB/s  vs  B2, the trivial Kestrel app serving
-#              a 1 MiB buffer (wrk -c64, the ceiling for serving bytes) (target >= 0.8)
+#   K-consume  a caught-up Confluent.Kafka consumer reading a 1 GB topic from offset 0: MB/s  vs  B2, the trivial
+#              Kestrel app serving a 1 MiB buffer (wrk -c64, the ceiling for serving bytes) (target >= 0.8)
+#   K-fetch    the same read by the leanest consumer there is (raw Fetch v4, one in flight, batch headers walked): the
+#              broker's side alone, as wrk measures B2; K-consume is bounded by the client's own CPU (one core)
 #   K-latency  produce -> consume at 1,000 rec/s, open loop, acks=all: p50/p99/p99.9 (target p99 <= 5 ms)
 #   G-ndjson   the same 1 KB records over HTTP for comparison: 100 x 1 KB NDJSON per request, acks=disk, wrk -c64
 #   K-idle     RSS per idle Kafka connection (ApiVersions + Metadata said, then silence) (target <= 20 KB)
@@ -125,6 +127,8 @@ for ((round = 1; round <= RUNS; round++)); do
 
     out=$(load consume "$BOOTSTRAP" fill 1)
     log "K-consume: $out"; add K-consume "$(jq -r .mbPerSecond <<<"$out")"
+    out=$(load fetch "$BOOTSTRAP" fill "$(jq -r .records <<<"$out")")
+    log "K-fetch: $out"; add K-fetch "$(jq -r .mbPerSecond <<<"$out")"
     taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$BASELINE_PORT/blob" >"$WORK/b2.txt" 2>&1 || true
     add B2 "$(awk -v r="$(wrk_rps "$WORK/b2.txt")" 'BEGIN { printf "%.1f", r * 1048576 / 1e6 }')"
     log "B2: $(wrk_rps "$WORK/b2.txt") req/s of 1 MiB"
@@ -149,6 +153,7 @@ printf '%-11s %-62s %10s %10s %7s %s\n' id what median baseline ratio target
 printf '%-11s %-62s %10s %10s %7s %s\n' K-produce "Confluent.Kafka, 1 KB in 64 KB batches, acks=all, MB/s" "$(median K-produce)" "$(median B4-batch)" "$(ratio "$(median K-produce)" "$(median B4-batch)")" ">= 0.8 of B4-batch"
 printf '%-11s %-62s %10s %10s %7s %s\n' K-idem "the same, idempotent (one request in flight), MB/s" "$(median K-idem)" "$(median B4-batch)" "$(ratio "$(median K-idem)" "$(median B4-batch)")" "(librdkafka's limit)"
 printf '%-11s %-62s %10s %10s %7s %s\n' K-consume "caught-up consumer, $TOPIC_MB MB topic, MB/s" "$(median K-consume)" "$(median B2)" "$(ratio "$(median K-consume)" "$(median B2)")" ">= 0.8 of B2"
+printf '%-11s %-62s %10s %10s %7s %s\n' K-fetch "the same read by a raw Fetch loop (the broker's side), MB/s" "$(median K-fetch)" "$(median B2)" "$(ratio "$(median K-fetch)" "$(median B2)")" ">= 0.8 of B2"
 printf '%-11s %-62s %10s %10s %7s %s\n' G-ndjson "HTTP, 100 x 1 KB NDJSON per request, acks=disk, MB/s" "$(median G-ndjson)" "$(median B4-batch)" "$(ratio "$(median G-ndjson)" "$(median B4-batch)")" "(comparison)"
 printf '%-11s %-62s %10s\n' K-latency "produce->consume at 1,000 rec/s: p50 / p99 / p99.9 ms" "$(median K-p50) / $(median K-p99) / $(median K-p999)"
 printf '%-11s %-62s %10s %10s %7s %s\n' K-idle "RSS per idle Kafka connection ($IDLE), KB" "$IDLE_KB" "-" "-" "<= 20 KB"

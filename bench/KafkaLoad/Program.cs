@@ -338,7 +338,7 @@ static async Task<object> LatencyAsync(string bootstrap, string topic, int rate,
             }
             else
             {
-                Thread.SpinWait(20);
+                Thread.Yield(); // not a spin: librdkafka's threads share this core and must run the moment they are woken
             }
         }
         if (i >= warmup)
