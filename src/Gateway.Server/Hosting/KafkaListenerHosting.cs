@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Gateway.KafkaProtocol;
 using Gateway.Server.Security;
 using Microsoft.AspNetCore.Connections;
@@ -12,6 +14,7 @@ namespace Gateway.Server.Hosting;
 /// handler (<c>KafkaProtocol:Listen</c>, default <c>localhost:9092</c>; empty turns it off). Kestrel ignores the
 /// configured URLs once any endpoint is set in code, so while the listener is on, the HTTP addresses (<c>urls</c>,
 /// <c>http_ports</c>, <c>https_ports</c>) are bound here as code endpoints too, in the order given, before the Kafka one.
+/// With <c>KafkaProtocol:Tls:CertificatePath</c> the Kafka endpoint speaks TLS (Kestrel's own TLS, as HTTPS).
 /// </summary>
 public static partial class KafkaListenerHosting
 {
@@ -23,12 +26,48 @@ public static partial class KafkaListenerHosting
     }
 
     /// <summary>Why the configured listener cannot start, or null.</summary>
-    public static string? InvalidReason(IConfiguration configuration) =>
-        ListenAddress(configuration) is { } listen && !KafkaListener.TryParseHostPort(listen, out _, out _)
-            ? $"Refusing to start: KafkaProtocol:Listen is '{listen}'; give host:port (e.g. localhost:9092), or empty to turn the Kafka listener off."
-            : configuration["KafkaProtocol:Advertise"] is { Length: > 0 } advertise && !KafkaListener.TryParseHostPort(advertise, out _, out _)
-                ? $"Refusing to start: KafkaProtocol:Advertise is '{advertise}'; give host:port."
-                : null;
+    public static string? InvalidReason(IConfiguration configuration)
+    {
+        if (ListenAddress(configuration) is { } listen && !KafkaListener.TryParseHostPort(listen, out _, out _))
+        {
+            return $"Refusing to start: KafkaProtocol:Listen is '{listen}'; give host:port (e.g. localhost:9092), or empty to turn the Kafka listener off.";
+        }
+        if (configuration["KafkaProtocol:Advertise"] is { Length: > 0 } advertise && !KafkaListener.TryParseHostPort(advertise, out _, out _))
+        {
+            return $"Refusing to start: KafkaProtocol:Advertise is '{advertise}'; give host:port.";
+        }
+        try
+        {
+            using var certificate = TlsCertificate(configuration);
+            return null;
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return $"Refusing to start: the Kafka listener's TLS certificate (KafkaProtocol:Tls:CertificatePath, KeyPath, Password) cannot be loaded: {ex.Message}";
+        }
+    }
+
+    /// <summary>
+    /// The Kafka listener's certificate when TLS is configured (<c>KafkaProtocol:Tls:CertificatePath</c>: a PEM
+    /// certificate with <c>KeyPath</c>, its PEM key, or a PKCS#12 file with <c>Password</c>), else null.
+    /// </summary>
+    public static X509Certificate2? TlsCertificate(IConfiguration configuration)
+    {
+        string? path = configuration["KafkaProtocol:Tls:CertificatePath"];
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return null;
+        }
+        string? key = configuration["KafkaProtocol:Tls:KeyPath"];
+        string? password = configuration["KafkaProtocol:Tls:Password"];
+        if (!string.IsNullOrWhiteSpace(key))
+        {
+            return string.IsNullOrEmpty(password)
+                ? X509Certificate2.CreateFromPemFile(path, key)
+                : X509Certificate2.CreateFromEncryptedPemFile(path, password, key);
+        }
+        return X509CertificateLoader.LoadPkcs12FromFile(path, password);
+    }
 
     public static WebApplicationBuilder AddKafkaListener(this WebApplicationBuilder builder)
     {
@@ -75,7 +114,16 @@ public static partial class KafkaListenerHosting
             {
                 kestrel.ListenAnyIP(p, options => options.UseHttps());
             }
-            Bind(kestrel, host, port, options => options.UseConnectionHandler<KafkaConnectionHandler>());
+            var certificate = TlsCertificate(builder.Configuration);
+            Bind(kestrel, host, port, options =>
+            {
+                if (certificate is not null)
+                {
+                    // TLS first, then Kafka's protocol inside it: clients connect with security.protocol SSL or SASL_SSL.
+                    options.UseHttps(certificate);
+                }
+                options.UseConnectionHandler<KafkaConnectionHandler>();
+            });
         });
         return builder;
     }
