@@ -53,6 +53,22 @@ public interface IKafkaSecurity
 
     /// <summary>Charges a produce request of <paramref name="bytes"/>; returns how long to hold its answer back (zero within quota).</summary>
     TimeSpan ChargeProduce(string principal, long bytes);
+
+    /// <summary>
+    /// Takes one of the principal's long-poll slots for a fetch that waits, until disposed; null when the principal
+    /// has its limit of waits open (across both protocols).
+    /// </summary>
+    IDisposable? EnterWait(string principal);
+}
+
+/// <summary>A long-poll slot that holds nothing (no limit on waits).</summary>
+public sealed class NoWaitSlot : IDisposable
+{
+    public static readonly NoWaitSlot Instance = new();
+
+    public void Dispose()
+    {
+    }
 }
 
 /// <summary>No security: no SASL, everything allowed (a host that configures none).</summary>
@@ -71,4 +87,6 @@ public sealed class OpenKafkaSecurity : IKafkaSecurity
     public bool IsAllowed(string principal, KafkaResource kind, string name, KafkaOperation operation) => true;
 
     public TimeSpan ChargeProduce(string principal, long bytes) => TimeSpan.Zero;
+
+    public IDisposable? EnterWait(string principal) => NoWaitSlot.Instance;
 }

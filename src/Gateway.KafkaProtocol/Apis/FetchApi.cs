@@ -8,7 +8,8 @@ namespace Gateway.KafkaProtocol.Apis;
 /// Fetch (key 1), versions 0-11: the stored batches from each partition's fetch offset, sent as they are stored (a
 /// batch may start before the offset; clients skip what they did not ask for). Only committed records are read
 /// (the high watermark is the end offset). With nothing to send, it waits up to <c>max_wait_ms</c> for the commit
-/// that brings <c>min_bytes</c>, woken by the partitions' commit signals, not by polling. No fetch sessions: the
+/// that brings <c>min_bytes</c>, woken by the partitions' commit signals, not by polling; a fetch that waits holds one
+/// of its principal's long-poll slots (without one free it answers at once, throttled). No fetch sessions: the
 /// answer's session id 0 tells the client to send full requests.
 /// </summary>
 internal static class FetchApi
@@ -19,6 +20,8 @@ internal static class FetchApi
         var denied = fetch.Topics.Select(t => t.Item1).Where(t => !broker.Allows(request, KafkaResource.Topic, t, KafkaOperation.Fetch)).ToHashSet(StringComparer.Ordinal);
         var deadline = broker.Time.GetUtcNow().AddMilliseconds(Math.Clamp(fetch.MaxWaitMs, 0, 300_000));
         var results = new List<PartitionResult>();
+        IDisposable? slot = null;
+        var throttle = TimeSpan.Zero;
         try
         {
             while (true)
@@ -27,6 +30,15 @@ internal static class FetchApi
                 var remaining = deadline - broker.Time.GetUtcNow();
                 if (bytes >= Math.Max(1, fetch.MinBytes) || remaining <= TimeSpan.Zero)
                 {
+                    break;
+                }
+                // Only a fetch that really waits takes one of its principal's long-poll slots (shared with HTTP's
+                // long-polls and streams); with none free it answers now and asks the client to hold off a second.
+                slot ??= broker.Security.EnterWait(broker.PrincipalOf(request));
+                if (slot is null)
+                {
+                    throttle = TimeSpan.FromSeconds(1);
+                    request.Client?.MuteFor(throttle, broker.Time);
                     break;
                 }
                 var waits = new List<Task>();
@@ -44,11 +56,12 @@ internal static class FetchApi
                 cancel.ThrowIfCancellationRequested();
                 Release(results);
             }
-            Write(writer, request.Version, results);
+            Write(writer, request.Version, results, throttle);
             return true;
         }
         finally
         {
+            slot?.Dispose();
             Release(results);
         }
     }
@@ -107,12 +120,12 @@ internal static class FetchApi
         return total;
     }
 
-    private static void Write(KafkaWriter writer, short version, List<PartitionResult> results)
+    private static void Write(KafkaWriter writer, short version, List<PartitionResult> results, TimeSpan throttle)
     {
         writer.Reserve(64 + (results.Count * 64));
         if (version >= 1)
         {
-            writer.WriteInt32(0); // throttle_time_ms
+            writer.WriteInt32((int)throttle.TotalMilliseconds);
         }
         if (version >= 7)
         {

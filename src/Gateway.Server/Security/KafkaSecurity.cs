@@ -43,4 +43,7 @@ public sealed class KafkaSecurity(Authenticator authenticator, AccessControl acc
     }
 
     public TimeSpan ChargeProduce(string principal, long bytes) => quotas.LimitsProduce ? quotas.ChargeProduceDelay(principal, bytes) : TimeSpan.Zero;
+
+    public IDisposable? EnterWait(string principal) =>
+        !quotas.LimitsWaits ? NoWaitSlot.Instance : quotas.TryEnterWait(principal, out var slot) ? slot : null;
 }

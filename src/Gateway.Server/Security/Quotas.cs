@@ -100,19 +100,29 @@ public sealed class Quotas(IOptions<QuotaOptions> options, TimeProvider time)
     public void ChargeProduceBytes(string principal, long bytes) => StateOf(principal).Bytes?.Charge(bytes, time);
 
     /// <summary>Takes one of the principal's long-poll/stream slots until the returned slot is disposed.</summary>
-    public WaitSlot EnterWait(string principal)
+    public WaitSlot EnterWait(string principal) => TryEnterWait(principal, out var slot)
+        ? slot
+        : throw Exceeded($"Principal '{principal}' has {StateOf(principal).MaxWaits} long-polls and streams open, its limit.", TimeSpan.FromSeconds(1));
+
+    /// <summary>
+    /// Takes one of the principal's long-poll/stream slots (a default slot when it has no limit); false when it has
+    /// them all open already. HTTP's long-polls and streams and Kafka's fetch waits share them.
+    /// </summary>
+    public bool TryEnterWait(string principal, out WaitSlot slot)
     {
         var state = StateOf(principal);
+        slot = default;
         if (state.MaxWaits <= 0)
         {
-            return default;
+            return true;
         }
         if (Interlocked.Increment(ref state.Waits) > state.MaxWaits)
         {
             Interlocked.Decrement(ref state.Waits);
-            throw Exceeded($"Principal '{principal}' has {state.MaxWaits} long-polls and streams open, its limit.", TimeSpan.FromSeconds(1));
+            return false;
         }
-        return new WaitSlot(state);
+        slot = new WaitSlot(state);
+        return true;
     }
 
     private PrincipalState StateOf(string principal) => _states.GetOrAdd(principal, name =>
