@@ -96,7 +96,10 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         }
         catch (Exception ex) when (ex is FasterException or LogCorruptedException or IOException)
         {
-            _failure = ex as LogCorruptedException ?? new LogCorruptedException($"Partition {topic}/{partition} could not be recovered: {ex.Message}");
+            _failure = ex as LogCorruptedException
+                ?? (_device?.MissingSegment is int missing
+                    ? new LogCorruptedException($"Partition {topic}/{partition} is damaged: a segment file is missing: data.log.{missing}, part of the committed range, is gone.")
+                    : new LogCorruptedException($"Partition {topic}/{partition} could not be recovered: {ex.Message}"));
             LogRecoveryFailed(_logger, topic, partition, _failure.Message);
         }
     }

@@ -206,8 +206,25 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     /// The segment's handle for a read, which never creates the file: a read racing the removal of its segment (a
     /// reader behind retention) fails as a read of a missing file instead of leaving an empty segment behind.
     /// </summary>
-    private SafeFileHandle ExistingSegment(int segmentId) =>
-        _segments.TryGetValue(segmentId, out var handle) ? handle : _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, create: false), this);
+    private SafeFileHandle ExistingSegment(int segmentId)
+    {
+        if (_segments.TryGetValue(segmentId, out var handle))
+        {
+            return handle;
+        }
+        try
+        {
+            return _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, create: false), this);
+        }
+        catch (FileNotFoundException)
+        {
+            MissingSegment = segmentId;
+            throw;
+        }
+    }
+
+    /// <summary>The last segment a read found missing (a recovery that fails on it names it), or null.</summary>
+    public int? MissingSegment { get; private set; }
 
     private SafeFileHandle Open(int segmentId, FileOptions options = FileOptions.WriteThrough, bool create = true)
     {
