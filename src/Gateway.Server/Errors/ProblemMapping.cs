@@ -88,6 +88,7 @@ internal sealed partial class ProblemMapping(IProblemDetailsService problems, IL
         InsufficientStorageException i => (507, "insufficient_storage", "Insufficient storage", new Dictionary<string, object?> { ["freeBytes"] = i.FreeBytes }),
         LogCorruptedException => (500, "log_corrupted", "Stored data is damaged", Empty),
         StorageFailureException => (503, "storage_unavailable", "Storage unavailable", Empty),
+        NotSupportedByBackendException n => (501, "not_supported", "Not supported", new Dictionary<string, object?> { ["capability"] = n.Capability }),
         BadHttpRequestException { StatusCode: 413 } => (413, "request_too_large", "Request too large", Empty),
         BadHttpRequestException bad => (bad.StatusCode, bad.StatusCode == 400 ? "invalid_request" : "bad_request", TitleFor(bad.StatusCode), Empty),
         _ => (500, "internal_error", "Internal error", Empty),

@@ -21,7 +21,8 @@ public static partial class KafkaListenerHosting
     /// <summary>The listen address configured (the default when none is), or null when the listener is off.</summary>
     public static string? ListenAddress(IConfiguration configuration)
     {
-        string? listen = configuration["KafkaProtocol:Listen"] ?? new KafkaProtocolOptions().Listen;
+        // In front of a Kafka cluster the listener is off unless asked for: Kafka clients talk to the cluster itself.
+        string? listen = configuration["KafkaProtocol:Listen"] ?? (Storage.StorageComposition.IsKafka(configuration) ? null : new KafkaProtocolOptions().Listen);
         return string.IsNullOrWhiteSpace(listen) ? null : listen.Trim();
     }
 

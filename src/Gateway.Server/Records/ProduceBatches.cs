@@ -157,7 +157,8 @@ internal sealed class ProduceBatches : IRecordSink, IDisposable
         for (int i = 0; i < offsets.Length; i++)
         {
             var (partition, index) = _placement[i];
-            offsets[i] = new RecordPosition(partition, baseOffsets[partition] + index);
+            long offset = _builders[partition]?.AppendedOffsets is { } appended ? appended[index] : baseOffsets[partition] + index;
+            offsets[i] = new RecordPosition(partition, offset);
         }
         return (new ProduceResponse(offsets), replayed);
 

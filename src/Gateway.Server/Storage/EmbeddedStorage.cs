@@ -37,8 +37,10 @@ internal sealed class EmbeddedStorage(
 
     public bool IsOpen => _store is not null && _groups is not null;
 
-    private readonly Lock _openLock = new();
-    private Task? _opening;
+    private readonly Lock _openLock = new(); // the directory's lock, handed from Prepare to the store
+    private OpenOnce? _open;
+
+    private OpenOnce Open => _open ??= new OpenOnce(OpenAsync);
 
     /// <summary>The data directory, as a full path.</summary>
     public string DataDirectory => Path.GetFullPath(logOptions.Value.DataDirectory, environment.ContentRootPath);
@@ -74,34 +76,16 @@ internal sealed class EmbeddedStorage(
     }
 
     /// <summary>Starts opening the storage on the thread pool (once; later calls do nothing).</summary>
-    public void BeginOpen() => _ = Opening();
+    public void BeginOpen() => _ = Open.Opening();
 
     /// <summary>Waits for the storage to open (started here unless <see cref="BeginOpen"/> started it), with its failure.</summary>
-    public Task StartAsync(CancellationToken cancellationToken) => Opening().WaitAsync(cancellationToken);
+    public Task StartAsync(CancellationToken cancellationToken) => Open.Opening().WaitAsync(cancellationToken);
 
     /// <summary>
     /// Waits for the storage to open, for a request that arrived while it was still opening; a storage that could not
     /// be opened is a <see cref="StorageFailureException"/> (503), and the host is then stopping.
     /// </summary>
-    public async Task WhenOpenAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Opening().WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            throw new StorageFailureException($"The storage could not be opened: {ex.Message}", ex);
-        }
-    }
-
-    private Task Opening()
-    {
-        lock (_openLock)
-        {
-            return _opening ??= Task.Run(OpenAsync);
-        }
-    }
+    public Task WhenOpenAsync(CancellationToken cancellationToken) => Open.WhenOpenAsync("The storage could not be opened", cancellationToken);
 
     private async Task OpenAsync()
     {
@@ -153,12 +137,7 @@ internal sealed class EmbeddedStorage(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        Task? opening;
-        lock (_openLock)
-        {
-            opening = _opening;
-        }
-        if (opening is not null)
+        if (Open.Started is { } opening)
         {
             // A start given up while the storage was still opening: close what it opens (its failure was reported).
             await opening.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

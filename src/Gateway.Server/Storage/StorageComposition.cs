@@ -1,19 +1,26 @@
 using Gateway.Log;
 using Gateway.Storage;
+using Gateway.Storage.Kafka;
 using Microsoft.Extensions.Options;
 
 namespace Gateway.Server.Storage;
 
 /// <summary>
 /// The one place that picks the storage backend, from <c>Storage:Backend</c>: <c>embedded</c> (the default; the log
-/// on FasterLog and the groups in LiteDB under <c>Storage:DataDirectory</c>). Everything else in the server sees the
-/// storage port only (<see cref="ILogStorage"/>, <see cref="IGroupCoordinator"/>).
+/// on FasterLog and the groups in LiteDB under <c>Storage:DataDirectory</c>) or <c>kafka</c> (a Kafka cluster,
+/// <c>Kafka:*</c>). Everything else in the server sees the storage port only (<see cref="ILogStorage"/>,
+/// <see cref="IGroupCoordinator"/>).
 /// </summary>
 internal static class StorageComposition
 {
     public const string Embedded = "embedded";
 
-    public static readonly string[] Backends = [Embedded];
+    public const string Kafka = "kafka";
+
+    public static readonly string[] Backends = [Embedded, Kafka];
+
+    /// <summary>Whether the configured backend is the Kafka one.</summary>
+    public static bool IsKafka(IConfiguration configuration) => string.Equals(configuration["Storage:Backend"], Kafka, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Why the configured backend cannot be used (exit 2), or null.</summary>
     public static string? UnknownBackend(IConfiguration configuration) =>
@@ -23,6 +30,19 @@ internal static class StorageComposition
 
     public static void AddStorage(this WebApplicationBuilder builder)
     {
+        if (IsKafka(builder.Configuration))
+        {
+            // Topic defaults and request limits are read from Storage:* as for the embedded backend.
+            builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage");
+            builder.Services.AddOptions<KafkaBackendOptions>().BindConfiguration("Kafka");
+            builder.Services.AddSingleton<KafkaStorage>();
+            builder.Services.AddSingleton<IStorageHost>(sp => sp.GetRequiredService<KafkaStorage>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaStorage>());
+            builder.Services.AddSingleton(sp => sp.GetRequiredService<IStorageHost>().Store);
+            builder.Services.AddSingleton(sp => sp.GetRequiredService<IStorageHost>().Groups);
+            builder.Services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+            return;
+        }
         builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage").ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<LogStoreOptions>, StorageOptionsValidation>();
         builder.Services.AddOptions<GroupOptions>().BindConfiguration("Groups").ValidateOnStart();

@@ -52,6 +52,13 @@ public sealed class RecordBatchBuilder : IDisposable
     /// <summary>Encoded size of the last record added, as fetch's <c>maxBytes</c> counts it.</summary>
     public int LastRecordSize { get; private set; }
 
+    /// <summary>
+    /// The offset of each record once appended, set by a backend whose offsets for one append may not be consecutive
+    /// (a Kafka cluster where other writers' records can land in between); null when they are the first record's offset
+    /// plus each one's position, as the embedded log's always are.
+    /// </summary>
+    public IReadOnlyList<long>? AppendedOffsets { get; set; }
+
     /// <summary>Appends one record. Timestamps are epoch milliseconds and need not be ordered.</summary>
     public void Add(long timestamp, Payload key, Payload value, IReadOnlyList<RecordHeader>? headers)
     {

@@ -52,7 +52,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item
         {
         }
         /// <summary>
-        /// Ends the member&apos;s lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.
+        /// Ends the member&apos;s lease at once.ProducesProblem(501); its partitions move to the remaining members in the next generation. Offsets stay committed.
         /// </summary>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
@@ -78,7 +78,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Ends the member&apos;s lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.
+        /// Ends the member&apos;s lease at once.ProducesProblem(501); its partitions move to the remaining members in the next generation. Offsets stay committed.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>

@@ -34,7 +34,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Offsets
         {
         }
         /// <summary>
-        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
+        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`.ProducesProblem(501); without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
         /// </summary>
         /// <returns>A <see cref="global::Gateway.Client.Models.CommitResponse"/></returns>
         /// <param name="body">Commit offsets (the next offset to read) for the given generation; without `offsets`, everything fetched so far.</param>
@@ -69,7 +69,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Offsets
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.CommitResponse>(requestInfo, global::Gateway.Client.Models.CommitResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
+        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`.ProducesProblem(501); without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="body">Commit offsets (the next offset to read) for the given generation; without `offsets`, everything fetched so far.</param>

@@ -1,0 +1,55 @@
+using Gateway.Log;
+using Gateway.Storage;
+using Gateway.Storage.Kafka;
+using Microsoft.Extensions.Options;
+
+namespace Gateway.Server.Storage;
+
+/// <summary>
+/// The Kafka backend's host (<c>Storage:Backend=kafka</c>): connects to the cluster named by
+/// <c>Kafka:BootstrapServers</c> from <see cref="BeginOpen"/>, right after the host is built; the host's start waits
+/// for it and a cluster that does not answer within <c>Kafka:RequestTimeoutMs</c> refuses the start. Nothing is kept
+/// on this node: a node may be stopped, killed or added at any time. Consumer groups are not offered by this backend
+/// yet (<see cref="UnsupportedGroups"/>).
+/// </summary>
+internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, IOptions<LogStoreOptions> logOptions, TimeProvider time) : IStorageHost, IHostedService
+{
+    private KafkaLogStorage? _store;
+    private OpenOnce? _open;
+
+    private OpenOnce Open => _open ??= new OpenOnce(OpenAsync);
+
+    public bool IsOpen => _store is not null;
+
+    public ILogStorage Store => _store ?? throw new InvalidOperationException("The Kafka backend is not open yet.");
+
+    public IGroupCoordinator Groups { get; } = new UnsupportedGroups();
+
+    public string? Prepare() => kafkaOptions.Value.ValidationError() is { } invalid ? $"Refusing to start: {invalid}" : null;
+
+    public void BeginOpen() => _ = Open.Opening();
+
+    public Task StartAsync(CancellationToken cancellationToken) => Open.Opening().WaitAsync(cancellationToken);
+
+    public Task WhenOpenAsync(CancellationToken cancellationToken) => Open.WhenOpenAsync("The Kafka cluster could not be reached", cancellationToken);
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (Open.Started is { } opening)
+        {
+            await opening.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+    }
+
+    private async Task OpenAsync()
+    {
+        var log = logOptions.Value;
+        // A record is one Kafka message: the largest the cluster takes by default (message.max.bytes, ~1 MB).
+        var limits = new StorageLimits(MaxBatchBytes: 64 << 20, MaxRecordBytesLimit: 1 << 20, log.TopicDefaults);
+        _store = await KafkaLogStorage.OpenAsync(kafkaOptions.Value, limits, time);
+    }
+}

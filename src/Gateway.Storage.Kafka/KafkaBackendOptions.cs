@@ -1,0 +1,31 @@
+namespace Gateway.Storage.Kafka;
+
+/// <summary>The Kafka backend's settings (<c>Kafka:*</c>).</summary>
+public sealed class KafkaBackendOptions
+{
+    /// <summary>The cluster's bootstrap servers, host:port[,host:port…].</summary>
+    public string BootstrapServers { get; set; } = "";
+
+    /// <summary>Any librdkafka setting for every client this node makes (security.protocol, sasl.*, ssl.*, …).</summary>
+    public Dictionary<string, string> Client { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>How long a produce, read or admin request to the cluster may take before it fails (503).</summary>
+    public int RequestTimeoutMs { get; set; } = 30_000;
+
+    /// <summary>How often topics (also those other clients made), their configs and their offsets are looked up again.</summary>
+    public int MetadataRefreshMs { get; set; } = 5_000;
+
+    /// <summary>How often a partition someone waits on (a long-poll, an SSE stream) is asked for its end offset.</summary>
+    public int TailPollMs { get; set; } = 50;
+
+    /// <summary>Replication factor of topics this node creates; -1 takes the cluster's default.</summary>
+    public short ReplicationFactor { get; set; } = -1;
+
+    /// <summary>What is wrong with these settings, or null.</summary>
+    public string? ValidationError() =>
+        string.IsNullOrWhiteSpace(BootstrapServers) ? "Kafka:BootstrapServers is required with Storage:Backend=kafka (host:port of the cluster)."
+        : RequestTimeoutMs is < 100 or > 600_000 ? "Kafka:RequestTimeoutMs must be between 100 and 600000."
+        : MetadataRefreshMs is < 100 or > 600_000 ? "Kafka:MetadataRefreshMs must be between 100 and 600000."
+        : TailPollMs is < 1 or > 10_000 ? "Kafka:TailPollMs must be between 1 and 10000."
+        : null;
+}

@@ -1,0 +1,126 @@
+using System.Collections.Concurrent;
+using Confluent.Kafka;
+
+namespace Gateway.Storage.Kafka;
+
+/// <summary>
+/// The node's clients of the cluster, shared by every request: one admin client, two producers (acks=all with
+/// idempotence for <c>acks=disk</c>, acks=1 for <c>acks=memory</c>), and a pool of assign-only consumers for reads and
+/// offset lookups — never one per HTTP request or per reader kept open.
+/// </summary>
+internal sealed class KafkaClients : IDisposable
+{
+    private readonly KafkaBackendOptions _options;
+    private readonly ConcurrentBag<IConsumer<byte[]?, byte[]?>> _readers = new();
+    private readonly SemaphoreSlim _readerSlots;
+    private int _readerCount;
+
+    public const int MaxReaders = 8;
+
+    public KafkaClients(KafkaBackendOptions options)
+    {
+        _options = options;
+        _readerSlots = new SemaphoreSlim(MaxReaders, MaxReaders);
+        Admin = new AdminClientBuilder(Configure(new AdminClientConfig())).Build();
+        Durable = new ProducerBuilder<byte[]?, byte[]?>(Configure(new ProducerConfig
+        {
+            Acks = Confluent.Kafka.Acks.All,
+            EnableIdempotence = true,
+            LingerMs = 1,
+            MessageTimeoutMs = options.RequestTimeoutMs,
+        })).Build();
+        Fast = new ProducerBuilder<byte[]?, byte[]?>(Configure(new ProducerConfig
+        {
+            Acks = Confluent.Kafka.Acks.Leader,
+            LingerMs = 1,
+            MessageTimeoutMs = options.RequestTimeoutMs,
+        })).Build();
+    }
+
+    public IAdminClient Admin { get; }
+
+    /// <summary>acks=all, idempotent: what <c>acks=disk</c> asks.</summary>
+    public IProducer<byte[]?, byte[]?> Durable { get; }
+
+    /// <summary>acks=1: what <c>acks=memory</c> asks.</summary>
+    public IProducer<byte[]?, byte[]?> Fast { get; }
+
+    public TimeSpan RequestTimeout => TimeSpan.FromMilliseconds(_options.RequestTimeoutMs);
+
+    /// <summary>Runs <paramref name="use"/> with a pooled consumer (assigned nothing before and after), on a pool thread: its calls block.</summary>
+    public async Task<T> WithReaderAsync<T>(Func<IConsumer<byte[]?, byte[]?>, T> use, CancellationToken cancellationToken)
+    {
+        await _readerSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await Task.Run(() =>
+            {
+                var reader = _readers.TryTake(out var pooled) ? pooled : NewReader();
+                try
+                {
+                    return use(reader);
+                }
+                finally
+                {
+                    try
+                    {
+                        reader.Unassign();
+                        _readers.Add(reader);
+                    }
+                    catch (KafkaException)
+                    {
+                        reader.Dispose(); // not given back in an unknown state
+                        Interlocked.Decrement(ref _readerCount);
+                    }
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _readerSlots.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var producer in new[] { Durable, Fast })
+        {
+            producer.Flush(TimeSpan.FromSeconds(5));
+            producer.Dispose();
+        }
+        while (_readers.TryTake(out var reader))
+        {
+            reader.Dispose();
+        }
+        Admin.Dispose();
+        _readerSlots.Dispose();
+    }
+
+    private IConsumer<byte[]?, byte[]?> NewReader()
+    {
+        Interlocked.Increment(ref _readerCount);
+        return new ConsumerBuilder<byte[]?, byte[]?>(Configure(new ConsumerConfig
+        {
+            // Assign only: the group id is never joined, nothing is committed under it.
+            GroupId = "gateway-readers",
+            EnableAutoCommit = false,
+            EnablePartitionEof = true,
+            AutoOffsetReset = AutoOffsetReset.Error,
+            FetchWaitMaxMs = 10,
+            QueuedMaxMessagesKbytes = 8 * 1024,
+            SessionTimeoutMs = Math.Max(6_000, Math.Min(_options.RequestTimeoutMs, 45_000)),
+        })).Build();
+    }
+
+    private T Configure<T>(T config)
+        where T : ClientConfig
+    {
+        config.BootstrapServers = _options.BootstrapServers;
+        config.ClientId = "gateway";
+        foreach (var (key, value) in _options.Client)
+        {
+            config.Set(key, value);
+        }
+        return config;
+    }
+}

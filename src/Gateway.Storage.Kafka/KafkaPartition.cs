@@ -1,0 +1,291 @@
+using Confluent.Kafka;
+using Gateway.Storage.Records;
+using KafkaTopicPartition = Confluent.Kafka.TopicPartition;
+
+namespace Gateway.Storage.Kafka;
+
+/// <summary>
+/// One partition of a topic on the cluster. Its begin and end offsets are the cluster's watermarks as last seen
+/// (after a produce, a read, a metadata round, or a tail poll); appends go through the node's shared producers;
+/// reads through its pooled assign-only consumers. Waiters (long-polls, SSE streams) share one signal per partition,
+/// moved on by a tail poll that runs only while someone waits.
+/// </summary>
+internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int partition) : IPartition
+{
+    private readonly KafkaTopicPartition _topicPartition = new(topic, partition);
+    private readonly Lock _enqueue = new(); // held while one request's records are queued (no await inside)
+    private readonly Lock _signalLock = new();
+    private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _begin;
+    private long _end;
+    private int _tailPolling;
+    private int _handedOut; // the current signal was given to a waiter: the tail is polled until it fires
+
+    public string Topic { get; } = topic;
+
+    public int Partition { get; } = partition;
+
+    public long BeginOffset => Volatile.Read(ref _begin);
+
+    public long EndOffset => Volatile.Read(ref _end);
+
+    public Exception? Failure => null;
+
+    /// <summary>Not known to a client of the cluster without reading the log directories: 0.</summary>
+    public long SizeBytes => 0;
+
+    public long SizeOnDiskBytes => 0;
+
+    /// <summary>Not looked up (it would be a read of the cluster): null.</summary>
+    public long? OldestTimestamp() => null;
+
+    /// <summary>Takes the watermarks the cluster answered: the begin offset moves either way (retention, delete-records), the end only forward.</summary>
+    internal void Observe(long begin, long end)
+    {
+        Volatile.Write(ref _begin, Math.Max(0, begin));
+        long seen = Volatile.Read(ref _end);
+        while (end > seen)
+        {
+            long previous = Interlocked.CompareExchange(ref _end, end, seen);
+            if (previous == seen)
+            {
+                Signal();
+                return;
+            }
+            seen = previous;
+        }
+    }
+
+    public async ValueTask<long> AppendAsync(RecordBatchBuilder batch, Acks acks, long? expectedEndOffset = null, CancellationToken cancellationToken = default)
+    {
+        if (expectedEndOffset is not null)
+        {
+            throw new NotSupportedByBackendException("conditionalAppend", "The kafka backend cannot append at an expected offset: Kafka has no conditional produce.");
+        }
+        var messages = RecordCodec.ToMessages(batch);
+        var producer = acks == Acks.Disk ? storage.Clients.Durable : storage.Clients.Fast;
+        var delivered = new Task<DeliveryResult<byte[]?, byte[]?>>[messages.Count];
+        // One request's records are queued together, in order, so that this node's producer sends them as one run.
+        lock (_enqueue)
+        {
+            for (int i = 0; i < messages.Count; i++)
+            {
+                delivered[i] = producer.ProduceAsync(_topicPartition, messages[i], CancellationToken.None);
+            }
+        }
+        DeliveryResult<byte[]?, byte[]?>[] results;
+        try
+        {
+            results = await Task.WhenAll(delivered).ConfigureAwait(false);
+        }
+        catch (ProduceException<byte[]?, byte[]?> ex)
+        {
+            throw KafkaErrors.Map(ex.Error, Topic, Partition, "produce");
+        }
+        long first = results[0].Offset.Value;
+        if (results[^1].Offset.Value - first != results.Length - 1)
+        {
+            // Another writer's records landed in between (another node, or a Kafka client): each record's own offset is told.
+            batch.AppendedOffsets = results.Select(r => r.Offset.Value).ToArray();
+        }
+        Observe(BeginOffset, results.Max(r => r.Offset.Value) + 1);
+        return first;
+    }
+
+    public async ValueTask<RecordSet> ReadAsync(long offset, int maxRecords, int maxBytes, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
+        var clients = storage.Clients;
+        return await clients.WithReaderAsync(reader =>
+        {
+            var marks = Watermarks(reader);
+            if (offset < marks.Low.Value || offset > marks.High.Value)
+            {
+                throw new OffsetOutOfRangeException(offset, marks.Low.Value, marks.High.Value);
+            }
+            var results = new List<ConsumeResult<byte[]?, byte[]?>>();
+            if (offset < marks.High.Value)
+            {
+                reader.Assign(new TopicPartitionOffset(_topicPartition, offset));
+                long bytes = 0;
+                var deadline = DateTime.UtcNow + clients.RequestTimeout;
+                while (results.Count < maxRecords && DateTime.UtcNow < deadline)
+                {
+                    ConsumeResult<byte[]?, byte[]?>? result;
+                    try
+                    {
+                        result = reader.Consume(deadline - DateTime.UtcNow);
+                    }
+                    catch (ConsumeException ex)
+                    {
+                        throw KafkaErrors.Map(ex.Error, Topic, Partition, "fetch");
+                    }
+                    if (result is null || result.IsPartitionEOF)
+                    {
+                        break;
+                    }
+                    long size = (result.Message.Key?.Length ?? 0) + (result.Message.Value?.Length ?? 0) + 16;
+                    if (results.Count > 0 && bytes + size > maxBytes)
+                    {
+                        break;
+                    }
+                    results.Add(result);
+                    bytes += size;
+                    if (result.Offset.Value + 1 >= marks.High.Value)
+                    {
+                        break; // everything committed when the read began
+                    }
+                }
+                if (results.Count == 0)
+                {
+                    throw new StorageFailureException($"Reading {Topic}/{Partition} at offset {offset} from the cluster timed out.");
+                }
+            }
+            return RecordCodec.ToRecordSet(results, offset, marks.Low.Value, marks.High.Value);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<long> OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken = default) =>
+        await storage.Clients.WithReaderAsync(reader =>
+        {
+            try
+            {
+                var found = reader.OffsetsForTimes([new TopicPartitionTimestamp(_topicPartition, new Timestamp(timestamp, TimestampType.CreateTime))], storage.Clients.RequestTimeout);
+                long offset = found[0].Offset.Value;
+                return offset >= 0 ? offset : Watermarks(reader).High.Value;
+            }
+            catch (KafkaException ex)
+            {
+                throw KafkaErrors.Map(ex.Error, Topic, Partition, "offset lookup");
+            }
+        }, cancellationToken).ConfigureAwait(false);
+
+    public async Task<long> DeleteRecordsBeforeAsync(long offset, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var deleted = await storage.Clients.Admin.DeleteRecordsAsync(
+                [new TopicPartitionOffset(_topicPartition, offset)],
+                new Confluent.Kafka.Admin.DeleteRecordsOptions { OperationTimeout = storage.Clients.RequestTimeout, RequestTimeout = storage.Clients.RequestTimeout }).ConfigureAwait(false);
+            long low = deleted[0].Offset.Value;
+            Observe(low, EndOffset);
+            return low;
+        }
+        catch (Confluent.Kafka.Admin.DeleteRecordsException ex)
+        {
+            var error = ex.Results[0].Error;
+            if (error.Code == ErrorCode.OffsetOutOfRange)
+            {
+                throw new OffsetOutOfRangeException(offset, BeginOffset, EndOffset);
+            }
+            throw KafkaErrors.Map(error, Topic, Partition, "delete-records");
+        }
+        catch (KafkaException ex)
+        {
+            throw KafkaErrors.Map(ex.Error, Topic, Partition, "delete-records");
+        }
+    }
+
+    public Task NextCommit(long offset)
+    {
+        Task signal;
+        lock (_signalLock)
+        {
+            signal = _signal.Task;
+        }
+        if (EndOffset > offset || storage.Closed)
+        {
+            return Task.CompletedTask;
+        }
+        Volatile.Write(ref _handedOut, 1);
+        StartTailPoll();
+        return signal;
+    }
+
+    public async ValueTask<bool> WaitForRecordAsync(long offset, CancellationToken cancellationToken)
+    {
+        while (EndOffset <= offset)
+        {
+            if (storage.Closed)
+            {
+                return false;
+            }
+            await NextCommit(offset).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        return true;
+    }
+
+    public bool TryGetIdempotent(long producerId, out IdempotentBatch batch)
+    {
+        batch = default;
+        return false;
+    }
+
+    /// <summary>Every acknowledged record is already where acks put it (acks=all: on the in-sync replicas).</summary>
+    public Task WaitForCommittedAsync(long endOffset, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    internal void Signal()
+    {
+        TaskCompletionSource fired;
+        lock (_signalLock)
+        {
+            fired = _signal;
+            _signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _handedOut, 0);
+        }
+        fired.TrySetResult();
+    }
+
+    private WatermarkOffsets Watermarks(IConsumer<byte[]?, byte[]?> reader)
+    {
+        try
+        {
+            var marks = reader.QueryWatermarkOffsets(_topicPartition, storage.Clients.RequestTimeout);
+            Observe(marks.Low.Value, marks.High.Value);
+            return marks;
+        }
+        catch (KafkaException ex)
+        {
+            throw KafkaErrors.Map(ex.Error, Topic, Partition, "offset lookup");
+        }
+    }
+
+    /// <summary>While anyone waits on this partition, asks the cluster for its end offset every <c>Kafka:TailPollMs</c>; one loop per partition.</summary>
+    private void StartTailPoll()
+    {
+        if (Interlocked.CompareExchange(ref _tailPolling, 1, 0) != 0)
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (!storage.Closed)
+                {
+                    await Task.Delay(storage.Options.TailPollMs).ConfigureAwait(false);
+                    if (Volatile.Read(ref _handedOut) == 0)
+                    {
+                        break; // nobody was given the current signal: nobody waits
+                    }
+                    try
+                    {
+                        await storage.Clients.WithReaderAsync(reader => Watermarks(reader), CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (StorageFailureException)
+                    {
+                        // The cluster did not answer this time: the next round asks again.
+                    }
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref _tailPolling, 0);
+            }
+            if (Volatile.Read(ref _handedOut) == 1 && !storage.Closed)
+            {
+                StartTailPoll(); // handed out while this loop was ending
+            }
+        });
+    }
+}

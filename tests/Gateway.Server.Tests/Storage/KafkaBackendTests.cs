@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Confluent.Kafka;
+using Gateway.Server.Tests.Kafka;
+
+namespace Gateway.Server.Tests.Storage;
+
+/// <summary>
+/// The Kafka backend (<c>Storage:Backend=kafka</c>) in a real process, in front of a Kafka cluster that is another
+/// Gateway process's Kafka listener (no Kafka broker installs here): topics made and changed over HTTP are the
+/// cluster's, records keep their formats and headers, a topic another Kafka client made is served, long-polls wake on
+/// records, and what the backend does not offer yet is 501 <c>not_supported</c> naming the capability.
+/// </summary>
+public sealed class KafkaBackendTests : IAsyncLifetime
+{
+    private readonly TempDirectory _nodeData = new("gateway-kafka-backend-tests", create: false);
+    private KafkaServer _cluster = null!;
+    private ServerProcess _node = null!;
+
+    private HttpClient Node => _node.Client;
+
+    public async Task InitializeAsync()
+    {
+        _cluster = await KafkaServer.StartAsync();
+        _node = await ServerProcess.StartAsync(_nodeData.Path,
+            "--Storage:Backend=kafka", $"--Kafka:BootstrapServers={_cluster.Bootstrap}", "--Kafka:MetadataRefreshMs=300", "--Kafka:RequestTimeoutMs=10000");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _node.DisposeAsync();
+        await _cluster.DisposeAsync();
+        _nodeData.Dispose();
+    }
+
+    [Fact]
+    public async Task Topics_made_and_changed_over_HTTP_are_the_clusters()
+    {
+        await Http.CreateTopicAsync(Node, "orders", 3, """{"retentionMs":3600000}""");
+        var topic = await Http.GetJsonAsync(Node, "/v1/topics/orders");
+        Assert.Equal(3, topic["partitions"]!.AsArray().Count);
+        Assert.Equal(3_600_000, (long)topic["config"]!["retentionMs"]!);
+        // The cluster has it, with the retention as Kafka's topic config.
+        var seen = await Http.GetJsonAsync(_cluster.Http, "/v1/topics/orders");
+        Assert.Equal(3, seen["partitions"]!.AsArray().Count);
+        Assert.Equal(3_600_000, (long)seen["config"]!["retentionMs"]!);
+
+        using (var again = await Node.PostAsync("/v1/topics", Http.Json("""{"name":"orders","partitions":1}""")))
+        {
+            await Http.AssertProblemAsync(again, HttpStatusCode.Conflict, "topic_exists");
+        }
+        using (var grown = await Http.PatchAsync(Node, "/v1/topics/orders", """{"partitions":5}"""))
+        {
+            Assert.Equal(HttpStatusCode.OK, grown.StatusCode);
+        }
+        Assert.Equal(5, (await Http.GetJsonAsync(_cluster.Http, "/v1/topics/orders"))["partitions"]!.AsArray().Count);
+
+        using (var deleted = await Node.DeleteAsync("/v1/topics/orders"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+        await Http.GetProblemAsync(Node, "/v1/topics/orders", HttpStatusCode.NotFound, "topic_not_found");
+        await Http.GetProblemAsync(_cluster.Http, "/v1/topics/orders", HttpStatusCode.NotFound, "topic_not_found");
+    }
+
+    [Fact]
+    public async Task Records_keep_formats_keys_headers_and_timestamps_and_reads_by_offset_and_time_work()
+    {
+        await Http.CreateTopicAsync(Node, "events", 2);
+        var produced = await Http.ProduceAsync(Node, "events", """
+            [{"partition":1,"key":"k1","value":{"n":1},"headers":{"trace":"t-1"},"timestamp":1000},
+             {"partition":1,"key":"k2","value":"two","timestamp":2000},
+             {"partition":1,"value":{"n":3},"timestamp":3000}]
+            """, "?acks=disk");
+        Assert.Equal([0L, 1L, 2L], produced["offsets"]!.AsArray().Select(o => (long)o!["offset"]!));
+        await Http.ProduceAsync(Node, "events", """[{"partition":1,"value":"fast"}]""", "?acks=memory");
+
+        var records = Http.Records(await Http.GetJsonAsync(Node, "/v1/topics/events/partitions/1/records?offset=0"));
+        Assert.Equal(4, records.Count);
+        Assert.Equal("""{"n":1}""", Http.Raw(records[0]!["value"]));
+        Assert.Equal("k1", (string)records[0]!["key"]!);
+        Assert.Equal("t-1", (string)records[0]!["headers"]!["trace"]!);
+        Assert.Null(records[0]!["headers"]!["gateway-format"]); // the format header is the backend's, not shown
+        Assert.Equal(1000, (long)records[0]!["timestamp"]!);
+        Assert.Equal("two", (string)records[1]!["value"]!);
+        Assert.Equal("fast", (string)records[3]!["value"]!);
+
+        var limited = Http.Records(await Http.GetJsonAsync(Node, "/v1/topics/events/partitions/1/records?offset=1&limit=2"));
+        Assert.Equal([1L, 2L], limited.Select(r => (long)r!["offset"]!));
+        var byTime = await Http.GetJsonAsync(Node, "/v1/topics/events/partitions/1/offsets?timestamp=1500");
+        Assert.Equal(1, (long)byTime["offset"]!);
+        await Http.GetProblemAsync(Node, "/v1/topics/events/partitions/1/records?offset=99", (HttpStatusCode)416, "offset_out_of_range");
+
+        using (var deleted = await Node.DeleteAsync("/v1/topics/events/partitions/1/records?before=2"))
+        {
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        }
+        await Http.GetProblemAsync(Node, "/v1/topics/events/partitions/1/records?offset=0", (HttpStatusCode)416, "offset_out_of_range");
+        Assert.Equal(2, (long)Http.Records(await Http.GetJsonAsync(Node, "/v1/topics/events/partitions/1/records?offset=2"))[0]!["offset"]!);
+    }
+
+    [Fact]
+    public async Task A_topic_another_Kafka_client_made_is_served_and_a_long_poll_wakes_on_its_records()
+    {
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _cluster.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = "external", NumPartitions = 1, ReplicationFactor = 1 }]);
+        }
+        using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = _cluster.Bootstrap, Acks = Acks.All }).Build())
+        {
+            await producer.ProduceAsync(new TopicPartition("external", 0), new Message<string, string> { Key = "a", Value = "hello" });
+        }
+        JsonArray records = [];
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            using var response = await Node.GetAsync("/v1/topics/external/partitions/0/records?offset=0");
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                records = Http.Records(JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+                break;
+            }
+            await Task.Delay(200);
+        }
+        var record = Assert.Single(records);
+        Assert.Equal("hello", Encoding.UTF8.GetString(Convert.FromBase64String((string)record!["valueBase64"]!)));
+
+        var poll = Node.GetAsync("/v1/topics/external/partitions/0/records?offset=1&waitMs=15000");
+        await Task.Delay(500);
+        Assert.False(poll.IsCompleted);
+        var clock = Stopwatch.StartNew();
+        await Http.ProduceAsync(Node, "external", """[{"partition":0,"value":"woken"}]""");
+        using var answer = await poll;
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the long-poll took {clock.Elapsed} after the record");
+        var woken = Http.Records(JsonNode.Parse(await answer.Content.ReadAsStringAsync())!);
+        Assert.Equal("woken", (string)Assert.Single(woken)!["value"]!);
+    }
+
+    [Fact]
+    public async Task What_the_backend_does_not_offer_yet_is_501_naming_the_capability()
+    {
+        await Http.CreateTopicAsync(Node, "plain", 1);
+        using var join = await Node.PostAsync("/v1/groups/g/members", Http.Json("""{"topics":["plain"]}"""));
+        var problem = await Http.AssertProblemAsync(join, HttpStatusCode.NotImplemented, "not_supported");
+        Assert.Equal("consumerGroups", (string)problem["capability"]!);
+
+        using var keyed = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/plain/records") { Content = Http.Json("""{"records":[{"value":"x"}]}""") };
+        keyed.Headers.Add("Idempotency-Key", "k-1");
+        using var idempotent = await Node.SendAsync(keyed);
+        await Http.AssertProblemAsync(idempotent, HttpStatusCode.NotImplemented, "not_supported");
+
+        var health = await Node.GetAsync("/health/ready");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+}
