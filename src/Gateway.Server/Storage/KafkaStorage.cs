@@ -1,4 +1,3 @@
-using Gateway.Log;
 using Gateway.Storage;
 using Gateway.Storage.Kafka;
 using Microsoft.Extensions.Options;
@@ -12,7 +11,7 @@ namespace Gateway.Server.Storage;
 /// on this node: a node may be stopped, killed or added at any time. Consumer groups are not offered by this backend
 /// yet (<see cref="UnsupportedGroups"/>).
 /// </summary>
-internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, IOptions<LogStoreOptions> logOptions, TimeProvider time) : IStorageHost, IHostedService
+internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, IConfiguration configuration, TimeProvider time) : IStorageHost, IHostedService
 {
     private KafkaLogStorage? _store;
     private OpenOnce? _open;
@@ -47,9 +46,10 @@ internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, I
 
     private async Task OpenAsync()
     {
-        var log = logOptions.Value;
-        // A record is one Kafka message: the largest the cluster takes by default (message.max.bytes, ~1 MB).
-        var limits = new StorageLimits(MaxBatchBytes: 64 << 20, MaxRecordBytesLimit: 1 << 20, log.TopicDefaults);
+        // Topic defaults are Storage:TopicDefaults, as for the embedded backend. A record is one Kafka message: at most
+        // what the cluster takes by default (message.max.bytes, ~1 MB).
+        var defaults = configuration.GetSection("Storage:TopicDefaults").Get<TopicConfig>() ?? new TopicConfig();
+        var limits = new StorageLimits(MaxBatchBytes: 64 << 20, MaxRecordBytesLimit: 1 << 20, defaults);
         _store = await KafkaLogStorage.OpenAsync(kafkaOptions.Value, limits, time);
     }
 }

@@ -32,8 +32,6 @@ internal static class StorageComposition
     {
         if (IsKafka(builder.Configuration))
         {
-            // Topic defaults and request limits are read from Storage:* as for the embedded backend.
-            builder.Services.AddOptions<LogStoreOptions>().BindConfiguration("Storage");
             builder.Services.AddOptions<KafkaBackendOptions>().BindConfiguration("Kafka");
             builder.Services.AddSingleton<KafkaStorage>();
             builder.Services.AddSingleton<IStorageHost>(sp => sp.GetRequiredService<KafkaStorage>());
