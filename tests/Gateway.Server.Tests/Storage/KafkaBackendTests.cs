@@ -139,6 +139,52 @@ public sealed class KafkaBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Nodes_keep_nothing_an_SSE_client_of_a_killed_node_resumes_exactly_on_another()
+    {
+        using var otherData = new TempDirectory("gateway-kafka-backend-tests", create: false);
+        await using var other = await ServerProcess.StartAsync(otherData.Path,
+            "--Storage:Backend=kafka", $"--Kafka:BootstrapServers={_cluster.Bootstrap}", "--Kafka:MetadataRefreshMs=300", "--Kafka:RequestTimeoutMs=10000");
+
+        // A topic made through one node is served by the other after its next look at the cluster.
+        await Http.CreateTopicAsync(Node, "shared", 2);
+        var deadline = Stopwatch.StartNew();
+        while ((await other.Client.GetAsync("/v1/topics/shared")).StatusCode != HttpStatusCode.OK && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(100);
+        }
+
+        // An SSE client of the second node sees what the first node produced, as it is produced.
+        string? lastId = null;
+        await using (var stream = await SseClient.OpenAsync(other.Client, "/v1/topics/shared/events"))
+        {
+            await Http.ProduceAsync(Node, "shared", """[{"partition":0,"value":"a"},{"partition":1,"value":"b"},{"partition":0,"value":"c"}]""");
+            var seen = new List<string>();
+            for (int i = 0; i < 3; i++)
+            {
+                var item = await stream.NextAsync();
+                seen.Add((string)JsonNode.Parse(item.Data)!["value"]!);
+                lastId = item.EventId;
+            }
+            Assert.Equal(["a", "b", "c"], seen.Order());
+        }
+
+        // The second node dies; the client resumes on the first with its Last-Event-ID: what came after, nothing twice.
+        other.Kill();
+        await Http.ProduceAsync(Node, "shared", """[{"partition":1,"value":"d"},{"partition":0,"value":"e"}]""");
+        await using (var resumed = await SseClient.OpenAsync(Node, "/v1/topics/shared/events", lastId))
+        {
+            var after = new List<string>();
+            for (int i = 0; i < 2; i++)
+            {
+                after.Add((string)JsonNode.Parse((await resumed.NextAsync()).Data)!["value"]!);
+            }
+            Assert.Equal(["d", "e"], after.Order());
+            await Http.ProduceAsync(Node, "shared", """[{"partition":0,"value":"f"}]""");
+            Assert.Equal("f", (string)JsonNode.Parse((await resumed.NextAsync()).Data)!["value"]!);
+        }
+    }
+
+    [Fact]
     public async Task What_the_backend_does_not_offer_yet_is_501_naming_the_capability()
     {
         await Http.CreateTopicAsync(Node, "plain", 1);
