@@ -128,4 +128,40 @@ public sealed class KafkaMockClusterTests : IAsyncLifetime
         }
         Assert.Single(stored, "before");
     }
+
+    [Fact]
+    public async Task Readiness_follows_the_clusters_reachability()
+    {
+        var node = _node.Client;
+        Assert.Equal(HttpStatusCode.OK, (await node.GetAsync("/health/ready")).StatusCode);
+        var cluster = new MockCluster(_owner);
+        for (int broker = 1; broker <= 3; broker++)
+        {
+            cluster.SetDown(broker);
+        }
+        try
+        {
+            var deadline = Stopwatch.StartNew();
+            HttpStatusCode status;
+            while ((status = (await node.GetAsync("/health/ready")).StatusCode) == HttpStatusCode.OK && deadline.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(200);
+            }
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Contains("Kafka cluster", await (await node.GetAsync("/health/ready")).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            for (int broker = 1; broker <= 3; broker++)
+            {
+                cluster.SetUp(broker);
+            }
+        }
+        var back = Stopwatch.StartNew();
+        while ((await node.GetAsync("/health/ready")).StatusCode != HttpStatusCode.OK && back.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(200);
+        }
+        Assert.Equal(HttpStatusCode.OK, (await node.GetAsync("/health/ready")).StatusCode);
+    }
 }
