@@ -35,6 +35,9 @@ while (($#)); do
     esac
     shift
 done
+# Every process here is pinned to one CPU, where the runtime would wait ten times longer before optimizing hot methods
+# (bench/run.sh says why); the multi-core delay for the gateway and the baselines alike, as the Docker image sets.
+export DOTNET_TC_DelaySingleProcMultiplier=${DOTNET_TC_DelaySingleProcMultiplier:-1}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 BASELINE_PORT=${BASELINE_PORT:-18281}

@@ -11,6 +11,8 @@ using Gateway.Bench.SseLoad;
 //   fill     <bootstrap> <topic> <megabytes> [record-bytes=1024]          (acks=1, as fast as it goes)
 //   consume  <bootstrap> <topic> [partitions=1]                          (from offset 0 up to the high watermark)
 //   fetch    <bootstrap> <topic> <end-offset> [max-bytes=8388608]         (partition 0 from offset 0 to end-offset, raw Fetch v4)
+//   mock     <topic>                                                      (hosts librdkafka's mock cluster, 3 brokers; prints its bootstrap; runs until stdin closes)
+//   inflight <bootstrap> <topic> <seconds> [record-bytes=1024] [in-flight=64] [acks=all|1] [warmup-seconds=3]  (one record per produce call)
 //   latency  <bootstrap> <topic> <rate> <seconds>                         (acks=all producer, consumer at the end)
 //   idle     <bootstrap> <connections> <server-pid>                       (RSS per connection that said ApiVersions + Metadata)
 string mode = args.Length > 0 ? args[0] : "";
@@ -22,6 +24,8 @@ try
         "produce" => Produce(args[1], args[2], Arg(3, 10), Arg(4, 1024), Arg(5, 65536), args.Length > 6 ? args[6] : "all", Arg(7, 3)),
         "fill" => Fill(args[1], args[2], Arg(3, 1024), Arg(4, 1024)),
         "consume" => Consume(args[1], args[2], Arg(3, 1)),
+        "mock" => await MockAsync(args[1]),
+        "inflight" => await InFlightAsync(args[1], args[2], Arg(3, 10), Arg(4, 1024), Arg(5, 64), args.Length > 6 ? args[6] : "all", Arg(7, 3)),
         "fetch" => await FetchAsync(args[1], args[2], long.Parse(args[3], CultureInfo.InvariantCulture), Arg(4, 8 << 20)),
         "latency" => await LatencyAsync(args[1], args[2], Arg(3, 1000), Arg(4, 20)),
         "idle" => await IdleAsync(args[1], Arg(2, 1000), Arg(3, 0)),
@@ -216,6 +220,87 @@ static object Consume(string bootstrap, string topic, int partitions)
     }
     double seconds = clock.Elapsed.TotalSeconds;
     return new { mode = "consume", records, bytes, seconds = Math.Round(seconds, 2), mbPerSecond = Math.Round(bytes / seconds / 1e6, 1), complete = done == partitions };
+}
+
+// librdkafka's mock cluster (three brokers, replication factor three) in this process, for the Kafka backend's
+// benchmark: the topic is made by a producer's metadata request (the mock does not take CreateTopics); the bootstrap
+// line is printed first, the JSON line when stdin closes.
+static async Task<object> MockAsync(string topic)
+{
+    var config = new ProducerConfig { Acks = Acks.All, EnableIdempotence = true };
+    config.Set("test.mock.num.brokers", "3");
+    using var owner = new ProducerBuilder<byte[], byte[]>(config).Build();
+    string bootstrap;
+    using (var admin = new DependentAdminClientBuilder(owner.Handle).Build())
+    {
+        bootstrap = string.Join(",", admin.GetMetadata(TimeSpan.FromSeconds(10)).Brokers.Select(b => $"{b.Host}:{b.Port}"));
+    }
+    await owner.ProduceAsync(topic, new Message<byte[], byte[]> { Value = [0] });
+    Console.WriteLine(bootstrap);
+    Console.Out.Flush();
+    await Console.In.ReadToEndAsync();
+    return new { mode = "mock", bootstrap };
+}
+
+// Confluent.Kafka alone, as the Kafka backend's baseline: one record per produce call, a fixed number of calls in
+// flight (as 64 HTTP connections with one record per request), to partition 0; delivered records per second.
+static async Task<object> InFlightAsync(string bootstrap, string topic, int seconds, int recordBytes, int inFlight, string acks, int warmupSeconds)
+{
+    var config = Overridden(new ProducerConfig
+    {
+        BootstrapServers = bootstrap,
+        Acks = acks == "all" ? Acks.All : Acks.Leader,
+        EnableIdempotence = acks == "all",
+        LingerMs = 1,
+        MessageTimeoutMs = 60_000,
+    });
+    using var producer = new ProducerBuilder<Null, byte[]>(config).Build();
+    byte[] value = new byte[recordBytes];
+    Random.Shared.NextBytes(value);
+    var partition = new TopicPartition(topic, 0);
+    using var slots = new SemaphoreSlim(inFlight, inFlight);
+    long delivered = 0;
+    long failed = 0;
+    var clock = Stopwatch.StartNew();
+    long startCount = -1;
+    TimeSpan startAt = default;
+    var pending = new List<Task>();
+    while (clock.Elapsed < TimeSpan.FromSeconds(warmupSeconds + seconds))
+    {
+        if (startCount < 0 && clock.Elapsed >= TimeSpan.FromSeconds(warmupSeconds))
+        {
+            startCount = Interlocked.Read(ref delivered);
+            startAt = clock.Elapsed;
+        }
+        await slots.WaitAsync();
+        pending.Add(SendAsync());
+        if (pending.Count > 10_000)
+        {
+            pending.RemoveAll(t => t.IsCompleted);
+        }
+    }
+    long endCount = Interlocked.Read(ref delivered);
+    var endAt = clock.Elapsed;
+    await Task.WhenAll(pending);
+    double rate = (endCount - startCount) / (endAt - startAt).TotalSeconds;
+    return new { mode = "inflight", inFlight, acks, recordsPerSecond = Math.Round(rate, 1), mbPerSecond = Math.Round(rate * recordBytes / 1e6, 2), failed };
+
+    async Task SendAsync()
+    {
+        try
+        {
+            await producer.ProduceAsync(partition, new Message<Null, byte[]> { Value = value });
+            Interlocked.Increment(ref delivered);
+        }
+        catch (ProduceException<Null, byte[]>)
+        {
+            Interlocked.Increment(ref failed);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
 }
 
 // The broker's side of a consumer's catch-up, measured as wrk measures B2: the leanest Kafka consumer there is. One

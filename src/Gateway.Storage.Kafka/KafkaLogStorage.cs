@@ -289,7 +289,8 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         {
             var results = await Clients.Admin.DescribeConfigsAsync(
                 topics.Select(t => new ConfigResource { Type = ResourceType.Topic, Name = t }),
-                new DescribeConfigsOptions { RequestTimeout = Clients.RequestTimeout }).ConfigureAwait(false);
+                // Bounded apart: a cluster that does not serve DescribeConfigs (librdkafka's mock) holds no round up for long.
+                new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromMilliseconds(Math.Min(Options.RequestTimeoutMs, 3_000)) }).ConfigureAwait(false);
             foreach (var result in results)
             {
                 configs[result.ConfigResource.Name] = FromKafka(result.Entries);

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The Kafka backend's benchmark (issue 33), against librdkafka's mock cluster (3 brokers, replication factor 3) in
+# another process, each scenario beside its baseline in the same round:
+#   KB-produce  HTTP produce of 1 KB records through one Gateway node (Storage:Backend=kafka), one record per request,
+#               wrk -c64, acks=disk (Kafka acks=all): records/s  vs  KB-direct, Confluent.Kafka alone sending the same
+#               records to the same cluster with acks=all, 64 produce calls in flight, one record each (target >= 0.5)
+#   KB-memory   the same with acks=memory (acks=1)  vs  KB-direct-1 (acks=1)
+# Placement: the mock cluster and wrk on CPU 0; the Gateway node, or in the baseline the Kafka client, on CPU 1.
+# Usage: bench/kafka-backend.sh [--quick] [--runs N] [--duration S] [--no-build] [--keep]
+set -Eeuo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+DO_BUILD=1
+KEEP=0
+while (($#)); do
+    case $1 in
+        --quick) RUNS=1; DURATION=3 ;;
+        --runs) RUNS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --no-build) DO_BUILD=0 ;;
+        --keep) KEEP=1 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+# One pinned core: the runtime's single-processor tiering delay would keep the node in unoptimized code for its first
+# minute under load (see README, Docker); the image sets the same.
+export DOTNET_TC_DelaySingleProcMultiplier=${DOTNET_TC_DelaySingleProcMultiplier:-1}
+SERVER_CPU=${SERVER_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+GATEWAY_PORT=${GATEWAY_PORT:-18283}
+PROBLEMS=0
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GATEWAY_DLL=$REPO/src/Gateway.Server/bin/Release/net10.0/Gateway.Server.dll
+LOAD_DLL=$REPO/bench/KafkaLoad/bin/Release/net10.0/KafkaLoad.dll
+GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT
+
+WORK=""
+PIDS=()
+MOCK_PID=""
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    [[ -n $MOCK_PID ]] && exec 7>&- 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ -n $WORK && -d $WORK ]]; then
+        if ((KEEP || PROBLEMS)); then log "kept $WORK (logs)"; else rm -rf "$WORK"; fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ensure_tool wrk wrk
+ensure_tool taskset util-linux
+ensure_tool curl curl
+ensure_tool jq jq
+port_busy "$GATEWAY_PORT" && die "port $GATEWAY_PORT is in use"
+
+if ((DO_BUILD)); then
+    log "building Gateway.Server and KafkaLoad (Release)"
+    for project in src/Gateway.Server/Gateway.Server.csproj bench/KafkaLoad/KafkaLoad.csproj; do
+        dotnet build -c Release -nologo -v q "$REPO/$project" >/dev/null || die "build of $project failed"
+    done
+fi
+
+WORK=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/gateway-kafka-backend-bench.XXXXXX")
+load() { taskset -c "$SERVER_CPU" dotnet "$LOAD_DLL" "$@"; }
+
+# The mock cluster lives as long as its stdin (fd 7 here) is open.
+mkfifo "$WORK/mock.in"
+(exec taskset -c "$LOAD_CPU" dotnet "$LOAD_DLL" mock bench <"$WORK/mock.in" >"$WORK/mock.out" 2>"$WORK/mock.log") &
+MOCK_PID=$!
+PIDS+=("$MOCK_PID")
+exec 7>"$WORK/mock.in"
+for ((i = 0; i < 100; i++)); do
+    [[ -s $WORK/mock.out ]] && break
+    sleep 0.2
+done
+BOOTSTRAP=$(head -n 1 "$WORK/mock.out")
+[[ $BOOTSTRAP == *:* ]] || { cat "$WORK/mock.log" >&2; die "the mock cluster did not start"; }
+log "mock cluster at $BOOTSTRAP"
+
+start_server "$WORK" "$GATEWAY_DLL" "$WORK/gateway.log" "--urls=$GATEWAY_URL" --Storage:Backend=kafka "--Kafka:BootstrapServers=$BOOTSTRAP" \
+    --Kafka:MetadataRefreshMs=1000 --Serilog:MinimumLevel:Default=Warning
+GATEWAY_PID=$STARTED_PID
+wait_ready "$GATEWAY_URL/health/ready" "$GATEWAY_PID" "$WORK/gateway.log"
+for ((i = 0; i < 50; i++)); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$GATEWAY_URL/v1/topics/bench") == 200 ]] && break
+    sleep 0.2
+done
+
+printf '{"records":[{"value":"%s"}]}' "$(head -c 1000 /dev/zero | tr '\0' 'x')" >"$WORK/record.json"
+cat >"$WORK/produce.lua" <<LUA
+local f = assert(io.open("$WORK/record.json", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+wrk_rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
+wrk_errors() { awk '/Non-2xx|Socket errors/ { print }' "$1"; }
+
+declare -A VALUES
+add() { VALUES[$1]+="$2 "; }
+median() { tr ' ' '\n' <<<"${VALUES[$1]:-}" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+
+# A warm-up of each, discarded.
+taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$WORK/produce.lua" "$GATEWAY_URL/v1/topics/bench/partitions/0/records?acks=disk" >/dev/null 2>&1 || true
+for ((round = 1; round <= RUNS; round++)); do
+    log "round $round of $RUNS"
+    for acks in disk memory; do
+        kafka_acks=all; [[ $acks == memory ]] && kafka_acks=1
+        taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${DURATION}s" -s "$WORK/produce.lua" "$GATEWAY_URL/v1/topics/bench/partitions/0/records?acks=$acks" >"$WORK/wrk.txt" 2>&1 || true
+        log "KB-$acks: $(wrk_rps "$WORK/wrk.txt") req/s $(wrk_errors "$WORK/wrk.txt")"
+        add "KB-$acks" "$(wrk_rps "$WORK/wrk.txt")"
+        out=$(load inflight "$BOOTSTRAP" bench "$DURATION" 1024 64 "$kafka_acks" 2)
+        log "KB-direct-$kafka_acks: $out"
+        add "KB-direct-$kafka_acks" "$(jq -r .recordsPerSecond <<<"$out")"
+    done
+done
+kill -0 "$GATEWAY_PID" 2>/dev/null || die "the gateway died during the run"
+
+echo
+echo "Kafka backend over the mock cluster (3 brokers, RF 3), $RUNS round(s) of ${DURATION}s; node/client on CPU $SERVER_CPU, mock and wrk on CPU $LOAD_CPU; medians, records/s"
+printf '%-12s %-66s %10s %10s %7s %s\n' id what median baseline ratio target
+printf '%-12s %-66s %10s %10s %7s %s\n' KB-produce "HTTP, 1 KB, one record per request, wrk -c64, acks=disk" "$(median KB-disk)" "$(median KB-direct-all)" "$(ratio "$(median KB-disk)" "$(median KB-direct-all)")" ">= 0.5 of Confluent.Kafka alone (acks=all, 64 in flight)"
+printf '%-12s %-66s %10s %10s %7s %s\n' KB-memory "the same, acks=memory" "$(median KB-memory)" "$(median KB-direct-1)" "$(ratio "$(median KB-memory)" "$(median KB-direct-1)")" "(acks=1)"
