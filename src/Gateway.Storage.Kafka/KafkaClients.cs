@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
 
 namespace Gateway.Storage.Kafka;
 
@@ -8,33 +9,35 @@ namespace Gateway.Storage.Kafka;
 /// idempotence for <c>acks=disk</c>, acks=1 for <c>acks=memory</c>), and a pool of assign-only consumers for reads and
 /// offset lookups — never one per HTTP request or per reader kept open.
 /// </summary>
-internal sealed class KafkaClients : IDisposable
+internal sealed partial class KafkaClients : IDisposable
 {
     private readonly KafkaBackendOptions _options;
+    private readonly ILogger _logger;
     private readonly ConcurrentBag<IConsumer<byte[]?, byte[]?>> _readers = new();
     private readonly SemaphoreSlim _readerSlots;
     private int _readerCount;
 
     public const int MaxReaders = 8;
 
-    public KafkaClients(KafkaBackendOptions options)
+    public KafkaClients(KafkaBackendOptions options, ILogger logger)
     {
         _options = options;
+        _logger = logger;
         _readerSlots = new SemaphoreSlim(MaxReaders, MaxReaders);
-        Admin = new AdminClientBuilder(Configure(new AdminClientConfig())).Build();
+        Admin = new AdminClientBuilder(Configure(new AdminClientConfig())).SetLogHandler((_, m) => Log(m)).Build();
         Durable = new ProducerBuilder<byte[]?, byte[]?>(Configure(new ProducerConfig
         {
             Acks = Confluent.Kafka.Acks.All,
             EnableIdempotence = true,
             LingerMs = 1,
             MessageTimeoutMs = options.RequestTimeoutMs,
-        })).Build();
+        })).SetLogHandler((_, m) => Log(m)).Build();
         Fast = new ProducerBuilder<byte[]?, byte[]?>(Configure(new ProducerConfig
         {
             Acks = Confluent.Kafka.Acks.Leader,
             LingerMs = 1,
             MessageTimeoutMs = options.RequestTimeoutMs,
-        })).Build();
+        })).SetLogHandler((_, m) => Log(m)).Build();
     }
 
     public IAdminClient Admin { get; }
@@ -109,8 +112,25 @@ internal sealed class KafkaClients : IDisposable
             FetchWaitMaxMs = 10,
             QueuedMaxMessagesKbytes = 8 * 1024,
             SessionTimeoutMs = Math.Max(6_000, Math.Min(_options.RequestTimeoutMs, 45_000)),
-        })).Build();
+        })).SetLogHandler((_, m) => Log(m)).Build();
     }
+
+    /// <summary>librdkafka's own lines (a broker unreachable, a leader moved) through the server's logging, at their level.</summary>
+    private void Log(LogMessage message)
+    {
+        var level = message.Level switch
+        {
+            SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical => LogLevel.Critical,
+            SyslogLevel.Error => LogLevel.Error,
+            SyslogLevel.Warning => LogLevel.Warning,
+            SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
+            _ => LogLevel.Debug,
+        };
+        LogClient(_logger, level, message.Name, message.Facility, message.Message);
+    }
+
+    [LoggerMessage(EventId = 300, Message = "Kafka client {Client} ({Facility}): {Text}")]
+    private static partial void LogClient(ILogger logger, LogLevel level, string client, string facility, string text);
 
     private T Configure<T>(T config)
         where T : ClientConfig

@@ -3,6 +3,8 @@ using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using KafkaTopicPartition = Confluent.Kafka.TopicPartition;
 
 namespace Gateway.Storage.Kafka;
@@ -19,12 +21,12 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
     private readonly TimeProvider _time;
     private Task _refreshing = Task.CompletedTask;
 
-    private KafkaLogStorage(KafkaBackendOptions options, StorageLimits limits, TimeProvider time)
+    private KafkaLogStorage(KafkaBackendOptions options, StorageLimits limits, TimeProvider time, ILogger logger)
     {
         Options = options;
         Limits = limits;
         _time = time;
-        Clients = new KafkaClients(options);
+        Clients = new KafkaClients(options, logger);
     }
 
     internal KafkaBackendOptions Options { get; }
@@ -34,13 +36,13 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
     internal bool Closed => _closing.IsCancellationRequested;
 
     /// <summary>Connects to the cluster and reads its topics; a cluster that does not answer within the request timeout fails the open.</summary>
-    public static async Task<KafkaLogStorage> OpenAsync(KafkaBackendOptions options, StorageLimits limits, TimeProvider time, CancellationToken cancellationToken = default)
+    public static async Task<KafkaLogStorage> OpenAsync(KafkaBackendOptions options, StorageLimits limits, TimeProvider time, ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         if (options.ValidationError() is { } invalid)
         {
             throw new ArgumentException(invalid, nameof(options));
         }
-        var storage = new KafkaLogStorage(options, limits, time);
+        var storage = new KafkaLogStorage(options, limits, time, logger ?? NullLogger.Instance);
         try
         {
             await storage.RefreshAsync(cancellationToken).ConfigureAwait(false);

@@ -64,31 +64,35 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
         }
         var messages = RecordCodec.ToMessages(batch);
         var producer = acks == Acks.Disk ? storage.Clients.Durable : storage.Clients.Fast;
-        var delivered = new Task<DeliveryResult<byte[]?, byte[]?>>[messages.Count];
+        var deliveries = new Deliveries(messages.Count);
         // One request's records are queued together, in order, so that this node's producer sends them as one run.
-        lock (_enqueue)
-        {
-            for (int i = 0; i < messages.Count; i++)
-            {
-                delivered[i] = producer.ProduceAsync(_topicPartition, messages[i], CancellationToken.None);
-            }
-        }
-        DeliveryResult<byte[]?, byte[]?>[] results;
         try
         {
-            results = await Task.WhenAll(delivered).ConfigureAwait(false);
+            lock (_enqueue)
+            {
+                for (int i = 0; i < messages.Count; i++)
+                {
+                    producer.Produce(_topicPartition, messages[i], deliveries.Handler(i));
+                }
+            }
         }
-        catch (ProduceException<byte[]?, byte[]?> ex)
+        catch (KafkaException ex)
         {
             throw KafkaErrors.Map(ex.Error, Topic, Partition, "produce");
         }
-        long first = results[0].Offset.Value;
-        if (results[^1].Offset.Value - first != results.Length - 1)
+        await deliveries.Completed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (deliveries.Error is { } error)
+        {
+            throw KafkaErrors.Map(error, Topic, Partition, "produce");
+        }
+        var results = deliveries.Offsets;
+        long first = results[0];
+        if (results[^1] - first != results.Length - 1)
         {
             // Another writer's records landed in between (another node, or a Kafka client): each record's own offset is told.
-            batch.AppendedOffsets = results.Select(r => r.Offset.Value).ToArray();
+            batch.AppendedOffsets = results;
         }
-        Observe(BeginOffset, results.Max(r => r.Offset.Value) + 1);
+        Observe(BeginOffset, results.Max() + 1);
         return first;
     }
 
@@ -287,5 +291,34 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
                 StartTailPoll(); // handed out while this loop was ending
             }
         });
+    }
+
+    /// <summary>The delivery reports of one append's messages: their offsets, the first error, and a task done when all are in.</summary>
+    private sealed class Deliveries(int count)
+    {
+        private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _remaining = count;
+
+        public long[] Offsets { get; } = new long[count];
+
+        public Error? Error { get; private set; }
+
+        public Task Completed => _completed.Task;
+
+        public Action<DeliveryReport<byte[]?, byte[]?>> Handler(int index) => report =>
+        {
+            if (report.Error.IsError)
+            {
+                Error ??= report.Error;
+            }
+            else
+            {
+                Offsets[index] = report.Offset.Value;
+            }
+            if (Interlocked.Decrement(ref _remaining) == 0)
+            {
+                _completed.TrySetResult();
+            }
+        };
     }
 }

@@ -17,7 +17,7 @@ internal static class RecordCodec
     public static List<Message<byte[]?, byte[]?>> ToMessages(RecordBatchBuilder batch)
     {
         batch.Seal();
-        var sealedBatch = new RecordBatch(batch.SealedBatch(0).ToArray());
+        var sealedBatch = new RecordBatch(batch.SealedMemory(0));
         var messages = new List<Message<byte[]?, byte[]?>>(batch.Count);
         foreach (var record in sealedBatch)
         {

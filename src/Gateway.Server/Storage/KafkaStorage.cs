@@ -11,7 +11,7 @@ namespace Gateway.Server.Storage;
 /// on this node: a node may be stopped, killed or added at any time. Consumer groups are not offered by this backend
 /// yet (<see cref="UnsupportedGroups"/>).
 /// </summary>
-internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, IConfiguration configuration, TimeProvider time) : IStorageHost, IHostedService
+internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, IConfiguration configuration, TimeProvider time, ILoggerFactory loggers) : IStorageHost, IHostedService
 {
     private KafkaLogStorage? _store;
     private OpenOnce? _open;
@@ -50,6 +50,6 @@ internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, I
         // what the cluster takes by default (message.max.bytes, ~1 MB).
         var defaults = configuration.GetSection("Storage:TopicDefaults").Get<TopicConfig>() ?? new TopicConfig();
         var limits = new StorageLimits(MaxBatchBytes: 64 << 20, MaxRecordBytesLimit: 1 << 20, defaults);
-        _store = await KafkaLogStorage.OpenAsync(kafkaOptions.Value, limits, time);
+        _store = await KafkaLogStorage.OpenAsync(kafkaOptions.Value, limits, time, loggers.CreateLogger("Gateway.Storage.Kafka"));
     }
 }

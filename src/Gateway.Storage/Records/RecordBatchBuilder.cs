@@ -191,6 +191,13 @@ public sealed class RecordBatchBuilder : IDisposable
         return batch;
     }
 
+    /// <summary>The sealed batch as memory (its base offset patched in), valid until the builder is disposed.</summary>
+    internal ReadOnlyMemory<byte> SealedMemory(long baseOffset)
+    {
+        SealedBatch(baseOffset);
+        return _buffer.AsMemory(0, _length);
+    }
+
     public void Dispose() => ReturnBuffer();
 
     /// <summary>
