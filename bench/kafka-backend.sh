@@ -103,13 +103,8 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
-wrk_rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 wrk_errors() { awk '/Non-2xx|Socket errors/ { print }' "$1"; }
 
-declare -A VALUES
-add() { VALUES[$1]+="$2 "; }
-median() { tr ' ' '\n' <<<"${VALUES[$1]:-}" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 
 # A warm-up of each, discarded.
 taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$WORK/produce.lua" "$GATEWAY_URL/v1/topics/bench/partitions/0/records?acks=disk" >/dev/null 2>&1 || true

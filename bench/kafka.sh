@@ -107,11 +107,7 @@ f:close()
 wrk.headers["Content-Type"] = "application/x-ndjson"
 LUA
 NDJSON_BYTES=$(stat -c %s "$WORK/body-100-ndjson.bin")
-wrk_rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 
-declare -A VALUES
-add() { VALUES[$1]+="$2 "; }
-median() { tr ' ' '\n' <<<"${VALUES[$1]:-}" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 log "filling topic 'fill' with $TOPIC_MB MB of 1 KB records (acks=1)"
 log "fill: $(load fill "$BOOTSTRAP" fill "$TOPIC_MB" 1024)"
@@ -149,7 +145,6 @@ out=$(load idle "$BOOTSTRAP" "$IDLE" "$GATEWAY_PID")
 log "K-idle: $out"
 IDLE_KB=$(jq -r .kbPerConnection <<<"$out")
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 echo
 echo "Kafka listener, $RUNS round(s) of ${DURATION}s; server on CPU $SERVER_CPU, load on CPU $LOAD_CPU; medians"
 printf '%-11s %-62s %10s %10s %7s %s\n' id what median baseline ratio target

@@ -1,4 +1,4 @@
-# Shared by the benchmark scripts (run.sh, sse.sh, restart.sh, ab.sh): logging, tools, ports, server processes.
+# Shared by the benchmark scripts (run.sh, sse.sh, restart.sh, ab.sh, kafka.sh, kafka-backend.sh): logging, tools, ports, server processes, figures.
 # Source it after `set -Eeuo pipefail`; start_server needs SERVER_CPU and appends to the PIDS array.
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -38,3 +38,10 @@ wait_ready() {   # wait_ready <url> <pid> <log>: at most 60 s
     tail -n 30 "$3" >&2
     die "not ready after 60 s: $1"
 }
+
+# Named series of figures (kafka.sh, kafka-backend.sh): add <name> <value>; median <name> ("-" when none); ratio <a> <b>.
+declare -A VALUES
+add() { VALUES[$1]+="$2 "; }
+median() { tr ' ' '\n' <<<"${VALUES[$1]:-}" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+wrk_rps() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
