@@ -16,13 +16,14 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Group> _groups;
-    private readonly GroupStore _store;
+    private readonly IGroupPersistence _store;
     private readonly GroupOptions _options;
     private readonly Func<string, int> _partitionCount;
     private readonly Func<string, bool> _topicExists;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ITimer _sweep;
+    private readonly ITimer? _sweep;
+    private readonly bool _replica;
     private bool _disposed;
 
     /// <param name="databasePath">the LiteDB file</param>
@@ -44,6 +45,31 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
         _store = GroupStore.Open(databasePath, time.GetUtcNow(), _topicExists, out _groups);
         _sweep = time.CreateTimer(_ => ExpireLeases(), null, TimeSpan.FromMilliseconds(options.SweepIntervalMs), TimeSpan.FromMilliseconds(options.SweepIntervalMs));
     }
+
+    private GroupCoordinator(GroupOptions options, Func<string, int> partitionCount, TimeProvider clock, ILogger logger)
+    {
+        _options = options;
+        _partitionCount = partitionCount;
+        _topicExists = topic => partitionCount(topic) > 0;
+        _time = clock;
+        _logger = logger;
+        _store = new ReplicatedPersistence();
+        _groups = new Dictionary<string, Group>(StringComparer.Ordinal);
+        _replica = true;
+    }
+
+    /// <summary>
+    /// A replica of groups kept elsewhere as a log of commands (the Kafka backend): the caller applies every command in
+    /// the log's order, with <paramref name="clock"/> set to the command's time, so that every node holding a replica
+    /// reaches the same state. Nothing is written anywhere, no timer runs, and reads (describe, list) change nothing:
+    /// leases expire only when a command (a tick) says so. Member ids are the caller's to choose (the command's).
+    /// </summary>
+    /// <param name="options">lease bounds</param>
+    /// <param name="partitionCount">partitions of a topic as the log has told them (not a node's own view)</param>
+    /// <param name="clock">the time of the command being applied</param>
+    /// <param name="logger">where membership changes are logged</param>
+    public static GroupCoordinator Replica(GroupOptions options, Func<string, int> partitionCount, TimeProvider clock, ILogger logger) =>
+        new(options, partitionCount, clock, logger);
 
     /// <summary>
     /// Joins a member. With the <paramref name="memberId"/> of a member whose lease still runs, it takes that
@@ -242,7 +268,10 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
             {
                 throw new GroupNotFoundException(group);
             }
-            Expire(g, _time.GetUtcNow());
+            if (!_replica)
+            {
+                Expire(g, _time.GetUtcNow());
+            }
             return DescriptionOf(g);
         }
     }
@@ -254,7 +283,10 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
             var now = _time.GetUtcNow();
             return [.. _groups.Values.OrderBy(g => g.Name, StringComparer.Ordinal).Select(g =>
             {
-                Expire(g, now);
+                if (!_replica)
+                {
+                    Expire(g, now);
+                }
                 return DescriptionOf(g);
             })];
         }
@@ -346,9 +378,39 @@ public sealed partial class GroupCoordinator : IGroupCoordinator
         }
     }
 
+    /// <summary>Expires the leases of one group that have run out by the clock (a replica's tick command).</summary>
+    public void ExpireLeases(string group)
+    {
+        lock (_lock)
+        {
+            if (_groups.TryGetValue(group, out var g))
+            {
+                Expire(g, _time.GetUtcNow());
+            }
+        }
+    }
+
+    /// <summary>Groups with a member whose lease ran out by <paramref name="now"/> and is still listed (a replica ticks them).</summary>
+    public IReadOnlyList<string> GroupsWithExpiredLeases(DateTimeOffset now)
+    {
+        lock (_lock)
+        {
+            return [.. _groups.Values.Where(g => g.Members.Values.Any(m => m.LeaseExpiresAt <= now)).Select(g => g.Name)];
+        }
+    }
+
+    /// <summary>The topics the group's members read (what a command about the group carries partition counts for).</summary>
+    public IReadOnlyList<string> TopicsOf(string group)
+    {
+        lock (_lock)
+        {
+            return _groups.TryGetValue(group, out var g) ? [.. g.Members.Values.SelectMany(m => m.Topics).Distinct(StringComparer.Ordinal)] : [];
+        }
+    }
+
     public void Dispose()
     {
-        _sweep.Dispose();
+        _sweep?.Dispose();
         lock (_lock)
         {
             if (!_disposed)

@@ -21,11 +21,22 @@ public sealed class KafkaBackendOptions
     /// <summary>Replication factor of topics this node creates; -1 takes the cluster's default.</summary>
     public short ReplicationFactor { get; set; } = -1;
 
+    /// <summary>
+    /// The groups log: HTTP consumer groups as commands every node applies in order (one partition; made by the first
+    /// node with 7 days' retention), and <c>{GroupsTopic}-snapshots</c> (compacted) beside it.
+    /// </summary>
+    public string GroupsTopic { get; set; } = "__gateway_groups";
+
+    /// <summary>How often (at most) a node writes a snapshot of the groups while commands arrive; also after every 10,000 commands.</summary>
+    public int GroupSnapshotIntervalMs { get; set; } = 60_000;
+
     /// <summary>What is wrong with these settings, or null.</summary>
     public string? ValidationError() =>
         string.IsNullOrWhiteSpace(BootstrapServers) ? "Kafka:BootstrapServers is required with Storage:Backend=kafka (host:port of the cluster)."
         : RequestTimeoutMs is < 100 or > 600_000 ? "Kafka:RequestTimeoutMs must be between 100 and 600000."
         : MetadataRefreshMs is < 100 or > 600_000 ? "Kafka:MetadataRefreshMs must be between 100 and 600000."
         : TailPollMs is < 1 or > 10_000 ? "Kafka:TailPollMs must be between 1 and 10000."
+        : !TopicName.IsValid(GroupsTopic) || !TopicName.IsValid(GroupsTopic + "-snapshots") ? "Kafka:GroupsTopic must be a Kafka topic name (at most 239 characters of [a-zA-Z0-9._-])."
+        : GroupSnapshotIntervalMs is < 100 or > 86_400_000 ? "Kafka:GroupSnapshotIntervalMs must be between 100 and 86400000."
         : null;
 }

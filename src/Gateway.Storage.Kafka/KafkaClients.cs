@@ -102,18 +102,21 @@ internal sealed partial class KafkaClients : IDisposable
     private IConsumer<byte[]?, byte[]?> NewReader()
     {
         Interlocked.Increment(ref _readerCount);
-        return new ConsumerBuilder<byte[]?, byte[]?>(Configure(new ConsumerConfig
+        return NewConsumer("gateway-readers", fetchWaitMaxMs: 10);
+    }
+
+    /// <summary>An assign-only consumer: <paramref name="groupId"/> is never joined and nothing is committed under it.</summary>
+    public IConsumer<byte[]?, byte[]?> NewConsumer(string groupId, int fetchWaitMaxMs) =>
+        new ConsumerBuilder<byte[]?, byte[]?>(Configure(new ConsumerConfig
         {
-            // Assign only: the group id is never joined, nothing is committed under it.
-            GroupId = "gateway-readers",
+            GroupId = groupId,
             EnableAutoCommit = false,
             EnablePartitionEof = true,
             AutoOffsetReset = AutoOffsetReset.Error,
-            FetchWaitMaxMs = 10,
+            FetchWaitMaxMs = fetchWaitMaxMs,
             QueuedMaxMessagesKbytes = 8 * 1024,
             SessionTimeoutMs = Math.Max(6_000, Math.Min(_options.RequestTimeoutMs, 45_000)),
         })).SetLogHandler((_, m) => Log(m)).Build();
-    }
 
     /// <summary>librdkafka's own lines (a broker unreachable, a leader moved) through the server's logging, at their level.</summary>
     private void Log(LogMessage message)

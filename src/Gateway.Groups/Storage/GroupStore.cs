@@ -9,7 +9,7 @@ namespace Gateway.Groups.Storage;
 /// through <see cref="OffsetWriter"/>'s group commit. Not thread-safe: the coordinator calls it under its lock, so
 /// the store sees changes in the order they happened in memory.
 /// </summary>
-internal sealed class GroupStore : IDisposable
+internal sealed class GroupStore : IGroupPersistence
 {
     private readonly LiteDatabase _database;
     private readonly StoreSync _sync;
