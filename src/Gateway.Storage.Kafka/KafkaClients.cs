@@ -59,20 +59,35 @@ internal sealed partial class KafkaClients : IDisposable
             return await Task.Run(() =>
             {
                 var reader = _readers.TryTake(out var pooled) ? pooled : NewReader();
+                bool healthy = true;
                 try
                 {
                     return use(reader);
+                }
+                catch (Exception ex) when (ex is KafkaException or StorageFailureException)
+                {
+                    healthy = false;
+                    throw;
                 }
                 finally
                 {
                     try
                     {
                         reader.Unassign();
-                        _readers.Add(reader);
                     }
                     catch (KafkaException)
                     {
-                        reader.Dispose(); // not given back in an unknown state
+                        healthy = false;
+                    }
+                    if (healthy)
+                    {
+                        _readers.Add(reader);
+                    }
+                    else
+                    {
+                        // Not given back after a failure: a client that lost a partition's leader may keep metadata
+                        // that says the partition does not exist until its next periodic refresh (minutes).
+                        reader.Dispose();
                         Interlocked.Decrement(ref _readerCount);
                     }
                 }

@@ -236,8 +236,22 @@ public sealed partial class KafkaGroups : IGroupCoordinator
         }
         catch (KafkaException ex)
         {
-            // A cluster that does not create topics through the admin API (librdkafka's mock) makes them on first use.
+            // A cluster that does not create topics through the admin API (librdkafka's mock) may make them on first
+            // use: an empty record (skipped by readers) asks for that; a cluster that does neither refuses the start.
             LogTopicsNotCreated(_logger, _log.Topic, ex.Message);
+            try
+            {
+                foreach (var partition in new[] { _log, _snapshots })
+                {
+                    await _clients.Durable.ProduceAsync(partition, new Message<byte[]?, byte[]?> { Key = null, Value = null }).ConfigureAwait(false);
+                }
+            }
+            catch (ProduceException<byte[]?, byte[]?> failed)
+            {
+                throw new StorageFailureException(
+                    $"The groups log could not be made: create the topics {_log.Topic} (1 partition, cleanup.policy=delete) and {_snapshots.Topic} " +
+                    $"(1 partition, cleanup.policy=compact) in the cluster, or let this node create topics ({failed.Error.Reason}).", failed);
+            }
         }
     }
 
@@ -655,7 +669,7 @@ public sealed partial class KafkaGroups : IGroupCoordinator
     [LoggerMessage(EventId = 310, Level = LogLevel.Warning, Message = "Group {Group}: the Kafka group's offsets were not updated ({What}): {Reason}")]
     private static partial void LogMirrorFailed(ILogger logger, string group, string what, string reason);
 
-    [LoggerMessage(EventId = 311, Level = LogLevel.Warning, Message = "The groups log {Topic} was not created through the admin API ({Reason}); it is made on first use")]
+    [LoggerMessage(EventId = 311, Level = LogLevel.Warning, Message = "The groups log {Topic} was not created through the admin API ({Reason}); asking the cluster to make it on first use")]
     private static partial void LogTopicsNotCreated(ILogger logger, string topic, string reason);
 
     [LoggerMessage(EventId = 312, Level = LogLevel.Error, Message = "The groups log {Topic} starts at {Low} but the last snapshot ends at {Start}: changes in between are lost")]

@@ -31,7 +31,8 @@ public sealed class KafkaMockClusterTests : IAsyncLifetime
             _bootstrap = string.Join(",", brokers.Select(b => $"{b.Host}:{b.Port}"));
         }
         // Auto-created by the producer's metadata request: 4 partitions, each on three brokers.
-        await _owner.ProduceAsync("mocked", new Message<byte[], byte[]> { Value = Encoding.UTF8.GetBytes("from-kafka") });
+        // (Partition 0: the tests write to the others and count their offsets from 0.)
+        await _owner.ProduceAsync(new TopicPartition("mocked", 0), new Message<byte[], byte[]> { Value = Encoding.UTF8.GetBytes("from-kafka") });
         _node = await ServerProcess.StartAsync(_nodeData.Path,
             "--Storage:Backend=kafka", $"--Kafka:BootstrapServers={_bootstrap}", "--Kafka:MetadataRefreshMs=300", "--Kafka:RequestTimeoutMs=5000");
     }
@@ -121,13 +122,84 @@ public sealed class KafkaMockClusterTests : IAsyncLifetime
 
         // Every acknowledged record is in the partition; the idempotent producer wrote none of them twice (a 503 may
         // still have landed: at least once, as any Kafka producer whose request timed out).
-        var stored = Http.Records(await Http.GetJsonAsync(node, "/v1/topics/mocked/partitions/1/records?offset=0")).Select(r => (string)r!["value"]!).ToList();
+        // The node's readers may still be finding the partition's leader again (503 meanwhile).
+        HttpResponseMessage read;
+        clock.Restart();
+        while ((read = await node.GetAsync("/v1/topics/mocked/partitions/1/records?offset=0")).StatusCode != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Http.AssertProblemAsync(read, HttpStatusCode.ServiceUnavailable, "storage_unavailable");
+            read.Dispose();
+            await Task.Delay(200);
+        }
+        var stored = Http.Records(JsonNode.Parse(await read.Content.ReadAsStringAsync())!).Select(r => (string)r!["value"]!).ToList();
+        read.Dispose();
         foreach (string value in acknowledged.Distinct())
         {
             Assert.Contains(value, stored);
         }
         Assert.Single(stored, "before");
     }
+
+    [Fact]
+    public async Task HTTP_groups_commit_through_the_mock_cluster_and_go_on_when_the_groups_logs_leader_goes_down()
+    {
+        var node = _node.Client;
+        var deadline = Stopwatch.StartNew();
+        while ((await node.GetAsync("/v1/topics/mocked")).StatusCode != HttpStatusCode.OK && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(100);
+        }
+        for (int p = 0; p < 4; p++)
+        {
+            await Http.ProduceAsync(node, "mocked", $$"""[{"partition":{{p}},"value":"r{{p}}"}]""");
+        }
+        using (var join = await node.PostAsync("/v1/groups/g/members", Http.Json("""{"topics":["mocked"],"memberId":"a","autoOffsetReset":"earliest"}""")))
+        {
+            Assert.Equal(HttpStatusCode.Created, join.StatusCode);
+        }
+        var fetched = Http.Records(await Http.GetJsonAsync(node, "/v1/groups/g/members/a/records?limit=100"));
+        Assert.True(fetched.Count >= 4, $"fetched {fetched.Count}");
+        var group = await Http.GetJsonAsync(node, "/v1/groups/g");
+        using (var commit = await node.PostAsync("/v1/groups/g/members/a/offsets", Http.Json($$"""{"generation":{{(long)group["generation"]!}}}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, commit.StatusCode);
+        }
+        var committed = Committed(await Http.GetJsonAsync(node, "/v1/groups/g"));
+        Assert.Equal(4, committed.Count);
+
+        // The groups log's leader goes down: a heartbeat succeeds or fails 503 within the request timeout, and once
+        // the broker is back the member goes on with its commits intact.
+        int leader;
+        using (var admin = new DependentAdminClientBuilder(_owner.Handle).Build())
+        {
+            leader = admin.GetMetadata("__gateway_groups", TimeSpan.FromSeconds(10)).Topics[0].Partitions.Single(p => p.PartitionId == 0).Leader;
+        }
+        var cluster = new MockCluster(_owner);
+        cluster.SetDown(leader);
+        var clock = Stopwatch.StartNew();
+        using (var during = await node.PostAsync("/v1/groups/g/members/a/heartbeat", null))
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"a heartbeat with the groups log's leader down took {clock.Elapsed}");
+            if (during.StatusCode != HttpStatusCode.OK)
+            {
+                await Http.AssertProblemAsync(during, HttpStatusCode.ServiceUnavailable, "storage_unavailable");
+            }
+        }
+        cluster.SetUp(leader);
+        clock.Restart();
+        HttpStatusCode after;
+        do
+        {
+            using var heartbeat = await node.PostAsync("/v1/groups/g/members/a/heartbeat", null);
+            after = heartbeat.StatusCode;
+        }
+        while (after != HttpStatusCode.OK && clock.Elapsed < TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.OK, after);
+        Assert.Equal(committed, Committed(await Http.GetJsonAsync(node, "/v1/groups/g")));
+    }
+
+    private static Dictionary<int, long> Committed(JsonNode group) =>
+        group["offsets"]!.AsArray().Where(o => o!["committedOffset"] is not null).ToDictionary(o => (int)o!["partition"]!, o => (long)o!["committedOffset"]!);
 
     [Fact]
     public async Task Readiness_follows_the_clusters_reachability()
