@@ -24,38 +24,38 @@ public static class GroupsApi
         groups.MapPost("/{group}/members", JoinAsync).WithName("JoinGroup").RequireGroup(Operations.Consume)
             .WithSummary("Join a consumer group")
             .WithDescription("Joins with the topics to read and gets a lease (`sessionTimeoutMs`) and the partitions this member may read in the group's generation. With the `memberId` of a member whose lease still runs, takes its place without a rebalance (static membership). A partition moving from another member is granted once that member has seen the new generation (heartbeat or fetch) or its lease expired.")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(501);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
         groups.MapPost("/{group}/members/{memberId}/heartbeat", HeartbeatAsync).WithName("Heartbeat").RequireGroup(Operations.Consume)
             .WithSummary("Renew a member's lease")
             .WithDescription("Renews the lease and returns the current generation and assignment. 404 `unknown_member` once the lease has expired: join again.")
-            .ProducesProblem(404).ProducesProblem(501);
+            .ProducesProblem(404).ProducesProblem(503);
         groups.MapDelete("/{group}/members/{memberId}", LeaveAsync).WithName("LeaveGroup").RequireGroup(Operations.Consume)
             .WithSummary("Leave a consumer group")
-            .WithDescription("Ends the member's lease at once.ProducesProblem(501); its partitions move to the remaining members in the next generation. Offsets stay committed.")
-            .ProducesProblem(404);
+            .WithDescription("Ends the member's lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.")
+            .ProducesProblem(404).ProducesProblem(503);
         groups.MapGet("/{group}/members/{memberId}/records", FetchAsync).WithName("FetchAsMember").RequireGroup(Operations.Consume).ProducesProblem(429)
             .WithSummary("Fetch records as a group member (long-poll)")
             .WithDescription("Reads across every partition the member holds, from its position in this session, else the committed offset, else `autoOffsetReset`. With `waitMs`, answers on the first record committed in any of them. Renews the lease. A position below a partition's begin offset (after retention) moves to it, and `resets` says so.")
             .Produces<MemberFetchResponse>(200)
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(501);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(503);
         groups.MapPost("/{group}/members/{memberId}/offsets", CommitAsync).WithName("CommitOffsets").RequireGroup(Operations.Consume)
             .WithSummary("Commit offsets")
-            .WithDescription("Commits the next offset to read (Kafka's convention) per partition, for the member's current `generation`.ProducesProblem(501); without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416);
+            .WithDescription("Commits the next offset to read (Kafka's convention) per partition, for the member's current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(416).ProducesProblem(503);
         groups.MapGet("/", ListAsync).WithName("ListGroups").RequireAuthenticated().WithSummary("List consumer groups")
             .WithDescription("Every group with committed offsets or members: its name, generation and member count.");
         groups.MapGet("/{group}", DescribeAsync).WithName("DescribeGroup").RequireGroup(Operations.AnyOnGroup)
             .WithSummary("Describe a consumer group")
             .WithDescription("Members with what they hold (and what is pending a handoff), generation, and per partition the committed offset, end offset and lag.")
-            .ProducesProblem(404).ProducesProblem(501);
+            .ProducesProblem(404).ProducesProblem(503);
         groups.MapPut("/{group}/offsets", ResetOffsetsAsync).WithName("ResetOffsets").RequireGroup(Operations.Admin)
             .WithSummary("Move a group's committed offsets (reprocessing)")
             .WithDescription("`to`: `\"earliest\"`, `\"latest\"`, `{\"offset\":N}` or `{\"timestamp\":T}`. Active members continue from the new offsets.")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416).ProducesProblem(501);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(416).ProducesProblem(503);
         groups.MapDelete("/{group}", DeleteAsync).WithName("DeleteGroup").RequireGroup(Operations.Admin)
             .WithSummary("Delete a consumer group without members")
             .WithDescription("Forgets the group's committed offsets. 409 `group_not_empty` while a member holds a lease.")
-            .ProducesProblem(404).ProducesProblem(409).ProducesProblem(501);
+            .ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
         return app;
     }
 

@@ -173,7 +173,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
         problem.Properties["sizeBytes"] = Int64("`batch_too_large`: the batch's size.");
         problem.Properties["maxBatchBytes"] = Int64("`batch_too_large`: the largest batch one partition takes.");
         problem.Properties["freeBytes"] = Int64("`insufficient_storage`: the data volume's free bytes.");
-        problem.Properties["capability"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "`not_supported`: what the storage backend lacks (`idempotencyKeys`, `conditionalAppend`, `consumerGroups`)." };
+        problem.Properties["capability"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "`not_supported`: what the storage backend lacks (`idempotencyKeys`, `conditionalAppend`)." };
         problem.Required = new HashSet<string> { "code", "status", "title" };
         problem.AdditionalPropertiesAllowed = true;
         problem.AdditionalProperties = null;

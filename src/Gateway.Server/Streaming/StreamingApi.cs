@@ -37,7 +37,7 @@ public static class StreamingApi
                 "rebalances. Commits the position of what it sent every `Streaming:CommitIntervalMs` and on disconnect (at least once), then leaves. " +
                 "`Last-Event-ID` resumes after the last event received for the partitions this connection is given.")
             .Produces(200, contentType: "text/event-stream")
-            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(501);
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(409).ProducesProblem(503);
         return app;
     }
 

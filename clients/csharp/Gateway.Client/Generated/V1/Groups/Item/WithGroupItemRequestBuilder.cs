@@ -60,7 +60,7 @@ namespace Gateway.Client.V1.Groups.Item
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
-        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 501 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task DeleteAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -77,7 +77,7 @@ namespace Gateway.Client.V1.Groups.Item
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "501", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }
@@ -90,7 +90,7 @@ namespace Gateway.Client.V1.Groups.Item
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
-        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 501 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.GroupView?> GetAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -106,7 +106,7 @@ namespace Gateway.Client.V1.Groups.Item
                 { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "501", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.GroupView>(requestInfo, global::Gateway.Client.Models.GroupView.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -45,7 +45,7 @@ namespace Gateway.Client.V1.Groups.Item.Offsets
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 416 status code</exception>
-        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 501 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.ResetOffsetsResponse?> PutAsync(global::Gateway.Client.Models.ResetOffsetsRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -64,7 +64,7 @@ namespace Gateway.Client.V1.Groups.Item.Offsets
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "416", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "501", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.ResetOffsetsResponse>(requestInfo, global::Gateway.Client.Models.ResetOffsetsResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -52,13 +52,14 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item
         {
         }
         /// <summary>
-        /// Ends the member&apos;s lease at once.ProducesProblem(501); its partitions move to the remaining members in the next generation. Offsets stay committed.
+        /// Ends the member&apos;s lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.
         /// </summary>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task DeleteAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -74,11 +75,12 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item
                 { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             await RequestAdapter.SendNoContentAsync(requestInfo, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Ends the member&apos;s lease at once.ProducesProblem(501); its partitions move to the remaining members in the next generation. Offsets stay committed.
+        /// Ends the member&apos;s lease at once; its partitions move to the remaining members in the next generation. Offsets stay committed.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>

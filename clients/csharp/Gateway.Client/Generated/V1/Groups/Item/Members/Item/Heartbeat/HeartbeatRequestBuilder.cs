@@ -42,7 +42,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Heartbeat
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
-        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 501 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.MemberResponse?> PostAsync(Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -58,7 +58,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Heartbeat
                 { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "501", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.MemberResponse>(requestInfo, global::Gateway.Client.Models.MemberResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

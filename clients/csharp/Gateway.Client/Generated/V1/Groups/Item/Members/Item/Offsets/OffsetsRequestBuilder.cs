@@ -34,7 +34,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Offsets
         {
         }
         /// <summary>
-        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`.ProducesProblem(501); without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
+        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
         /// </summary>
         /// <returns>A <see cref="global::Gateway.Client.Models.CommitResponse"/></returns>
         /// <param name="body">Commit offsets (the next offset to read) for the given generation; without `offsets`, everything fetched so far.</param>
@@ -46,6 +46,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Offsets
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 416 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.CommitResponse?> PostAsync(global::Gateway.Client.Models.CommitRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -65,11 +66,12 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Offsets
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "416", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.CommitResponse>(requestInfo, global::Gateway.Client.Models.CommitResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`.ProducesProblem(501); without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
+        /// Commits the next offset to read (Kafka&apos;s convention) per partition, for the member&apos;s current `generation`; without `offsets`, commits everything fetched so far. 409 `stale_generation` or `partition_not_assigned` and 404 `unknown_member` change nothing.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="body">Commit offsets (the next offset to read) for the given generation; without `offsets`, everything fetched so far.</param>

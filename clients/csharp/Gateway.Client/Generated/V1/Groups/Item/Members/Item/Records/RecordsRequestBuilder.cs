@@ -44,7 +44,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Records
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
-        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 501 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.MemberFetchResponse?> GetAsync(Action<RequestConfiguration<global::Gateway.Client.V1.Groups.Item.Members.Item.Records.RecordsRequestBuilder.RecordsRequestBuilderGetQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -62,7 +62,7 @@ namespace Gateway.Client.V1.Groups.Item.Members.Item.Records
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "429", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "501", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.MemberFetchResponse>(requestInfo, global::Gateway.Client.Models.MemberFetchResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
