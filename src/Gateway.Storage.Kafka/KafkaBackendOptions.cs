@@ -30,6 +30,9 @@ public sealed class KafkaBackendOptions
     /// <summary>How often (at most) a node writes a snapshot of the groups while commands arrive; also after every 10,000 commands.</summary>
     public int GroupSnapshotIntervalMs { get; set; } = 60_000;
 
+    /// <summary>How long an Idempotency-Key is remembered after its first attempt completed (a retry within it is answered from the first).</summary>
+    public long IdempotencyWindowMs { get; set; } = 86_400_000;
+
     /// <summary>What is wrong with these settings, or null.</summary>
     public string? ValidationError() =>
         string.IsNullOrWhiteSpace(BootstrapServers) ? "Kafka:BootstrapServers is required with Storage:Backend=kafka (host:port of the cluster)."
@@ -37,6 +40,7 @@ public sealed class KafkaBackendOptions
         : MetadataRefreshMs is < 100 or > 600_000 ? "Kafka:MetadataRefreshMs must be between 100 and 600000."
         : TailPollMs is < 1 or > 10_000 ? "Kafka:TailPollMs must be between 1 and 10000."
         : !TopicName.IsValid(GroupsTopic) || !TopicName.IsValid(GroupsTopic + "-snapshots") ? "Kafka:GroupsTopic must be a Kafka topic name (at most 239 characters of [a-zA-Z0-9._-])."
+        : IdempotencyWindowMs is < 1_000 or > 604_800_000 ? "Kafka:IdempotencyWindowMs must be between 1000 and 604800000 (7 days)."
         : GroupSnapshotIntervalMs is < 100 or > 86_400_000 ? "Kafka:GroupSnapshotIntervalMs must be between 100 and 86400000."
         : null;
 }

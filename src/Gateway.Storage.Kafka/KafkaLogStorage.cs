@@ -56,7 +56,11 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         return storage;
     }
 
-    public StorageCapabilities Capabilities => StorageCapabilities.None;
+    /// <summary>Idempotency-Key once the groups log is read (it carries the keys' claims); never conditional appends (Kafka has no conditional produce).</summary>
+    public StorageCapabilities Capabilities => Coordination is null ? StorageCapabilities.None : StorageCapabilities.IdempotencyKeys;
+
+    /// <summary>The groups log, which also carries Idempotency-Key claims; set when it has been read.</summary>
+    internal Groups.KafkaGroups? Coordination { get; set; }
 
     public StorageLimits Limits { get; }
 
@@ -202,10 +206,10 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
     {
         return _topics.AddOrUpdate(
             name,
-            _ => new KafkaTopic(name, config, _time.GetUtcNow().ToUnixTimeMilliseconds(), Enumerable.Range(0, partitionCount).Select(p => new KafkaPartition(this, name, p)).ToList()),
+            _ => new KafkaTopic(this, name, config, _time.GetUtcNow().ToUnixTimeMilliseconds(), Enumerable.Range(0, partitionCount).Select(p => new KafkaPartition(this, name, p)).ToList()),
             (_, seen) => seen.PartitionCount == partitionCount && seen.Config == config
                 ? seen
-                : new KafkaTopic(name, config, seen.CreatedAt, Enumerable.Range(0, partitionCount).Select(p => p < seen.PartitionCount ? seen.KafkaPartitions[p] : new KafkaPartition(this, name, p)).ToList()));
+                : new KafkaTopic(this, name, config, seen.CreatedAt, Enumerable.Range(0, partitionCount).Select(p => p < seen.PartitionCount ? seen.KafkaPartitions[p] : new KafkaPartition(this, name, p)).ToList()));
     }
 
     private async Task RefreshLoopAsync()

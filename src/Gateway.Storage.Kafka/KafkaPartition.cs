@@ -219,8 +219,13 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
         return true;
     }
 
+    /// <summary>What an earlier attempt of a key appended here, as the groups log has it (its claim came first).</summary>
     public bool TryGetIdempotent(long producerId, out IdempotentBatch batch)
     {
+        if (storage.Coordination is { } coordination)
+        {
+            return coordination.TryGetIdempotent(Topic, Partition, producerId, out batch);
+        }
         batch = default;
         return false;
     }

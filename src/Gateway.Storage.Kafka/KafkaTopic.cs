@@ -1,7 +1,7 @@
 namespace Gateway.Storage.Kafka;
 
 /// <summary>A topic of the cluster as this node last saw it; a change of partition count makes a new object that keeps the partitions it had.</summary>
-internal sealed class KafkaTopic(string name, TopicConfig config, long createdAt, IReadOnlyList<KafkaPartition> partitions) : ITopic
+internal sealed class KafkaTopic(KafkaLogStorage storage, string name, TopicConfig config, long createdAt, IReadOnlyList<KafkaPartition> partitions) : ITopic
 {
     private int _sticky = -1;
 
@@ -22,4 +22,10 @@ internal sealed class KafkaTopic(string name, TopicConfig config, long createdAt
         (uint)partition < (uint)partitions.Count ? partitions[partition] : throw new PartitionNotFoundException(Name, partition, partitions.Count);
 
     public int NextStickyPartition() => (int)((uint)Interlocked.Increment(ref _sticky) % (uint)partitions.Count);
+
+    /// <summary>Claims the key in the groups log (every node reads it), waiting while an attempt elsewhere holds it.</summary>
+    public ValueTask<IIdempotentAttempt> BeginIdempotentAsync(IdempotencyStamp stamp, CancellationToken cancellationToken = default) =>
+        storage.Coordination is { } coordination
+            ? coordination.BeginIdempotentAsync(Name, stamp, cancellationToken)
+            : throw new NotSupportedByBackendException("idempotencyKeys", "This node keeps no Idempotency-Key claims.");
 }

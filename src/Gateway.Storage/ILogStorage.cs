@@ -81,6 +81,33 @@ public interface ITopic
 
     /// <summary>The partition keyless records of the next request go to (round robin over the topic's partitions).</summary>
     int NextStickyPartition();
+
+    /// <summary>
+    /// Starts an attempt of an <c>Idempotency-Key</c> request, before its earlier attempts are looked up
+    /// (<see cref="IPartition.TryGetIdempotent"/>): returns once no other attempt of the key is in flight on any node
+    /// that shares this storage, so the lookup sees every earlier attempt that completed. The caller reports what it
+    /// appended (<see cref="IIdempotentAttempt.CompleteAsync"/>) and disposes the attempt. A backend whose batches carry
+    /// the stamp into a store only one process uses (the embedded one) needs nothing here.
+    /// </summary>
+    ValueTask<IIdempotentAttempt> BeginIdempotentAsync(IdempotencyStamp stamp, CancellationToken cancellationToken = default) =>
+        new(IIdempotentAttempt.None);
+}
+
+/// <summary>One attempt of an <c>Idempotency-Key</c> request (<see cref="ITopic.BeginIdempotentAsync"/>).</summary>
+public interface IIdempotentAttempt : IAsyncDisposable
+{
+    /// <summary>An attempt with nothing to record.</summary>
+    static IIdempotentAttempt None { get; } = new NoAttempt();
+
+    /// <summary>Records what this attempt appended (each record's offset, by partition): later attempts are answered from it.</summary>
+    ValueTask CompleteAsync(IReadOnlyDictionary<int, IReadOnlyList<long>> appended, CancellationToken cancellationToken = default);
+
+    private sealed class NoAttempt : IIdempotentAttempt
+    {
+        public ValueTask CompleteAsync(IReadOnlyDictionary<int, IReadOnlyList<long>> appended, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 }
 
 /// <summary>

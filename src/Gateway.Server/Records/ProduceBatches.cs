@@ -125,6 +125,8 @@ internal sealed class ProduceBatches : IRecordSink, IDisposable
             throw ApiException.BadRequest("no_records", "The request holds no records.");
         }
         var baseOffsets = new long[_builders.Length];
+        // On a backend that nodes share, the attempt waits here for any attempt of the key in flight elsewhere.
+        await using var attempt = stamp is { } claim ? await _topic.BeginIdempotentAsync(claim, cancellationToken) : IIdempotentAttempt.None;
         var earlier = stamp is { } s
             ? IdempotentRequests.EarlierAttempt(_topic, s, p => p < _builders.Length ? _builders[p]?.Count ?? 0 : 0)
             : [];
@@ -141,7 +143,7 @@ internal sealed class ProduceBatches : IRecordSink, IDisposable
             {
                 // Answered again only once committed: a replay is never an acknowledgement of what could vanish.
                 baseOffsets[p] = batch.BaseOffset;
-                appends.Add(partition.WaitForCommittedAsync(batch.BaseOffset + batch.Count, cancellationToken));
+                appends.Add(partition.WaitForCommittedAsync(batch.EndOffset, cancellationToken));
                 continue;
             }
             replayed = false;
@@ -157,8 +159,16 @@ internal sealed class ProduceBatches : IRecordSink, IDisposable
         for (int i = 0; i < offsets.Length; i++)
         {
             var (partition, index) = _placement[i];
-            long offset = _builders[partition]?.AppendedOffsets is { } appended ? appended[index] : baseOffsets[partition] + index;
+            long offset = earlier.TryGetValue(partition, out var batch) ? batch.OffsetOf(index)
+                : _builders[partition]?.AppendedOffsets is { } appended ? appended[index]
+                : baseOffsets[partition] + index;
             offsets[i] = new RecordPosition(partition, offset);
+        }
+        if (stamp is not null && !replayed)
+        {
+            await attempt.CompleteAsync(
+                offsets.GroupBy(o => o.Partition).ToDictionary(g => g.Key, g => (IReadOnlyList<long>)[.. g.Select(o => o.Offset).Order()]),
+                cancellationToken);
         }
         return (new ProduceResponse(offsets), replayed);
 

@@ -59,7 +59,7 @@ internal sealed class KafkaStorage(IOptions<KafkaBackendOptions> kafkaOptions, I
         var store = await KafkaLogStorage.OpenAsync(kafkaOptions.Value, limits, time, loggers.CreateLogger("Gateway.Storage.Kafka"));
         try
         {
-            _groups = await KafkaGroups.OpenAsync(store, groupOptions.Value, time, loggers.CreateLogger("Gateway.Groups"));
+            _groups = await KafkaGroups.OpenAsync(store, groupOptions.Value, time, loggers.CreateLogger("Gateway.Storage.Kafka.Groups"));
         }
         catch
         {

@@ -79,6 +79,7 @@ public sealed partial class KafkaGroups : IGroupCoordinator
         try
         {
             await groups.StartAsync(cancellationToken).ConfigureAwait(false);
+            storage.Coordination = groups;
             return groups;
         }
         catch
@@ -306,6 +307,7 @@ public sealed partial class KafkaGroups : IGroupCoordinator
             return 0;
         }
         _replica.ImportState(snapshot.Groups);
+        ImportKeys(snapshot.Keys);
         foreach (var (topic, count) in snapshot.Counts)
         {
             _counts[topic] = count;
@@ -367,7 +369,10 @@ public sealed partial class KafkaGroups : IGroupCoordinator
     /// <summary>Appends a command and answers with what applying it gave on this node, once this node has read it back.</summary>
     private async Task<object?> IssueAsync(GroupCommand command)
     {
-        command.Id = $"{_node}:{Interlocked.Increment(ref _sequence)}";
+        if (command.Id.Length == 0)
+        {
+            command.Id = NextCommandId();
+        }
         command.Counts = CountsFor(command);
         var answer = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[command.Id] = answer;
@@ -391,6 +396,8 @@ public sealed partial class KafkaGroups : IGroupCoordinator
         }
     }
 
+    private string NextCommandId() => $"{_node}:{Interlocked.Increment(ref _sequence)}";
+
     private async Task IssueQuietlyAsync(GroupCommand command)
     {
         try
@@ -405,7 +412,7 @@ public sealed partial class KafkaGroups : IGroupCoordinator
 
     private Dictionary<string, int>? CountsFor(GroupCommand command)
     {
-        if (command.Op == "topicDeleted")
+        if (command.Op is "topicDeleted" or "claim" or "done" or "release")
         {
             return null;
         }
@@ -451,6 +458,7 @@ public sealed partial class KafkaGroups : IGroupCoordinator
                 continue;
             }
             Apply(result);
+            PruneKeys(result.Offset.Value);
             Advance(result.Offset.Value + 1);
             MaybeSnapshot(result.Offset.Value + 1);
         }
@@ -559,9 +567,18 @@ public sealed partial class KafkaGroups : IGroupCoordinator
                 return null;
             case "topicChanged":
                 return null; // the counts it carries did the work
+            case "claim":
+                return ApplyClaim(c);
+            case "done":
+                ApplyDone(c);
+                return null;
+            case "release":
+                ApplyRelease(c);
+                return null;
             case "topicDeleted":
                 foreach (string topic in c.Topics ?? [])
                 {
+                    ForgetKeys(topic);
                     _counts.Remove(topic);
                     _replica.OnTopicDeletedAsync(topic).GetAwaiter().GetResult();
                 }
@@ -588,6 +605,7 @@ public sealed partial class KafkaGroups : IGroupCoordinator
             Clock = _clock.GetUtcNow(),
             Counts = new Dictionary<string, int>(_counts, StringComparer.Ordinal),
             Groups = [.. _replica.ExportState()],
+            Keys = ExportKeys(),
         };
         byte[] value = JsonSerializer.SerializeToUtf8Bytes(snapshot, GroupsJsonContext.Default.GroupSnapshot);
         if (value.Length > MaxSnapshotBytes)

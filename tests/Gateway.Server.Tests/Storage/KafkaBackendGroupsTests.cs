@@ -133,6 +133,55 @@ public sealed class KafkaBackendGroupsTests : IAsyncLifetime
         Assert.Equal((long)group["generation"]!, (long)fromC["generation"]!);
     }
 
+    [Fact]
+    public async Task An_Idempotency_Key_retried_on_another_node_is_answered_from_the_first_attempt()
+    {
+        await Http.CreateTopicAsync(_a.Client, "keyed", 3);
+        await SeeTopicAsync(_b.Client, "keyed");
+        const string body = """{"records":[{"value":"one"},{"key":"k","value":"two"},{"partition":2,"value":"three"}]}""";
+
+        var first = await SendKeyedAsync(_a.Client, "order-17", body);
+        Assert.Equal(HttpStatusCode.OK, first.Status);
+        Assert.False(first.Replayed);
+        // The retry lands on the other node: same offsets, marked replayed, nothing appended again.
+        var retry = await SendKeyedAsync(_b.Client, "order-17", body);
+        Assert.Equal(HttpStatusCode.OK, retry.Status);
+        Assert.True(retry.Replayed);
+        Assert.Equal(first.Body["offsets"]!.ToJsonString(), retry.Body["offsets"]!.ToJsonString());
+        long total = 0;
+        for (int p = 0; p < 3; p++)
+        {
+            total += Http.Records(await Http.GetJsonAsync(_b.Client, $"/v1/topics/keyed/partitions/{p}/records?offset=0")).Count;
+        }
+        Assert.Equal(3, total);
+
+        // The same key with other content is refused on either node.
+        var reused = await SendKeyedAsync(_b.Client, "order-17", """{"records":[{"value":"other"}]}""");
+        Assert.Equal((HttpStatusCode)422, reused.Status);
+        Assert.Equal("idempotency_key_reused", (string)reused.Body["code"]!);
+
+        // Two nodes racing with one new key: one appends, the other is answered from it.
+        var racing = await Task.WhenAll(SendKeyedAsync(_a.Client, "order-18", body), SendKeyedAsync(_b.Client, "order-18", body));
+        Assert.All(racing, r => Assert.Equal(HttpStatusCode.OK, r.Status));
+        Assert.Single(racing, r => !r.Replayed);
+        Assert.Equal(racing[0].Body["offsets"]!.ToJsonString(), racing[1].Body["offsets"]!.ToJsonString());
+        total = 0;
+        for (int p = 0; p < 3; p++)
+        {
+            total += Http.Records(await Http.GetJsonAsync(_a.Client, $"/v1/topics/keyed/partitions/{p}/records?offset=0")).Count;
+        }
+        Assert.Equal(6, total);
+    }
+
+    private static async Task<(HttpStatusCode Status, bool Replayed, JsonNode Body)> SendKeyedAsync(HttpClient node, string key, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/keyed/records?acks=disk") { Content = Http.Json(body) };
+        request.Headers.Add("Idempotency-Key", key);
+        using var response = await node.SendAsync(request);
+        bool replayed = response.Headers.TryGetValues("Idempotency-Replayed", out var values) && values.Contains("true");
+        return (response.StatusCode, replayed, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+    }
+
     private async Task<ServerProcess> StartNodeAsync(string name) =>
         await ServerProcess.StartAsync(Path.Combine(_data.Path, name),
             "--Storage:Backend=kafka", $"--Kafka:BootstrapServers={_cluster.Bootstrap}", "--Kafka:MetadataRefreshMs=300",

@@ -188,11 +188,10 @@ public sealed class KafkaBackendTests : IAsyncLifetime
     public async Task What_the_backend_does_not_offer_yet_is_501_naming_the_capability()
     {
         await Http.CreateTopicAsync(Node, "plain", 1);
-        using var keyed = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/plain/records") { Content = Http.Json("""{"records":[{"value":"x"}]}""") };
-        keyed.Headers.Add("Idempotency-Key", "k-1");
-        using var idempotent = await Node.SendAsync(keyed);
-        var problem = await Http.AssertProblemAsync(idempotent, HttpStatusCode.NotImplemented, "not_supported");
-        Assert.Equal("idempotencyKeys", (string)problem["capability"]!);
+        using var conditional = await Node.PostAsync("/v1/topics/plain/partitions/0/records?expectedOffset=0", Http.Json("""{"records":[{"value":"x"}]}"""));
+        var problem = await Http.AssertProblemAsync(conditional, HttpStatusCode.NotImplemented, "not_supported");
+        Assert.Equal("conditionalAppend", (string)problem["capability"]!);
+        Assert.Empty(Http.Records(await Http.GetJsonAsync(Node, "/v1/topics/plain/partitions/0/records?offset=0")));
 
         var health = await Node.GetAsync("/health/ready");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
