@@ -20,6 +20,8 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
     private readonly CancellationTokenSource _closing = new();
     private readonly TimeProvider _time;
     private Task _refreshing = Task.CompletedTask;
+    private int _disposed;
+    private long _changes; // raised by every topic change made here: a look at the cluster begun before it is stale
 
     private KafkaLogStorage(KafkaBackendOptions options, StorageLimits limits, TimeProvider time, ILogger logger)
     {
@@ -149,6 +151,7 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         {
             throw Failed("delete topic", name, ex);
         }
+        Interlocked.Increment(ref _changes);
         if (_topics.TryRemove(name, out var removed))
         {
             foreach (var partition in removed.KafkaPartitions)
@@ -158,12 +161,14 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         }
     }
 
+    /// <summary>Closes the clients; once (the host and its container may both dispose it).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!_closing.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
         {
-            await _closing.CancelAsync().ConfigureAwait(false);
+            return;
         }
+        await _closing.CancelAsync().ConfigureAwait(false);
         foreach (var topic in _topics.Values)
         {
             foreach (var partition in topic.KafkaPartitions)
@@ -192,7 +197,9 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
             var described = metadata.Topics.FirstOrDefault(t => t.Topic == name);
             if (described is { Error.IsError: false, Partitions.Count: > 0 })
             {
-                return Update(name, described.Partitions.Count, config);
+                var seen = Update(name, described.Partitions.Count, config);
+                Interlocked.Increment(ref _changes);
+                return seen;
             }
             if (_time.GetUtcNow() > deadline)
             {
@@ -236,6 +243,7 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
     private async Task RefreshAsync(CancellationToken cancellationToken)
     {
         Metadata metadata;
+        long changes = Volatile.Read(ref _changes);
         try
         {
             metadata = await Task.Run(() => Clients.Admin.GetMetadata(Clients.RequestTimeout), cancellationToken).ConfigureAwait(false);
@@ -247,11 +255,14 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         }
         var described = metadata.Topics.Where(t => !t.Error.IsError && !t.Topic.StartsWith("__", StringComparison.Ordinal) && t.Partitions.Count > 0).ToList();
         var configs = await ConfigsAsync(described.Select(t => t.Topic).ToList()).ConfigureAwait(false);
-        foreach (var topic in described)
+        // A topic made, grown or deleted here while this look was under way: the look may predate it (a topic just
+        // made would vanish until the next round); the topics stay as they are and the next round looks again.
+        bool stale = Volatile.Read(ref _changes) != changes;
+        foreach (var topic in stale ? [] : described)
         {
             Update(topic.Topic, topic.Partitions.Count, configs.GetValueOrDefault(topic.Topic) ?? (_topics.TryGetValue(topic.Topic, out var seen) ? seen.Config : Limits.TopicDefaults));
         }
-        foreach (string gone in _topics.Keys.Except(described.Select(t => t.Topic)).ToList())
+        foreach (string gone in stale ? [] : _topics.Keys.Except(described.Select(t => t.Topic)).ToList())
         {
             if (_topics.TryRemove(gone, out var removed))
             {

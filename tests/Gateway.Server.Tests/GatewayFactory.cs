@@ -10,7 +10,8 @@ namespace Gateway.Server.Tests;
 /// The real server in-process, on its own temporary data folder, removed afterwards, over the storage backend named by
 /// <see cref="Backend"/> (the environment's <c>GATEWAY_TEST_BACKEND</c>, default <c>embedded</c>): the HTTP suite runs
 /// unchanged against any backend, and a test that needs a capability the backend lacks skips, saying so
-/// (<see cref="Require"/>).
+/// (<see cref="Require"/>). With <c>kafka</c>, each factory gets a cluster of its own (another Gateway process's Kafka
+/// listener, as no Kafka broker installs here), so tests never see each other's topics.
 /// </summary>
 public sealed class GatewayFactory : WebApplicationFactory<Program>
 {
@@ -18,6 +19,8 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
     private readonly TimeProvider? _time;
     private readonly bool _ownsData;
     private readonly StorageCapabilities? _declared;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Kafka.KafkaServer>> s_clusters = new(StringComparer.Ordinal);
+    private Kafka.KafkaServer? _cluster;
 
     /// <summary>The backend the suite runs against (<c>Storage:Backend</c>).</summary>
     public static string Backend => Environment.GetEnvironmentVariable("GATEWAY_TEST_BACKEND") is { Length: > 0 } backend ? backend : "embedded";
@@ -55,6 +58,15 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
         builder.UseSetting("Storage:PageSizeBits", "20");
         builder.UseSetting("Storage:MemorySizeBits", "21");
         builder.UseSetting("Storage:TopicDefaults:MaxRecordBytes", "262144");
+        if (Backend == "kafka")
+        {
+            // One cluster per data folder: a server reopened on the same folder (a restart) finds its cluster again.
+            _cluster ??= s_clusters.GetOrAdd(DataDirectory, _ => new Lazy<Kafka.KafkaServer>(StartCluster)).Value;
+            builder.UseSetting("Kafka:BootstrapServers", _cluster.Bootstrap);
+            builder.UseSetting("Kafka:MetadataRefreshMs", "300");
+            builder.UseSetting("Kafka:RequestTimeoutMs", "10000");
+            builder.UseSetting("Kafka:TailPollMs", "10");
+        }
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
@@ -74,9 +86,21 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
         }
     }
 
+    private static Kafka.KafkaServer StartCluster()
+    {
+        var cluster = Kafka.KafkaServer.StartAsync().GetAwaiter().GetResult();
+        // Clusters of folders the tests own outlive each server on them; they go when the test run ends.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return cluster;
+    }
+
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
+        if (_cluster is not null && _ownsData && s_clusters.TryRemove(DataDirectory, out _))
+        {
+            await _cluster.DisposeAsync();
+        }
         if (_ownsData && Directory.Exists(DataDirectory))
         {
             Directory.Delete(DataDirectory, recursive: true);

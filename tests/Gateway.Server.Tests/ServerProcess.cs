@@ -110,7 +110,9 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             start.ArgumentList.Add("--urls=http://127.0.0.1:0");
         }
-        start.ArgumentList.Add($"--Storage:Backend={GatewayFactory.Backend}");
+        // The embedded backend unless the test names another (later settings win): a process of its own is what the
+        // embedded backend's tests (crashes, restarts, files) need; GATEWAY_TEST_BACKEND is for the in-process suite.
+        start.ArgumentList.Add("--Storage:Backend=embedded");
         start.ArgumentList.Add($"--Storage:DataDirectory={dataDirectory}");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Default=Warning");
         start.ArgumentList.Add("--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Information"); // "Now listening on: …"

@@ -50,6 +50,7 @@ public sealed partial class KafkaGroups : IGroupCoordinator
     private TaskCompletionSource _progress = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _sinceSnapshot;
     private long _lastSnapshotAt;
+    private int _disposed;
 
     private KafkaGroups(KafkaLogStorage storage, GroupOptions options, TimeProvider time, ILogger logger)
     {
@@ -171,20 +172,34 @@ public sealed partial class KafkaGroups : IGroupCoordinator
     public Task OnTopicDeletedAsync(string topic) =>
         IssueAsync(new GroupCommand { Op = "topicDeleted", Topics = [topic] });
 
+    /// <summary>Stops applying and closes the reader; once (the host's stop and its container both dispose it).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         _ticker?.Dispose();
         _closing.Cancel();
         _applier?.Join(TimeSpan.FromSeconds(5));
-        try
+        // librdkafka's close of a consumer with a group id may wait on the group's coordinator (seen against a
+        // cluster that had just started); the log's reader commits nothing, so the stop waits a moment, not forever.
+        var closing = Task.Run(() =>
         {
-            _reader.Close();
-        }
-        catch (KafkaException)
+            try
+            {
+                _reader.Close();
+            }
+            catch (KafkaException)
+            {
+                // a cluster gone by now changes nothing
+            }
+            _reader.Dispose();
+        });
+        if (!closing.Wait(TimeSpan.FromSeconds(3)))
         {
-            // closing an assign-only consumer commits nothing; a cluster gone by now changes nothing
+            LogCloseSlow(_logger, _log.Topic);
         }
-        _reader.Dispose();
         foreach (var pending in _pending.Values)
         {
             pending.TrySetException(new StorageFailureException("The server is stopping."));
@@ -704,6 +719,9 @@ public sealed partial class KafkaGroups : IGroupCoordinator
 
     [LoggerMessage(EventId = 316, Level = LogLevel.Warning, Message = "A groups snapshot of {Bytes} bytes is too large to write; starting nodes read more of the log")]
     private static partial void LogSnapshotTooLarge(ILogger logger, int bytes);
+
+    [LoggerMessage(EventId = 318, Level = LogLevel.Warning, Message = "The reader of {Topic} did not close within 3 s; the stop goes on without it")]
+    private static partial void LogCloseSlow(ILogger logger, string topic);
 
     [LoggerMessage(EventId = 317, Level = LogLevel.Warning, Message = "Writing a groups snapshot failed: {Reason}")]
     private static partial void LogSnapshotFailed(ILogger logger, string reason);
