@@ -16,6 +16,7 @@ internal sealed partial class KafkaClients : IDisposable
     private readonly ConcurrentBag<IConsumer<byte[]?, byte[]?>> _readers = new();
     private readonly SemaphoreSlim _readerSlots;
     private int _readerCount;
+    private bool _disposed;
 
     public const int MaxReaders = 8;
 
@@ -82,6 +83,12 @@ internal sealed partial class KafkaClients : IDisposable
                     if (healthy)
                     {
                         _readers.Add(reader);
+                        if (Volatile.Read(ref _disposed))
+                        {
+                            // Given back after the clients were closed: closed here, never left to the finalizer
+                            // (a consumer finalized without being closed can take the process down in librdkafka).
+                            DisposeReaders();
+                        }
                     }
                     else
                     {
@@ -106,12 +113,17 @@ internal sealed partial class KafkaClients : IDisposable
             producer.Flush(TimeSpan.FromSeconds(5));
             producer.Dispose();
         }
+        Volatile.Write(ref _disposed, true);
+        DisposeReaders();
+        Admin.Dispose();
+    }
+
+    private void DisposeReaders()
+    {
         while (_readers.TryTake(out var reader))
         {
             reader.Dispose();
         }
-        Admin.Dispose();
-        _readerSlots.Dispose();
     }
 
     private IConsumer<byte[]?, byte[]?> NewReader()

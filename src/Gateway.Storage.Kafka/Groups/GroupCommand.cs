@@ -17,6 +17,9 @@ internal sealed class GroupCommand
 
     public string Group { get; set; } = "";
 
+    /// <summary>When the writer made it, by its clock: the replicas' time while applying it (never earlier than the command before).</summary>
+    public DateTimeOffset? At { get; set; }
+
     public string? Member { get; set; }
 
     public string? Owner { get; set; }

@@ -388,6 +388,9 @@ public sealed partial class KafkaGroups : IGroupCoordinator
         {
             command.Id = NextCommandId();
         }
+        // The replicas' time is the commands' time, as this node's clock gives it (kept in the command, not in the
+        // record's timestamp, which Kafka's time-based retention reads).
+        command.At = _time.GetUtcNow();
         command.Counts = CountsFor(command);
         var answer = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[command.Id] = answer;
@@ -492,11 +495,6 @@ public sealed partial class KafkaGroups : IGroupCoordinator
 
     private void Apply(ConsumeResult<byte[]?, byte[]?> result)
     {
-        var timestamp = result.Message.Timestamp;
-        if (timestamp.Type != TimestampType.NotAvailable)
-        {
-            _clock.AdvanceTo(DateTimeOffset.FromUnixTimeMilliseconds(timestamp.UnixTimestampMs));
-        }
         GroupCommand? command;
         try
         {
@@ -510,6 +508,14 @@ public sealed partial class KafkaGroups : IGroupCoordinator
         if (command is null)
         {
             return;
+        }
+        if (command.At is { } at)
+        {
+            _clock.AdvanceTo(at);
+        }
+        else if (result.Message.Timestamp.Type != TimestampType.NotAvailable)
+        {
+            _clock.AdvanceTo(DateTimeOffset.FromUnixTimeMilliseconds(result.Message.Timestamp.UnixTimestampMs));
         }
         object? outcome = null;
         Exception? failure = null;
