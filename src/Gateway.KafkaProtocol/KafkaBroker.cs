@@ -106,6 +106,7 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
                     ApiKey.LeaveGroup => GroupApis.LeaveGroup(request, writer, this),
                     ApiKey.ListGroups => await GroupApis.ListGroupsAsync(request, writer, this),
                     ApiKey.DescribeGroups => GroupApis.DescribeGroups(request, writer, this),
+                    ApiKey.DeleteGroups => await GroupApis.DeleteGroupsAsync(request, writer, this),
                     ApiKey.OffsetCommit => await OffsetApis.CommitAsync(request, writer, this),
                     ApiKey.OffsetFetch => await OffsetApis.FetchAsync(request, writer, this),
                     _ => throw new MalformedRequestException($"API {request.Key} is not served here."),

@@ -193,6 +193,65 @@ internal static class GroupApis
         return true;
     }
 
+    /// <summary>
+    /// DeleteGroups (kafka-consumer-groups --delete, AdminClient.DeleteGroups): removes a group without members and its
+    /// committed offsets — the same store HTTP groups use, so a group HTTP members hold is NON_EMPTY_GROUP too.
+    /// </summary>
+    public static async Task<bool> DeleteGroupsAsync(KafkaRequest request, KafkaWriter writer, KafkaBroker broker)
+    {
+        var names = ReadGroupNames(request);
+        var results = new List<(string Group, short Error)>(names.Count);
+        foreach (string name in names)
+        {
+            results.Add((name, await DeleteGroupAsync(request, broker, name)));
+        }
+        writer.WriteInt32(0); // throttle_time_ms
+        writer.WriteArrayLength(results.Count);
+        foreach (var (group, error) in results)
+        {
+            writer.WriteString(group);
+            writer.WriteInt16(error);
+        }
+        return true;
+    }
+
+    private static List<string> ReadGroupNames(KafkaRequest request)
+    {
+        var reader = new KafkaReader(request.Body.Span);
+        int count = reader.ReadArrayLength(minElementBytes: 2);
+        var names = new List<string>(Math.Max(0, count));
+        for (int i = 0; i < count; i++)
+        {
+            names.Add(reader.ReadString());
+        }
+        return names;
+    }
+
+    private static async Task<short> DeleteGroupAsync(KafkaRequest request, KafkaBroker broker, string name)
+    {
+        if (!broker.Allows(request, KafkaResource.Group, name, KafkaOperation.Admin))
+        {
+            return ErrorCode.GroupAuthorizationFailed;
+        }
+        if (broker.Groups.HasMembers(name))
+        {
+            return ErrorCode.NonEmptyGroup;
+        }
+        try
+        {
+            await broker.GroupStore.DeleteAsync(name);
+            return ErrorCode.None;
+        }
+        catch (Gateway.Storage.GroupNotEmptyException)
+        {
+            return ErrorCode.NonEmptyGroup;
+        }
+        catch (Gateway.Storage.GroupNotFoundException)
+        {
+            return ErrorCode.GroupIdNotFound;
+        }
+    }
+
     public static bool DescribeGroups(KafkaRequest request, KafkaWriter writer, KafkaBroker broker)
     {
         short version = request.Version;

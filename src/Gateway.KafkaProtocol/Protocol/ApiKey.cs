@@ -25,6 +25,7 @@ public enum ApiKey : short
     DescribeConfigs = 32,
     SaslAuthenticate = 36,
     CreatePartitions = 37,
+    DeleteGroups = 42,
 }
 
 /// <summary>
@@ -49,6 +50,7 @@ public static class SupportedApis
         (ApiKey.LeaveGroup, 0, 3),
         (ApiKey.SyncGroup, 0, 3),
         (ApiKey.DescribeGroups, 0, 4),
+        (ApiKey.DeleteGroups, 0, 1),
         (ApiKey.ListGroups, 0, 2),
         (ApiKey.ApiVersions, 0, 3),
         (ApiKey.CreateTopics, 0, 4),

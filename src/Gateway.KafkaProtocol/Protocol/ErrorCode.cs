@@ -38,6 +38,8 @@ public static class ErrorCode
     public const short UnknownProducerId = 59;
     public const short InvalidRequest = 42;
     public const short KafkaStorageError = 56;
+    public const short NonEmptyGroup = 68;
+    public const short GroupIdNotFound = 69;
     public const short UnsupportedCompressionType = 76;
     public const short MemberIdRequired = 79;
     public const short InvalidRecord = 87;

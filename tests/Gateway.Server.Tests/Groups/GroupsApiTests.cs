@@ -177,7 +177,7 @@ public sealed class GroupsApiTests : IAsyncLifetime
         Assert.Equal(4, (int?)record["partition"]);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_restart_fences_generations_granted_before_it()
     {
         GatewayFactory.RequireEmbedded("restart of the node that keeps the groups (on the kafka backend the groups log keeps them; no node restarts them)");

@@ -109,6 +109,29 @@ public sealed class ConsumerGroupTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Admin_deletes_an_empty_group_with_its_offsets_and_refuses_a_group_with_members_or_none()
+    {
+        await Http.CreateTopicAsync(_server.Http, "deleted", 1);
+        await Http.ProduceAsync(_server.Http, "deleted", """[{"value":"a"},{"value":"b"}]""");
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _server.Bootstrap }).Build();
+        using (var member = new ConsumerBuilder<Ignore, string>(Config("doomed")).Build())
+        {
+            member.Subscribe("deleted");
+            member.Commit(Take(member, 2)[^1]);
+            // While it has a member: NON_EMPTY_GROUP, and its offsets stay.
+            var busy = await Assert.ThrowsAsync<Confluent.Kafka.Admin.DeleteGroupsException>(() => admin.DeleteGroupsAsync(["doomed"]));
+            Assert.Equal(ErrorCode.NonEmptyGroup, Assert.Single(busy.Results).Error.Code);
+            member.Close();
+        }
+        Assert.Equal(2, (long)(await Http.GetJsonAsync(_server.Http, "/v1/groups/doomed"))["offsets"]![0]!["committedOffset"]!);
+
+        await admin.DeleteGroupsAsync(["doomed"]);
+        await Http.GetProblemAsync(_server.Http, "/v1/groups/doomed", System.Net.HttpStatusCode.NotFound, "group_not_found");
+        var gone = await Assert.ThrowsAsync<Confluent.Kafka.Admin.DeleteGroupsException>(() => admin.DeleteGroupsAsync(["doomed"]));
+        Assert.Equal(ErrorCode.GroupIdNotFound, Assert.Single(gone.Results).Error.Code);
+    }
+
+    [Fact]
     public async Task A_group_is_used_over_one_protocol_at_a_time()
     {
         await Http.CreateTopicAsync(_server.Http, "either", 1);
