@@ -99,6 +99,7 @@ public sealed partial class KafkaBroker(IServiceProvider services, IOptions<Kafk
                     ApiKey.DeleteRecords => await DeleteRecordsApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.InitProducerId => await InitProducerIdApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.DescribeConfigs => DescribeConfigsApi.Handle(request, writer, this),
+                    ApiKey.AlterConfigs or ApiKey.IncrementalAlterConfigs => await AlterConfigsApi.HandleAsync(request, writer, this, cancel),
                     ApiKey.FindCoordinator => GroupApis.FindCoordinator(request, writer, this, client),
                     ApiKey.JoinGroup => await GroupApis.JoinGroupAsync(request, writer, this, client),
                     ApiKey.SyncGroup => await GroupApis.SyncGroupAsync(request, writer, this),

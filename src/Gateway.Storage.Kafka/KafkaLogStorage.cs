@@ -92,6 +92,7 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
     public async Task<ITopic> CreateTopicAsync(string name, int partitions, TopicConfig? config = null, CancellationToken cancellationToken = default)
     {
         config ??= Limits.TopicDefaults;
+        RefuseTopicAcks(config);
         try
         {
             await Clients.Admin.CreateTopicsAsync(
@@ -112,6 +113,10 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
     public async Task<ITopic> UpdateTopicAsync(string name, TopicConfig? config, int? partitions, CancellationToken cancellationToken = default)
     {
         var topic = (KafkaTopic)GetTopic(name);
+        if (config is not null)
+        {
+            RefuseTopicAcks(config);
+        }
         try
         {
             if (partitions is int count && count != topic.PartitionCount)
@@ -156,7 +161,7 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         {
             foreach (var partition in removed.KafkaPartitions)
             {
-                partition.Signal();
+                partition.Remove();
             }
         }
     }
@@ -268,7 +273,7 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
             {
                 foreach (var partition in removed.KafkaPartitions)
                 {
-                    partition.Signal();
+                    partition.Remove();
                 }
             }
         }
@@ -339,6 +344,18 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         ["retention.bytes"] = config.RetentionBytes.ToString(CultureInfo.InvariantCulture),
         ["max.message.bytes"] = config.MaxRecordBytes.ToString(CultureInfo.InvariantCulture),
     };
+
+    /// <summary>
+    /// A topic's own default acks (HTTP's <c>config.acks</c>) has no place in a Kafka cluster: it refuses topic configs
+    /// it does not know, and a node's memory is no place for it (every node must answer alike). Per request it is given.
+    /// </summary>
+    private void RefuseTopicAcks(TopicConfig config)
+    {
+        if (config.Acks != Limits.TopicDefaults.Acks)
+        {
+            throw new NotSupportedByBackendException("topicAcks", $"The kafka backend keeps no acks per topic (a Kafka cluster refuses topic configs it does not know): leave config.acks at the server's default ({Limits.TopicDefaults.Acks.ToString().ToLowerInvariant()}) and give ?acks= with each produce request.");
+        }
+    }
 
     private StorageFailureException Failed(string what, string topic, KafkaException ex) =>
         new($"The Kafka cluster at {Options.BootstrapServers} failed to {what} '{topic}': {ex.Error.Reason} ({ex.Error.Code}).", ex);

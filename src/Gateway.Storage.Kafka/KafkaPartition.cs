@@ -20,6 +20,7 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
     private long _end;
     private int _tailPolling;
     private int _handedOut; // the current signal was given to a waiter: the tail is polled until it fires
+    private volatile bool _removed; // the topic was deleted (here or on the cluster): waiters are answered at once
 
     public string Topic { get; } = topic;
 
@@ -92,7 +93,13 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
             // Another writer's records landed in between (another node, or a Kafka client): each record's own offset is told.
             batch.AppendedOffsets = results;
         }
-        Observe(BeginOffset, results.Max() + 1);
+        if (acks == Acks.Disk)
+        {
+            // acks=all is answered once the in-sync replicas have the records: the high watermark has passed them. An
+            // acks=1 answer comes from the leader alone, before that: readers see such records once the cluster's
+            // watermark does (as on the embedded backend, where acks=memory records are read after the background flush).
+            Observe(BeginOffset, results.Max() + 1);
+        }
         return first;
     }
 
@@ -166,6 +173,11 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
 
     public async Task<long> DeleteRecordsBeforeAsync(long offset, CancellationToken cancellationToken = default)
     {
+        if (offset < 0)
+        {
+            // Never passed on: Kafka reads -1 as "up to the high watermark", which would delete every record.
+            throw new OffsetOutOfRangeException(offset, BeginOffset, EndOffset);
+        }
         try
         {
             var deleted = await storage.Clients.Admin.DeleteRecordsAsync(
@@ -197,7 +209,7 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
         {
             signal = _signal.Task;
         }
-        if (EndOffset > offset || storage.Closed)
+        if (EndOffset > offset || storage.Closed || _removed)
         {
             return Task.CompletedTask;
         }
@@ -210,7 +222,7 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
     {
         while (EndOffset <= offset)
         {
-            if (storage.Closed)
+            if (storage.Closed || _removed)
             {
                 return false;
             }
@@ -232,6 +244,13 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
 
     /// <summary>Every acknowledged record is already where acks put it (acks=all: on the in-sync replicas).</summary>
     public Task WaitForCommittedAsync(long endOffset, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    /// <summary>The topic is gone: every waiter is answered now and every later wait at once (false: nothing will come).</summary>
+    internal void Remove()
+    {
+        _removed = true;
+        Signal();
+    }
 
     internal void Signal()
     {

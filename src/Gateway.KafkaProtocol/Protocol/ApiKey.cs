@@ -23,9 +23,11 @@ public enum ApiKey : short
     DeleteRecords = 21,
     InitProducerId = 22,
     DescribeConfigs = 32,
+    AlterConfigs = 33,
     SaslAuthenticate = 36,
     CreatePartitions = 37,
     DeleteGroups = 42,
+    IncrementalAlterConfigs = 44,
 }
 
 /// <summary>
@@ -60,6 +62,8 @@ public static class SupportedApis
         (ApiKey.SaslHandshake, 0, 1),
         (ApiKey.SaslAuthenticate, 0, 1),
         (ApiKey.DescribeConfigs, 0, 3),
+        (ApiKey.AlterConfigs, 0, 1),
+        (ApiKey.IncrementalAlterConfigs, 0, 0),
         (ApiKey.CreatePartitions, 0, 1),
     ];
 

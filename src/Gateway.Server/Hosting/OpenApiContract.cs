@@ -173,7 +173,7 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
         problem.Properties["sizeBytes"] = Int64("`batch_too_large`: the batch's size.");
         problem.Properties["maxBatchBytes"] = Int64("`batch_too_large`: the largest batch one partition takes.");
         problem.Properties["freeBytes"] = Int64("`insufficient_storage`: the data volume's free bytes.");
-        problem.Properties["capability"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "`not_supported`: what the storage backend lacks (`idempotencyKeys`, `conditionalAppend`)." };
+        problem.Properties["capability"] = new OpenApiSchema { Type = JsonSchemaType.String, Description = "`not_supported`: what the storage backend lacks (`idempotencyKeys`, `conditionalAppend`, `topicAcks`)." };
         problem.Required = new HashSet<string> { "code", "status", "title" };
         problem.AdditionalPropertiesAllowed = true;
         problem.AdditionalProperties = null;
@@ -424,8 +424,8 @@ internal sealed class OpenApiContract(IOptions<ApiLimits> limits, IOptions<Group
             ("416", _) => ("offset_out_of_range", "Offset out of range", "Offset 900 is outside partition 0's range [0, 42]."),
             ("422", _) => ("idempotency_key_reused", "Idempotency key reused", "Idempotency-Key '5f0c6a8e' was used for a request with other content."),
             ("429", _) => ("quota_exceeded", "Too many requests", "Principal 'alice' is over its produce byte rate."),
-            ("501", "JoinGroup" or "Heartbeat" or "LeaveGroup" or "FetchAsMember" or "CommitOffsets" or "DescribeGroup" or "ResetOffsets" or "DeleteGroup" or "StreamGroup") =>
-                ("not_supported", "Not supported", "This server's storage backend (kafka) does not offer HTTP consumer groups yet: read partitions by offset, or use a Kafka consumer group against the cluster."),
+            ("501", "CreateTopic" or "UpdateTopic") =>
+                ("not_supported", "Not supported", "The kafka backend keeps no acks per topic (a Kafka cluster refuses topic configs it does not know): leave config.acks at the server's default (disk) and give ?acks= with each produce request."),
             ("501", _) => ("not_supported", "Not supported", "This server's storage backend does not keep Idempotency-Key windows: send the request without the header."),
             ("503", _) => ("storage_unavailable", "Storage unavailable", "Partition 0 of topic 'orders' is not available: its last commit failed."),
             ("507", _) => ("insufficient_storage", "Insufficient storage", "Free disk space is below the configured reserve; appends resume when space is freed."),

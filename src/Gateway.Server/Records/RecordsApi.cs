@@ -100,6 +100,10 @@ public static class RecordsApi
             IdempotentRequests.Validate(idempotencyKey);
             Require(store, StorageCapabilities.IdempotencyKeys, "idempotencyKeys", "This server's storage backend does not keep Idempotency-Key windows: send the request without the header.");
         }
+        if (expectedOffset < 0)
+        {
+            throw ApiException.BadRequest("invalid_parameter", "expectedOffset is the offset the partition must end at: not negative.");
+        }
         if (expectedOffset is not null)
         {
             Require(store, StorageCapabilities.ConditionalAppend, "conditionalAppend", "This server's storage backend cannot append at an expected offset: send the request without expectedOffset.");

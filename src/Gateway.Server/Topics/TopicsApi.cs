@@ -16,8 +16,9 @@ public static class TopicsApi
 
         topics.MapPost("/", CreateAsync).WithName("CreateTopic").RequireAuthenticated()
             .WithSummary("Create a topic")
-            .WithDescription("Creates a topic with `partitions` partitions (default 1). Names follow Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.")
-            .ProducesProblem(400).ProducesProblem(409);
+            .WithDescription("Creates a topic with `partitions` partitions (default 1). Names follow Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`. " +
+                "On the kafka storage backend a `config.acks` other than the server's default is 501 `not_supported` (`topicAcks`): a Kafka cluster keeps no acks per topic; give `?acks=` per produce request.")
+            .ProducesProblem(400).ProducesProblem(409).ProducesProblem(501).ProducesProblem(503);
         topics.MapGet("/", List).WithName("ListTopics").RequireAuthenticated().WithSummary("List topics")
             .WithDescription("Every topic with its partition count, settings and creation time (epoch ms), sorted by name.");
         topics.MapGet("/{topic}", Describe).WithName("DescribeTopic").RequireTopic(Operations.AnyOnTopic)
@@ -26,8 +27,9 @@ public static class TopicsApi
             .ProducesProblem(404);
         topics.MapPatch("/{topic}", UpdateAsync).WithName("UpdateTopic").RequireTopic(Operations.Admin)
             .WithSummary("Change a topic's settings or grow its partitions")
-            .WithDescription("Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka.")
-            .ProducesProblem(400).ProducesProblem(404);
+            .WithDescription("Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka. " +
+                "On the kafka storage backend `config.acks` other than the server's default is 501 `not_supported` (`topicAcks`).")
+            .ProducesProblem(400).ProducesProblem(404).ProducesProblem(501).ProducesProblem(503);
         topics.MapDelete("/{topic}", DeleteAsync).WithName("DeleteTopic").RequireTopic(Operations.Admin)
             .WithSummary("Delete a topic and its data")
             .WithDescription("Removes the topic, its partitions' files and every group's committed offsets for it. Open streams of the topic end.")

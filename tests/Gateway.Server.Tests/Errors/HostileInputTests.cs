@@ -127,8 +127,12 @@ public sealed class HostileInputTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty((string?)System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!["code"]), $"{name}: no code");
 
         Assert.Equal(before, await SnapshotAsync());
-        Assert.Equal(["data"], Directory.GetFileSystemEntries(_sandbox.Path).Select(Path.GetFileName));
-        Assert.Equal(["kept"], Directory.GetDirectories(Path.Combine(_sandbox.Path, "data", "topics")).Select(Path.GetFileName));
+        if (GatewayFactory.Backend == "embedded")
+        {
+            // Nothing written beside the data folder either (on another backend the snapshot above is the store's state).
+            Assert.Equal(["data"], Directory.GetFileSystemEntries(_sandbox.Path).Select(Path.GetFileName));
+            Assert.Equal(["kept"], Directory.GetDirectories(Path.Combine(_sandbox.Path, "data", "topics")).Select(Path.GetFileName));
+        }
     }
 
     [Fact]

@@ -214,6 +214,27 @@ public sealed class ConfluentClientTests : IAsyncLifetime
         Assert.Equal("3600000", entries["retention.ms"].Value);
         Assert.Equal("65536", entries["max.message.bytes"].Value);
 
+        // kafka-configs --alter: set one setting, delete another (back to the default), as PATCH would.
+        var resource = new ConfigResource { Type = ResourceType.Topic, Name = "admin" };
+        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [resource] =
+            [
+                new ConfigEntry { Name = "retention.ms", Value = "7200000", IncrementalOperation = AlterConfigOpType.Set },
+                new ConfigEntry { Name = "max.message.bytes", IncrementalOperation = AlterConfigOpType.Delete },
+            ],
+        });
+        var altered = await Http.GetJsonAsync(_server.Http, "/v1/topics/admin");
+        Assert.Equal(7_200_000, (long)altered["config"]!["retentionMs"]!);
+        Assert.NotEqual(65_536, (int)altered["config"]!["maxRecordBytes"]!);
+        Assert.Equal("7200000", (await admin.DescribeConfigsAsync([resource])).Single().Entries["retention.ms"].Value);
+        var refused = await Assert.ThrowsAsync<IncrementalAlterConfigsException>(() => admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [resource] = [new ConfigEntry { Name = "retention.ms", Value = "0", IncrementalOperation = AlterConfigOpType.Set }],
+        }));
+        Assert.Equal(ErrorCode.InvalidConfig, refused.Results.Single().Error.Code);
+        Assert.Equal(7_200_000, (long)(await Http.GetJsonAsync(_server.Http, "/v1/topics/admin"))["config"]!["retentionMs"]!);
+
         var exists = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification { Name = "admin", NumPartitions = 1 }]));
         Assert.Equal(ErrorCode.TopicAlreadyExists, exists.Results.Single().Error.Code);
         var badConfig = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification

@@ -18,7 +18,7 @@ namespace Gateway.Client.Models
         public IDictionary<string, object> AdditionalData { get; set; }
         /// <summary>`offset_out_of_range`: the partition&apos;s begin offset.</summary>
         public long? BeginOffset { get; set; }
-        /// <summary>`not_supported`: what the storage backend lacks (`idempotencyKeys`, `conditionalAppend`).</summary>
+        /// <summary>`not_supported`: what the storage backend lacks (`idempotencyKeys`, `conditionalAppend`, `topicAcks`).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? Capability { get; set; }

@@ -72,7 +72,7 @@ namespace Gateway.Client.V1.Topics
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.TopicList>(requestInfo, global::Gateway.Client.Models.TopicList.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Creates a topic with `partitions` partitions (default 1). Names follow Kafka&apos;s rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+        /// Creates a topic with `partitions` partitions (default 1). Names follow Kafka&apos;s rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`. On the kafka storage backend a `config.acks` other than the server&apos;s default is 501 `not_supported` (`topicAcks`): a Kafka cluster keeps no acks per topic; give `?acks=` per produce request.
         /// </summary>
         /// <returns>A <see cref="global::Gateway.Client.Models.TopicDescription"/></returns>
         /// <param name="body">Create a topic. `partitions` defaults to 1; unset config keys take the server&apos;s defaults.</param>
@@ -82,6 +82,8 @@ namespace Gateway.Client.V1.Topics
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 501 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.TopicDescription?> PostAsync(global::Gateway.Client.Models.CreateTopicRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -99,6 +101,8 @@ namespace Gateway.Client.V1.Topics
                 { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "409", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "501", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.TopicDescription>(requestInfo, global::Gateway.Client.Models.TopicDescription.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
@@ -122,7 +126,7 @@ namespace Gateway.Client.V1.Topics
             return requestInfo;
         }
         /// <summary>
-        /// Creates a topic with `partitions` partitions (default 1). Names follow Kafka&apos;s rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+        /// Creates a topic with `partitions` partitions (default 1). Names follow Kafka&apos;s rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`. On the kafka storage backend a `config.acks` other than the server&apos;s default is 501 `not_supported` (`topicAcks`): a Kafka cluster keeps no acks per topic; give `?acks=` per produce request.
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="body">Create a topic. `partitions` defaults to 1; unset config keys take the server&apos;s defaults.</param>

@@ -105,7 +105,7 @@ namespace Gateway.Client.V1.Topics.Item
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.TopicDescription>(requestInfo, global::Gateway.Client.Models.TopicDescription.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka.
+        /// Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka. On the kafka storage backend `config.acks` other than the server&apos;s default is 501 `not_supported` (`topicAcks`).
         /// </summary>
         /// <returns>A <see cref="global::Gateway.Client.Models.TopicDescription"/></returns>
         /// <param name="body">Change settings and/or grow the partition count (never shrink).</param>
@@ -115,6 +115,8 @@ namespace Gateway.Client.V1.Topics.Item
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 501 status code</exception>
+        /// <exception cref="global::Gateway.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Gateway.Client.Models.TopicDescription?> PatchAsync(global::Gateway.Client.Models.UpdateTopicRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -132,6 +134,8 @@ namespace Gateway.Client.V1.Topics.Item
                 { "401", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "501", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Gateway.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Gateway.Client.Models.TopicDescription>(requestInfo, global::Gateway.Client.Models.TopicDescription.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
@@ -174,7 +178,7 @@ namespace Gateway.Client.V1.Topics.Item
             return requestInfo;
         }
         /// <summary>
-        /// Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka.
+        /// Keys absent from `config` keep their value. `partitions` may only grow; existing keys keep their partition only while the count is unchanged, as in Kafka. On the kafka storage backend `config.acks` other than the server&apos;s default is 501 `not_supported` (`topicAcks`).
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="body">Change settings and/or grow the partition count (never shrink).</param>
