@@ -29,11 +29,15 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         Limits = limits;
         _time = time;
         Clients = new KafkaClients(options, logger);
+        Tail = new KafkaTail(this, logger);
     }
 
     internal KafkaBackendOptions Options { get; }
 
     internal KafkaClients Clients { get; }
+
+    /// <summary>The node's tail reader: follows the partitions someone waits on.</summary>
+    internal KafkaTail Tail { get; }
 
     internal bool Closed => _closing.IsCancellationRequested;
 
@@ -188,6 +192,7 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+        Tail.Dispose();
         Clients.Dispose();
         _closing.Dispose();
     }

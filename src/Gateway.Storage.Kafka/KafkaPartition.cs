@@ -6,9 +6,10 @@ namespace Gateway.Storage.Kafka;
 
 /// <summary>
 /// One partition of a topic on the cluster. Its begin and end offsets are the cluster's watermarks as last seen
-/// (after a produce, a read, a metadata round, or a tail poll); appends go through the node's shared producers;
-/// reads through its pooled assign-only consumers. Waiters (long-polls, SSE streams) share one signal per partition,
-/// moved on by a tail poll that runs only while someone waits.
+/// (after a produce, a read, a metadata round, or the tail reader's progress); appends go through the node's shared
+/// producers. Waiters (long-polls, SSE streams) share one signal per partition; while anyone waits, the node's tail
+/// reader (<see cref="KafkaTail"/>) follows the partition, moves its end offset on and keeps its recent records, from
+/// which reads of the tail are answered without asking the cluster; other reads go through the pooled readers.
 /// </summary>
 internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int partition) : IPartition
 {
@@ -18,8 +19,10 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
     private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _begin;
     private long _end;
-    private int _tailPolling;
-    private int _handedOut; // the current signal was given to a waiter: the tail is polled until it fires
+    private readonly TailBuffer _tail = new(storage.Options.TailRecordsPerPartition);
+    private int _following; // the tail reader follows this partition
+    private long _lastInterest = Environment.TickCount64; // when someone last waited here or read the tail buffer
+    private int _handedOut; // the current signal was given to a waiter: someone waits until it fires
     private volatile bool _removed; // the topic was deleted (here or on the cluster): waiters are answered at once
 
     public string Topic { get; } = topic;
@@ -106,6 +109,20 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
     public async ValueTask<RecordSet> ReadAsync(long offset, int maxRecords, int maxBytes, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRecords);
+        // The tail reader's buffer covers the offset: answered from memory, as every SSE stream of the tail is. (When
+        // the buffer has nothing there yet although the end is past the offset — an append here was answered before
+        // the tail reader received it — the cluster is asked.)
+        if (Volatile.Read(ref _following) == 1 && _tail.TryRead(offset, maxRecords, maxBytes) is { } recent && (recent.Count > 0 || offset >= EndOffset))
+        {
+            Volatile.Write(ref _lastInterest, Environment.TickCount64);
+            long begin = BeginOffset;
+            if (offset < begin)
+            {
+                throw new OffsetOutOfRangeException(offset, begin, EndOffset);
+            }
+            long end = Math.Max(EndOffset, recent.Count == 0 ? offset : recent[^1].Offset.Value + 1);
+            return RecordCodec.ToRecordSet(recent, offset, begin, end);
+        }
         var clients = storage.Clients;
         return await clients.WithReaderAsync(reader =>
         {
@@ -214,7 +231,11 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
             return Task.CompletedTask;
         }
         Volatile.Write(ref _handedOut, 1);
-        StartTailPoll();
+        Volatile.Write(ref _lastInterest, Environment.TickCount64);
+        if (Volatile.Read(ref _following) == 0)
+        {
+            storage.Tail.Follow(this, EndOffset);
+        }
         return signal;
     }
 
@@ -249,7 +270,39 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
     internal void Remove()
     {
         _removed = true;
+        storage.Tail.Unfollow(this);
         Signal();
+    }
+
+    /// <summary>How long nobody has waited here or read the tail buffer (0 while someone waits).</summary>
+    internal long TailIdleFor => Volatile.Read(ref _handedOut) == 1 ? 0 : Environment.TickCount64 - Volatile.Read(ref _lastInterest);
+
+    /// <summary>The tail reader follows the partition from <paramref name="offset"/> on.</summary>
+    internal void TailStarted(long offset)
+    {
+        _tail.Reset(offset);
+        Volatile.Write(ref _lastInterest, Environment.TickCount64);
+        Volatile.Write(ref _following, 1);
+    }
+
+    internal void TailStopped()
+    {
+        Volatile.Write(ref _following, 0);
+        _tail.Clear();
+    }
+
+    internal void TailRecord(ConsumeResult<byte[]?, byte[]?> result) => _tail.Add(result);
+
+    internal void TailReached(long end) => _tail.AdvanceTo(end);
+
+    /// <summary>After a burst of the tail reader's records: the end offset moves on, waking every waiter once.</summary>
+    internal void TailObserved()
+    {
+        long next = _tail.Next;
+        if (next > 0)
+        {
+            Observe(BeginOffset, next);
+        }
     }
 
     internal void Signal()
@@ -276,45 +329,6 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
         {
             throw KafkaErrors.Map(ex.Error, Topic, Partition, "offset lookup");
         }
-    }
-
-    /// <summary>While anyone waits on this partition, asks the cluster for its end offset every <c>Kafka:TailPollMs</c>; one loop per partition.</summary>
-    private void StartTailPoll()
-    {
-        if (Interlocked.CompareExchange(ref _tailPolling, 1, 0) != 0)
-        {
-            return;
-        }
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                while (!storage.Closed)
-                {
-                    await Task.Delay(storage.Options.TailPollMs).ConfigureAwait(false);
-                    if (Volatile.Read(ref _handedOut) == 0)
-                    {
-                        break; // nobody was given the current signal: nobody waits
-                    }
-                    try
-                    {
-                        await storage.Clients.WithReaderAsync(reader => Watermarks(reader), CancellationToken.None).ConfigureAwait(false);
-                    }
-                    catch (StorageFailureException)
-                    {
-                        // The cluster did not answer this time: the next round asks again.
-                    }
-                }
-            }
-            finally
-            {
-                Volatile.Write(ref _tailPolling, 0);
-            }
-            if (Volatile.Read(ref _handedOut) == 1 && !storage.Closed)
-            {
-                StartTailPoll(); // handed out while this loop was ending
-            }
-        });
     }
 
     /// <summary>The delivery reports of one append's messages: their offsets, the first error, and a task done when all are in.</summary>

@@ -65,7 +65,7 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
             builder.UseSetting("Kafka:BootstrapServers", _cluster.Bootstrap);
             builder.UseSetting("Kafka:MetadataRefreshMs", "300");
             builder.UseSetting("Kafka:RequestTimeoutMs", "10000");
-            builder.UseSetting("Kafka:TailPollMs", "10");
+            builder.UseSetting("Kafka:TailFetchWaitMs", "10");
         }
         foreach (var (key, value) in _settings)
         {
