@@ -139,6 +139,96 @@ public sealed class KafkaBackendTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Many_SSE_streams_and_long_polls_of_a_partition_share_the_nodes_one_tail_reader()
+    {
+        await Http.CreateTopicAsync(Node, "fan", 1);
+        await Http.ProduceAsync(Node, "fan", """[{"value":"before"}]""");
+        int clusterPort = int.Parse(_cluster.Bootstrap.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+        int before = ConnectionsTo(_node.Id, clusterPort);
+        Assert.True(before > 0, "the node's clients are connected to the cluster (the count sees them)");
+
+        const int Streams = 60;
+        var streams = new List<SseClient>();
+        try
+        {
+            for (int i = 0; i < Streams; i++)
+            {
+                streams.Add(await SseClient.OpenAsync(Node, "/v1/topics/fan/events?from=latest"));
+            }
+            var polls = Enumerable.Range(0, 20).Select(_ => Node.GetAsync("/v1/topics/fan/partitions/0/records?offset=1&waitMs=15000")).ToList();
+            await Task.Delay(500);
+            // Another Kafka client writes: the node learns of the records only through its tail reader.
+            using (var producer = new ProducerBuilder<string?, string>(new ProducerConfig { BootstrapServers = _cluster.Bootstrap, Acks = Acks.All }).Build())
+            {
+                foreach (string value in new[] { "x", "y", "z" })
+                {
+                    await producer.ProduceAsync(new TopicPartition("fan", 0), new Message<string?, string> { Value = value });
+                }
+            }
+            foreach (var stream in streams)
+            {
+                var seen = new List<string>();
+                for (int i = 0; i < 3; i++)
+                {
+                    seen.Add(Encoding.UTF8.GetString(Convert.FromBase64String((string)JsonNode.Parse((await stream.NextAsync()).Data)!["valueBase64"]!)));
+                }
+                Assert.Equal(["x", "y", "z"], seen);
+            }
+            foreach (var poll in polls)
+            {
+                using var answer = await poll;
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+                Assert.NotEmpty(Http.Records(JsonNode.Parse(await answer.Content.ReadAsStringAsync())!));
+            }
+            // Eighty readers of the partition, and the node's connections to the cluster are what they were: no
+            // consumer per stream or per request (each would open its own).
+            int after = ConnectionsTo(_node.Id, clusterPort);
+            Assert.True(after - before <= 3, $"the node's connections to the cluster went from {before} to {after} for {Streams} streams and 20 long-polls");
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                await stream.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>The process's established TCP connections to <paramref name="port"/> (its sockets, matched in /proc/net/tcp*).</summary>
+    private static int ConnectionsTo(int pid, int port)
+    {
+        var sockets = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                {
+                    sockets.Add(target["socket:[".Length..^1]);
+                }
+            }
+            catch (IOException)
+            {
+                // Closed while listed.
+            }
+        }
+        string remote = $":{port:X4}";
+        int count = 0;
+        foreach (string table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        {
+            foreach (string line in File.ReadLines(table).Skip(1))
+            {
+                string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (columns.Length > 9 && columns[2].EndsWith(remote, StringComparison.Ordinal) && columns[3] == "01" && sockets.Contains(columns[9]))
+                {
+                    count++;
+                }
+            }
+        }
+        return count;
+    }
+
+    [Fact]
     public async Task Nodes_keep_nothing_an_SSE_client_of_a_killed_node_resumes_exactly_on_another()
     {
         using var otherData = new TempDirectory("gateway-kafka-backend-tests", create: false);
