@@ -11,7 +11,7 @@ using Gateway.Bench.SseLoad;
 //   fill     <bootstrap> <topic> <megabytes> [record-bytes=1024]          (acks=1, as fast as it goes)
 //   consume  <bootstrap> <topic> [partitions=1]                          (from offset 0 up to the high watermark)
 //   fetch    <bootstrap> <topic> <end-offset> [max-bytes=8388608]         (partition 0 from offset 0 to end-offset, raw Fetch v4)
-//   mock     <topic>                                                      (hosts librdkafka's mock cluster, 3 brokers; prints its bootstrap; runs until stdin closes)
+//   mock     <topic>[,<topic>…]                                           (hosts librdkafka's mock cluster, 3 brokers; prints its bootstrap; runs until stdin closes)
 //   inflight <bootstrap> <topic> <seconds> [record-bytes=1024] [in-flight=64] [acks=all|1] [warmup-seconds=3]  (one record per produce call)
 //   latency  <bootstrap> <topic> <rate> <seconds>                         (acks=all producer, consumer at the end)
 //   idle     <bootstrap> <connections> <server-pid>                       (RSS per connection that said ApiVersions + Metadata)
@@ -223,7 +223,7 @@ static object Consume(string bootstrap, string topic, int partitions)
 }
 
 // librdkafka's mock cluster (three brokers, replication factor three) in this process, for the Kafka backend's
-// benchmark: the topic is made by a producer's metadata request (the mock does not take CreateTopics); the bootstrap
+// benchmark: the topics (comma-separated) are made by a producer's metadata request (the mock does not take CreateTopics); the bootstrap
 // line is printed first, the JSON line when stdin closes.
 static async Task<object> MockAsync(string topic)
 {
@@ -235,7 +235,10 @@ static async Task<object> MockAsync(string topic)
     {
         bootstrap = string.Join(",", admin.GetMetadata(TimeSpan.FromSeconds(10)).Brokers.Select(b => $"{b.Host}:{b.Port}"));
     }
-    await owner.ProduceAsync(topic, new Message<byte[], byte[]> { Value = [0] });
+    foreach (string name in topic.Split(','))
+    {
+        await owner.ProduceAsync(name, new Message<byte[], byte[]> { Value = [0] });
+    }
     Console.WriteLine(bootstrap);
     Console.Out.Flush();
     await Console.In.ReadToEndAsync();

@@ -32,12 +32,14 @@ internal sealed partial class KafkaClients : IDisposable
             EnableIdempotence = true,
             LingerMs = 1,
             MessageTimeoutMs = options.RequestTimeoutMs,
+            DeliveryReportFields = "none", // an append needs each record's offset and error, not its headers copied back
         })).SetLogHandler((_, m) => Log(m)).Build();
         Fast = new ProducerBuilder<byte[]?, byte[]?>(Configure(new ProducerConfig
         {
             Acks = Confluent.Kafka.Acks.Leader,
             LingerMs = 1,
             MessageTimeoutMs = options.RequestTimeoutMs,
+            DeliveryReportFields = "none",
         })).SetLogHandler((_, m) => Log(m)).Build();
     }
 
@@ -159,7 +161,7 @@ internal sealed partial class KafkaClients : IDisposable
         LogClient(_logger, level, message.Name, message.Facility, message.Message);
     }
 
-    [LoggerMessage(EventId = 300, Message = "Kafka client {Client} ({Facility}): {Text}")]
+    [LoggerMessage(EventId = 319, Message = "Kafka client {Client} ({Facility}): {Text}")]
     private static partial void LogClient(ILogger logger, LogLevel level, string client, string facility, string text);
 
     private T Configure<T>(T config)

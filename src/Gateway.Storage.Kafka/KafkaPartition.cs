@@ -173,6 +173,14 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The cluster's watermarks, asked now (the node's view moves on with them).</summary>
+    public async ValueTask<(long Begin, long End)> CurrentOffsetsAsync(CancellationToken cancellationToken = default) =>
+        await storage.Clients.WithReaderAsync(reader =>
+        {
+            var marks = Watermarks(reader);
+            return (marks.Low.Value, marks.High.Value);
+        }, cancellationToken).ConfigureAwait(false);
+
     public async ValueTask<long> OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken = default) =>
         await storage.Clients.WithReaderAsync(reader =>
         {

@@ -198,9 +198,9 @@ internal sealed partial class KafkaTail : IDisposable
         LogTailError(_logger, ex.Error.Reason);
     }
 
-    [LoggerMessage(EventId = 310, Level = LogLevel.Warning, Message = "The tail reader could not follow {Topic}/{Partition}: {Reason}; waiters there are woken by the metadata rounds")]
+    [LoggerMessage(EventId = 320, Level = LogLevel.Warning, Message = "The tail reader could not follow {Topic}/{Partition}: {Reason}; waiters there are woken by the metadata rounds")]
     private static partial void LogFollowFailed(ILogger logger, string topic, int partition, string reason);
 
-    [LoggerMessage(EventId = 311, Level = LogLevel.Information, Message = "The tail reader: {Reason}")]
+    [LoggerMessage(EventId = 321, Level = LogLevel.Information, Message = "The tail reader: {Reason}")]
     private static partial void LogTailError(ILogger logger, string reason);
 }

@@ -151,6 +151,14 @@ public interface IPartition
     /// </summary>
     ValueTask<RecordSet> ReadAsync(long offset, int maxRecords, int maxBytes, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The begin and end offsets as the log has them now. <see cref="BeginOffset"/> and <see cref="EndOffset"/> are this
+    /// node's view; on a backend whose log other nodes and clients write too (kafka) that view may lag, so a position
+    /// learned elsewhere (a commit, a cursor, an offset another node answered) is judged against what this asks the log
+    /// (and the view moves on with it). The embedded backend's view is the log's: it answers at once.
+    /// </summary>
+    ValueTask<(long Begin, long End)> CurrentOffsetsAsync(CancellationToken cancellationToken = default) => new((BeginOffset, EndOffset));
+
     /// <summary>The first offset whose record's timestamp is at or after <paramref name="timestamp"/> (the end offset if none).</summary>
     ValueTask<long> OffsetForTimestampAsync(long timestamp, CancellationToken cancellationToken = default);
 

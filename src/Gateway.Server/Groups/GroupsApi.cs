@@ -176,7 +176,12 @@ public static class GroupsApi
                     var partition = topic.GetPartition(o.Partition);
                     if (o.Offset < 0 || o.Offset > partition.EndOffset)
                     {
-                        throw new OffsetOutOfRangeException(o.Offset, partition.BeginOffset, partition.EndOffset);
+                        // Beyond this node's view, which may lag the log (the member read through another node).
+                        var (begin, end) = o.Offset < 0 ? (partition.BeginOffset, partition.EndOffset) : await partition.CurrentOffsetsAsync(context.RequestAborted);
+                        if (o.Offset < 0 || o.Offset > end)
+                        {
+                            throw new OffsetOutOfRangeException(o.Offset, begin, end);
+                        }
                     }
                 }
                 offsets[new TopicPartition(o.Topic, o.Partition)] = o.Offset;
@@ -260,9 +265,9 @@ public static class GroupsApi
         switch (to.ValueKind)
         {
             case JsonValueKind.String when to.ValueEquals("earliest"u8):
-                return partition => new(partition.BeginOffset);
+                return async partition => (await partition.CurrentOffsetsAsync()).Begin;
             case JsonValueKind.String when to.ValueEquals("latest"u8):
-                return partition => new(partition.EndOffset);
+                return async partition => (await partition.CurrentOffsetsAsync()).End;
             case JsonValueKind.Object:
                 JsonProperty? only = null;
                 foreach (var property in to.EnumerateObject())
@@ -279,9 +284,11 @@ public static class GroupsApi
                 }
                 if (given.NameEquals("offset"u8))
                 {
-                    return partition => value >= partition.BeginOffset && value <= partition.EndOffset
-                        ? new(value)
-                        : throw new OffsetOutOfRangeException(value, partition.BeginOffset, partition.EndOffset);
+                    return async partition =>
+                    {
+                        var (begin, end) = await partition.CurrentOffsetsAsync();
+                        return value >= begin && value <= end ? value : throw new OffsetOutOfRangeException(value, begin, end);
+                    };
                 }
                 if (given.NameEquals("timestamp"u8))
                 {

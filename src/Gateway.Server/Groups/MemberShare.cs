@@ -55,7 +55,7 @@ public sealed class MemberShare(IGroupCoordinator groups, ILogStorage store, str
             var partition = topic.GetPartition(tp.Partition);
             long start = cursor is not null && cursor.Remove(tp, out long resumed) ? resumed
                 : known ?? (plan.Assignment.AutoOffsetReset == OffsetReset.Earliest ? partition.BeginOffset : partition.EndOffset);
-            Positions[tp] = PositionRange.Clamp(tp, start, partition, resets);
+            Positions[tp] = await PositionRange.ClampAsync(tp, start, partition, resets);
         }
         return plan;
     }

@@ -6,9 +6,25 @@ namespace Gateway.Server.Groups;
 public static class PositionRange
 {
     /// <summary>Keeps a position inside the partition's range [begin, end]; a move is added to <paramref name="resets"/>.</summary>
-    public static long Clamp(TopicPartition tp, long position, IPartition partition, List<PositionReset> resets)
+    public static long Clamp(TopicPartition tp, long position, IPartition partition, List<PositionReset> resets) =>
+        Clamp(tp, position, partition.BeginOffset, partition.EndOffset, resets);
+
+    /// <summary>
+    /// As <see cref="Clamp(TopicPartition, long, IPartition, List{PositionReset})"/> for a position learned elsewhere (a
+    /// committed offset, a cursor another node sent): outside this node's view, the log is asked before anything moves.
+    /// </summary>
+    public static async ValueTask<long> ClampAsync(TopicPartition tp, long position, IPartition partition, List<PositionReset> resets, CancellationToken cancellationToken = default)
     {
-        long begin = partition.BeginOffset, end = partition.EndOffset;
+        if (position >= partition.BeginOffset && position <= partition.EndOffset)
+        {
+            return position;
+        }
+        var (begin, end) = await partition.CurrentOffsetsAsync(cancellationToken);
+        return Clamp(tp, position, begin, end, resets);
+    }
+
+    private static long Clamp(TopicPartition tp, long position, long begin, long end, List<PositionReset> resets)
+    {
         if (position >= begin && position <= end)
         {
             return position;

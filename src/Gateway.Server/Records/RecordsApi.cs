@@ -185,7 +185,12 @@ public static class RecordsApi
         long start = offset ?? (timestamp is long t ? await log.OffsetForTimestampAsync(t, context.RequestAborted) : log.BeginOffset);
         if (start < log.BeginOffset || start > log.EndOffset)
         {
-            throw new OffsetOutOfRangeException(start, log.BeginOffset, log.EndOffset);
+            // Outside this node's view, which may lag the log (an offset another node answered): the log decides.
+            var (begin, end) = await log.CurrentOffsetsAsync(context.RequestAborted);
+            if (start < begin || start > end)
+            {
+                throw new OffsetOutOfRangeException(start, begin, end);
+            }
         }
         if (wait > 0 && start == log.EndOffset)
         {

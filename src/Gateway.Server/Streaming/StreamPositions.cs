@@ -35,7 +35,7 @@ internal static class StreamPositions
     /// position, else (a resumed stream whose cursor predates the partition) at its begin offset, else where
     /// <paramref name="from"/> says.
     /// </summary>
-    public static void AddPartitions(ITopic topic, int? only, string? from, Dictionary<TopicPartition, long> cursor, Dictionary<TopicPartition, long> positions, List<PositionReset> resets)
+    public static async ValueTask AddPartitionsAsync(ITopic topic, int? only, string? from, Dictionary<TopicPartition, long> cursor, Dictionary<TopicPartition, long> positions, List<PositionReset> resets, CancellationToken cancellationToken)
     {
         long? fixedOffset = from switch
         {
@@ -57,9 +57,13 @@ internal static class StreamPositions
                 : fixedOffset ?? (from == "earliest" ? log.BeginOffset : log.EndOffset);
             if (fixedOffset is long n && cursor.Count == 0 && n > log.EndOffset)
             {
-                throw new OffsetOutOfRangeException(n, log.BeginOffset, log.EndOffset);
+                var (begin, end) = await log.CurrentOffsetsAsync(cancellationToken);
+                if (n > end)
+                {
+                    throw new OffsetOutOfRangeException(n, begin, end);
+                }
             }
-            positions[tp] = PositionRange.Clamp(tp, start, log, resets);
+            positions[tp] = await PositionRange.ClampAsync(tp, start, log, resets, cancellationToken);
         }
     }
 }

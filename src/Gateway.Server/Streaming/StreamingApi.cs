@@ -56,7 +56,7 @@ public static class StreamingApi
         var cursor = StreamPositions.ReadCursor(context, lastEventId, [topic]);
         var positions = new Dictionary<TopicPartition, long>();
         var resets = new List<PositionReset>();
-        StreamPositions.AddPartitions(log, partition, from, cursor, positions, resets);
+        await StreamPositions.AddPartitionsAsync(log, partition, from, cursor, positions, resets, context.RequestAborted);
         // Started only now: a bad start position above is a problem answer, not a stream.
         var stream = EventStream.Start(context, settings, cache);
         stream.Resets.AddRange(resets);
@@ -82,7 +82,7 @@ public static class StreamingApi
                 if (partition is null && log.PartitionCount > positions.Count)
                 {
                     // The topic grew: new partitions are read from their start, so nothing in them is missed.
-                    StreamPositions.AddPartitions(log, null, "earliest", cursor, positions, stream.Resets);
+                    await StreamPositions.AddPartitionsAsync(log, null, "earliest", cursor, positions, stream.Resets, cancel);
                     stream.WriteResets();
                 }
                 if (await stream.SendAsync(positions, partitionOf, topicName, cancel))

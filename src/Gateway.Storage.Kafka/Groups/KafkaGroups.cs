@@ -36,6 +36,9 @@ public sealed partial class KafkaGroups : IGroupCoordinator
     private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal); // the applier's only
     private readonly ConcurrentDictionary<string, TaskCompletionSource<object?>> _pending = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _ticking = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _mirroring = new(StringComparer.Ordinal); // a copy to Kafka's group offsets runs
+    private readonly ConcurrentDictionary<string, bool> _mirrorAgain = new(StringComparer.Ordinal); // the group committed since it began
+    private readonly ConcurrentDictionary<Task, byte> _mirrors = new();
     private readonly string _node = Guid.NewGuid().ToString("N")[..12];
     private readonly KafkaTopicPartition _log;
     private readonly KafkaTopicPartition _snapshots;
@@ -129,14 +132,14 @@ public sealed partial class KafkaGroups : IGroupCoordinator
             Generation = generation,
             Offsets = offsets is null ? null : ToList(offsets),
         }).ConfigureAwait(false))!;
-        await MirrorAsync(group, committed).ConfigureAwait(false);
+        Mirror(group);
         return committed;
     }
 
     public async Task ResetOffsetsAsync(string group, IReadOnlyDictionary<TopicPartition, long> offsets)
     {
         await IssueAsync(new GroupCommand { Op = "reset", Group = group, Offsets = ToList(offsets) }).ConfigureAwait(false);
-        await MirrorAsync(group, offsets).ConfigureAwait(false);
+        Mirror(group);
     }
 
     public async ValueTask<GroupDescription> DescribeAsync(string group)
@@ -181,6 +184,15 @@ public sealed partial class KafkaGroups : IGroupCoordinator
         _ticker?.Dispose();
         _closing.Cancel();
         _applier?.Join(TimeSpan.FromSeconds(5));
+        // Copies to Kafka's group offsets under way finish (each bounded by the request timeout) before the clients close.
+        try
+        {
+            Task.WhenAll(_mirrors.Keys).Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // A copy that failed is the next commit's to make.
+        }
         // librdkafka's close of a consumer with a group id may wait on the group's coordinator (seen against a
         // cluster that had just started); the log's reader commits nothing, so the stop waits a moment, not forever.
         var closing = Task.Run(() =>
@@ -234,6 +246,55 @@ public sealed partial class KafkaGroups : IGroupCoordinator
         {
             _ticking.TryRemove(group, out _);
         }
+    }
+
+    /// <summary>
+    /// Has the group's committed offsets, as this node's replica has them, written as the Kafka group's own (for
+    /// Kafka's tools), in the background: the groups log is what the HTTP API answers from, and a commit is answered
+    /// once it is there, never held up by the copy (Kafka's group coordinator may be moving, or slow). One copy per
+    /// group at a time, each of the replica's latest offsets, so a late copy never carries an older commit than one
+    /// this node copied before it.
+    /// </summary>
+    private void Mirror(string group)
+    {
+        _mirrorAgain[group] = true;
+        if (!_mirroring.TryAdd(group, true))
+        {
+            return; // the running copy takes the latest offsets next
+        }
+        var copy = Task.Run(async () =>
+        {
+            try
+            {
+                while (_mirrorAgain.TryRemove(group, out _) && Volatile.Read(ref _disposed) == 0)
+                {
+                    IReadOnlyDictionary<TopicPartition, long> offsets;
+                    try
+                    {
+                        offsets = _replica.Describe(group).CommittedOffsets;
+                    }
+                    catch (GroupNotFoundException)
+                    {
+                        return; // deleted meanwhile
+                    }
+                    await MirrorAsync(group, offsets).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+            {
+                // The node is closing: the copy is left to the next commit, on any node.
+            }
+            finally
+            {
+                _mirroring.TryRemove(group, out _);
+                if (_mirrorAgain.ContainsKey(group) && Volatile.Read(ref _disposed) == 0)
+                {
+                    Mirror(group); // asked for while this copy was ending
+                }
+            }
+        });
+        _mirrors.TryAdd(copy, 0);
+        copy.ContinueWith(done => _mirrors.TryRemove(done, out _), TaskScheduler.Default);
     }
 
     /// <summary>Committed offsets as the Kafka group's own, for Kafka's tools; the groups log stays what the HTTP API answers from.</summary>
