@@ -20,7 +20,16 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
     private readonly bool _ownsData;
     private readonly StorageCapabilities? _declared;
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Kafka.KafkaServer>> s_clusters = new(StringComparer.Ordinal);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> s_cleared = new(StringComparer.Ordinal);
     private Kafka.KafkaServer? _cluster;
+
+    /// <summary>
+    /// A real Kafka cluster (<c>KAFKA_BOOTSTRAP=host:port</c>) for the suite over the kafka backend, instead of a
+    /// Gateway listener per test. The cluster must be one for tests alone: each test server starts by deleting its
+    /// topics (all but Kafka's internal ones) and keeps its HTTP groups in a groups log of its own; tests then run one
+    /// at a time (<c>-- xUnit.ParallelizeTestCollections=false</c>, README).
+    /// </summary>
+    public static string? RealCluster => Environment.GetEnvironmentVariable("KAFKA_BOOTSTRAP") is { Length: > 0 } bootstrap ? bootstrap : null;
 
     /// <summary>The backend the suite runs against (<c>Storage:Backend</c>).</summary>
     public static string Backend => Environment.GetEnvironmentVariable("GATEWAY_TEST_BACKEND") is { Length: > 0 } backend ? backend : "embedded";
@@ -60,9 +69,21 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
         builder.UseSetting("Storage:TopicDefaults:MaxRecordBytes", "262144");
         if (Backend == "kafka")
         {
-            // One cluster per data folder: a server reopened on the same folder (a restart) finds its cluster again.
-            _cluster ??= s_clusters.GetOrAdd(DataDirectory, _ => new Lazy<Kafka.KafkaServer>(StartCluster)).Value;
-            builder.UseSetting("Kafka:BootstrapServers", _cluster.Bootstrap);
+            if (RealCluster is { } real)
+            {
+                if (s_cleared.TryAdd(DataDirectory, true))
+                {
+                    ClearTopics(real); // a server reopened on its folder (a restart) finds its topics as it left them
+                }
+                builder.UseSetting("Kafka:BootstrapServers", real);
+                builder.UseSetting("Kafka:GroupsTopic", "__gateway_groups_" + Path.GetFileName(DataDirectory));
+            }
+            else
+            {
+                // One cluster per data folder: a server reopened on the same folder (a restart) finds its cluster again.
+                _cluster ??= s_clusters.GetOrAdd(DataDirectory, _ => new Lazy<Kafka.KafkaServer>(StartCluster)).Value;
+                builder.UseSetting("Kafka:BootstrapServers", _cluster.Bootstrap);
+            }
             builder.UseSetting("Kafka:MetadataRefreshMs", "300");
             builder.UseSetting("Kafka:RequestTimeoutMs", "10000");
             builder.UseSetting("Kafka:TailFetchWaitMs", "10");
@@ -83,6 +104,28 @@ public sealed class GatewayFactory : WebApplicationFactory<Program>
                 services.Remove(registered);
                 services.AddSingleton<ILogStorage>(sp => new DeclaredCapabilities((ILogStorage)registered.ImplementationFactory!(sp), declared));
             });
+        }
+    }
+
+    /// <summary>Deletes every topic of the real cluster but Kafka's internal ones (earlier tests' groups logs too), and waits until they are gone.</summary>
+    private static void ClearTopics(string bootstrap)
+    {
+        using var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig { BootstrapServers = bootstrap }).Build();
+        List<string> Left() => [.. admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics.Select(t => t.Topic)
+            .Where(t => !t.StartsWith("__", StringComparison.Ordinal) || t.StartsWith("__gateway_groups", StringComparison.Ordinal))];
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        for (var left = Left(); left.Count > 0; left = Left())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the test cluster at {bootstrap} still has topics {string.Join(", ", left)}");
+            try
+            {
+                admin.DeleteTopicsAsync(left).GetAwaiter().GetResult();
+            }
+            catch (Confluent.Kafka.Admin.DeleteTopicsException)
+            {
+                // Some went meanwhile, or are still being deleted: looked at again.
+            }
+            Thread.Sleep(200);
         }
     }
 
