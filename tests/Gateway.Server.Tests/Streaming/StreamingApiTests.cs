@@ -7,12 +7,14 @@ namespace Gateway.Server.Tests.Streaming;
 
 /// <summary>
 /// Streams read from the real server process over Kestrel (the in-memory test server does not hand a streaming
-/// response to its client before the response ends), with the framework's spec-following SSE parser.
+/// response to its client before the response ends), with the framework's spec-following SSE parser; on the suite's
+/// backend (<see cref="SuiteBackend"/>).
 /// </summary>
 public sealed class StreamingApiTests : IAsyncLifetime
 {
     private readonly TempDirectory _dataDirectory = new("gateway-streaming-tests", create: false);
     private readonly TempDirectory _slowDataDirectory = new("gateway-streaming-tests", create: false);
+    private readonly SuiteBackend _backend = new();
     private ServerProcess _server = null!;
     private HttpClient _client = null!;
 
@@ -25,13 +27,14 @@ public sealed class StreamingApiTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _server.DisposeAsync();
+        await _backend.DisposeAsync();
         _dataDirectory.Dispose();
         _slowDataDirectory.Dispose();
     }
 
     private async Task StartAsync()
     {
-        _server = await ServerProcess.StartAsync(_dataDirectory.Path, "--Streaming:KeepAliveSeconds=1", "--Streaming:CommitIntervalMs=10");
+        _server = await ServerProcess.StartAsync(_dataDirectory.Path, await _backend.SettingsAsync(_dataDirectory.Path, "--Streaming:KeepAliveSeconds=1", "--Streaming:CommitIntervalMs=10"));
         _client = _server.Client;
     }
 
@@ -244,7 +247,7 @@ public sealed class StreamingApiTests : IAsyncLifetime
     [Fact]
     public async Task A_subscriber_that_stops_reading_is_disconnected_and_the_others_carry_on()
     {
-        await using var server = await ServerProcess.StartAsync(_slowDataDirectory.Path, "--Streaming:SendTimeoutMs=1000");
+        await using var server = await ServerProcess.StartAsync(_slowDataDirectory.Path, await _backend.SettingsAsync(_slowDataDirectory.Path, "--Streaming:SendTimeoutMs=1000"));
         await Http.CreateTopicAsync(server.Client, "big", 1);
         string value = new string('v', 10_000);
         for (int request = 0; request < 20; request++)
