@@ -46,7 +46,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
 
     /// <summary>Conditional appends, durable idempotency keys and Kafka idempotent producers: all kept in the log itself.</summary>
     public StorageCapabilities Capabilities =>
-        StorageCapabilities.ConditionalAppend | StorageCapabilities.IdempotencyKeys | StorageCapabilities.IdempotentProducers;
+        StorageCapabilities.ConditionalAppend | StorageCapabilities.IdempotencyKeys | StorageCapabilities.IdempotentProducers | StorageCapabilities.TopicAcks;
 
     /// <inheritdoc />
     public ValueTask<long> NewProducerIdAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(_producerIds.Next());

@@ -62,7 +62,10 @@ public sealed class KafkaLogStorage : ILogStorage, IAsyncDisposable
         return storage;
     }
 
-    /// <summary>Idempotency-Key once the groups log is read (it carries the keys' claims); never conditional appends (Kafka has no conditional produce).</summary>
+    /// <summary>
+    /// Idempotency-Key once the groups log is read (it carries the keys' claims); never conditional appends (Kafka has
+    /// no conditional produce) nor a topic's own acks (Kafka keeps no such topic config).
+    /// </summary>
     public StorageCapabilities Capabilities => Coordination is null ? StorageCapabilities.None : StorageCapabilities.IdempotencyKeys;
 
     /// <summary>The groups log, which also carries Idempotency-Key claims; set when it has been read.</summary>

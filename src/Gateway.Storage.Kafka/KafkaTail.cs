@@ -94,8 +94,20 @@ internal sealed partial class KafkaTail : IDisposable
         {
             partition.TailStopped();
         }
-        _consumer.Close();
-        _consumer.Dispose();
+        // A consumer's close may wait on a cluster that does not answer: the stop waits a moment, not forever.
+        var closing = Task.Run(() =>
+        {
+            try
+            {
+                _consumer.Close();
+            }
+            catch (KafkaException)
+            {
+                // a cluster gone by now changes nothing
+            }
+            _consumer.Dispose();
+        });
+        closing.Wait(TimeSpan.FromSeconds(3));
     }
 
     private void Let(KafkaTopicPartition key, KafkaPartition partition)

@@ -60,6 +60,9 @@ public enum StorageCapabilities
 
     /// <summary>Kafka idempotent producers: producer ids (<see cref="ILogStorage.NewProducerIdAsync"/>) and per-partition sequence checks.</summary>
     IdempotentProducers = 4,
+
+    /// <summary>A topic's own default acks (<see cref="TopicConfig.Acks"/> other than the server's default).</summary>
+    TopicAcks = 8,
 }
 
 /// <summary>One incarnation of a topic: a topic deleted and created again is another object.</summary>

@@ -56,6 +56,7 @@ public static class TopicsApi
         int partitions = request.Partitions ?? 1;
         ValidatePartitionCount(partitions, limits.Value);
         var config = Merge(store.Limits.TopicDefaults, request.Config, store.Limits);
+        RequireTopicAcks(store, config);
         var topic = await store.CreateTopicAsync(request.Name!, partitions, config, cancellationToken);
         return TypedResults.Created($"/v1/topics/{topic.Name}", DescriptionOf(topic));
     }
@@ -77,6 +78,10 @@ public static class TopicsApi
             }
         }
         var config = request.Config is null ? null : Merge(current.Config, request.Config, store.Limits);
+        if (config is not null)
+        {
+            RequireTopicAcks(store, config);
+        }
         int before = current.PartitionCount;
         var updated = await store.UpdateTopicAsync(topic, config, request.Partitions, cancellationToken);
         if (updated.PartitionCount != before)
@@ -113,6 +118,15 @@ public static class TopicsApi
         var log = store.GetTopic(topic).GetPartition(partition);
         long begin = await log.DeleteRecordsBeforeAsync(offset, cancellationToken);
         return TypedResults.Ok(new DeleteRecordsResponse(partition, begin, log.EndOffset));
+    }
+
+    /// <summary>A topic's own acks needs a backend that keeps it (the kafka backend does not: Kafka refuses topic configs it does not know).</summary>
+    private static void RequireTopicAcks(ILogStorage store, TopicConfig config)
+    {
+        if (config.Acks != store.Limits.TopicDefaults.Acks && !store.Capabilities.HasFlag(StorageCapabilities.TopicAcks))
+        {
+            throw ApiException.NotSupported("topicAcks", $"This server's storage backend keeps no acks per topic: leave config.acks at the server's default ({(store.Limits.TopicDefaults.Acks == Acks.Disk ? "disk" : "memory")}) and give ?acks= with each produce request.");
+        }
     }
 
     private static TopicDescription DescriptionOf(ITopic topic) => new(

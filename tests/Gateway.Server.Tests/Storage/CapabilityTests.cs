@@ -5,8 +5,8 @@ namespace Gateway.Server.Tests.Storage;
 
 /// <summary>
 /// What the HTTP layer answers over a backend without a capability: the real embedded store, declaring none, gets an
-/// <c>Idempotency-Key</c> or an <c>expectedOffset</c> answered 501 <c>not_supported</c> naming the capability, with
-/// nothing appended, while everything else works as before.
+/// <c>Idempotency-Key</c>, an <c>expectedOffset</c> or a topic's own acks answered 501 <c>not_supported</c> naming the
+/// capability, with nothing appended or changed, while everything else works as before.
 /// </summary>
 public sealed class CapabilityTests : IAsyncLifetime
 {
@@ -32,6 +32,17 @@ public sealed class CapabilityTests : IAsyncLifetime
         using var conditional = await _client.PostAsync("/v1/topics/caps/partitions/0/records?expectedOffset=0", Http.Json("""{"records":[{"value":2}]}"""));
         problem = await Http.AssertProblemAsync(conditional, HttpStatusCode.NotImplemented, "not_supported");
         Assert.Equal("conditionalAppend", (string?)problem["capability"]);
+
+        // A topic's own acks, at create and at change: refused, naming the capability, and nothing made or changed.
+        problem = await Http.PostProblemAsync(_client, "/v1/topics", Http.Json("""{"name":"own-acks","config":{"acks":"memory"}}"""), HttpStatusCode.NotImplemented, "not_supported");
+        Assert.Equal("topicAcks", (string?)problem["capability"]);
+        await Http.GetProblemAsync(_client, "/v1/topics/own-acks", HttpStatusCode.NotFound, "topic_not_found");
+        string before = (await Http.GetJsonAsync(_client, "/v1/topics/caps"))["config"]!.ToJsonString();
+        using (var patched = await Http.PatchAsync(_client, "/v1/topics/caps", """{"config":{"acks":"memory","retentionMs":60000}}"""))
+        {
+            Assert.Equal("topicAcks", (string?)(await Http.AssertProblemAsync(patched, HttpStatusCode.NotImplemented, "not_supported"))["capability"]);
+        }
+        Assert.Equal(before, (await Http.GetJsonAsync(_client, "/v1/topics/caps"))["config"]!.ToJsonString());
 
         var offsets = await Http.GetJsonAsync(_client, "/v1/topics/caps/partitions/0/offsets");
         Assert.Equal(0, (long?)offsets["endOffset"]);
