@@ -62,6 +62,8 @@ public sealed class KafkaMockClusterTests : IAsyncLifetime
         var produced = await Http.ProduceAsync(node, "mocked", """[{"partition":2,"key":"k","value":{"n":1}},{"partition":2,"value":"two"}]""", "?acks=disk");
         Assert.Equal([0L, 1L], produced["offsets"]!.AsArray().Select(o => (long)o!["offset"]!));
         await Http.ProduceAsync(node, "mocked", """[{"partition":2,"value":"three"}]""", "?acks=memory");
+        // acks=memory (acks=1): readable once the cluster's high watermark passes it; waited for, not assumed.
+        Assert.Single(Http.Records(await Http.GetJsonAsync(node, "/v1/topics/mocked/partitions/2/records?offset=2&waitMs=10000")));
         var records = Http.Records(await Http.GetJsonAsync(node, "/v1/topics/mocked/partitions/2/records?offset=0"));
         Assert.Equal(["""{"n":1}""", "\"two\"", "\"three\""], records.Select(r => Http.Raw(r!["value"])));
 
