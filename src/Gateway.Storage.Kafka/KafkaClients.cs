@@ -53,6 +53,45 @@ internal sealed partial class KafkaClients : IDisposable
 
     public TimeSpan RequestTimeout => TimeSpan.FromMilliseconds(_options.RequestTimeoutMs);
 
+    /// <summary>
+    /// A partition's low and high watermarks, asked again (with the topic's metadata asked first) while the cluster is
+    /// between leaders (a broker just went down or came back and the client's metadata names no leader yet), up to the
+    /// request timeout.
+    /// Blocks: call it inside <see cref="WithReaderAsync{T}"/>.
+    /// </summary>
+    public WatermarkOffsets QueryWatermarks(IConsumer<byte[]?, byte[]?> reader, Confluent.Kafka.TopicPartition partition)
+    {
+        long deadline = Environment.TickCount64 + _options.RequestTimeoutMs;
+        while (true)
+        {
+            long left = deadline - Environment.TickCount64;
+            try
+            {
+                return reader.QueryWatermarkOffsets(partition, TimeSpan.FromMilliseconds(Math.Max(left, 1)));
+            }
+            catch (KafkaException ex) when (LeaderMoving(ex.Error.Code) && deadline - Environment.TickCount64 > 2 * LeaderRetryMs)
+            {
+                // The client takes a partition without a leader in its metadata for a lasting error and asks again only
+                // at its next metadata round (minutes): ask for the topic's metadata now, then try again.
+                Thread.Sleep(LeaderRetryMs);
+                try
+                {
+                    using var metadata = new DependentAdminClientBuilder(reader.Handle).Build();
+                    metadata.GetMetadata(partition.Topic, TimeSpan.FromMilliseconds(Math.Max(deadline - Environment.TickCount64, 1)));
+                }
+                catch (KafkaException)
+                {
+                    // still moving: the next try says
+                }
+            }
+        }
+    }
+
+    private const int LeaderRetryMs = 100;
+
+    private static bool LeaderMoving(ErrorCode code) => code is ErrorCode.Local_UnknownPartition or ErrorCode.LeaderNotAvailable
+        or ErrorCode.NotLeaderForPartition or ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown or ErrorCode.Local_Outdated;
+
     /// <summary>Runs <paramref name="use"/> with a pooled consumer (assigned nothing before and after), on a pool thread: its calls block.</summary>
     public async Task<T> WithReaderAsync<T>(Func<IConsumer<byte[]?, byte[]?>, T> use, CancellationToken cancellationToken)
     {

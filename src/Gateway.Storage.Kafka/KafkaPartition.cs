@@ -329,7 +329,7 @@ internal sealed class KafkaPartition(KafkaLogStorage storage, string topic, int 
     {
         try
         {
-            var marks = reader.QueryWatermarkOffsets(_topicPartition, storage.Clients.RequestTimeout);
+            var marks = storage.Clients.QueryWatermarks(reader, _topicPartition);
             Observe(marks.Low.Value, marks.High.Value);
             return marks;
         }

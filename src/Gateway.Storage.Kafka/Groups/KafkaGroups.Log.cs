@@ -75,12 +75,11 @@ public sealed partial class KafkaGroups
 
     private async Task<(long Low, long High)> WatermarksAsync(KafkaTopicPartition partition, CancellationToken cancellationToken)
     {
-        var timeout = _clients.RequestTimeout;
         try
         {
             return await _clients.WithReaderAsync(reader =>
             {
-                var marks = reader.QueryWatermarkOffsets(partition, timeout);
+                var marks = _clients.QueryWatermarks(reader, partition);
                 return (marks.Low.Value, marks.High.Value);
             }, cancellationToken).ConfigureAwait(false);
         }
