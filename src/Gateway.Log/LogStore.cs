@@ -29,6 +29,8 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     private readonly ProducerIdBlock _producerIds;
     private bool _disposed;
     private int _verificationStarted;
+    private readonly CancellationTokenSource _stopResting = new();
+    private Task _resting = Task.CompletedTask;
 
     private LogStore(LogStoreOptions options, DataDirectoryLock directoryLock, TimeProvider time, ILogger logger)
     {
@@ -130,6 +132,10 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
         {
             store.StartVerification();
         }
+        if (options.PartitionIdleMs > 0)
+        {
+            store._resting = store.RestIdleLoopAsync();
+        }
         return store;
     }
 
@@ -166,6 +172,83 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
             .. _refused.Select(r => (r.Key, -1, r.Value.Message)),
             .. _topics.Values.SelectMany(t => t.Partitions).Where(p => p.Failure is not null).Select(p => (p.Topic, p.Partition, p.Failure!.Message)),
         ];
+
+    /// <summary>Partitions whose log is open now (the rest are at rest: <see cref="LogStoreOptions.PartitionIdleMs"/>).</summary>
+    public int OpenPartitions => _topics.Values.Sum(t => t.Partitions.Count(p => p.IsOpen));
+
+    /// <summary>The memory budget of the open logs (<see cref="LogStoreOptions.LogMemoryBytes"/>; 0 there: a quarter of what the process may use).</summary>
+    public long LogMemoryBudget => _options.LogMemoryBytes > 0 ? _options.LogMemoryBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
+
+    /// <summary>
+    /// Closes the logs of partitions unused for <see cref="LogStoreOptions.PartitionIdleMs"/>; then, while the open
+    /// ones would hold more than the memory budget, the least recently used of those that are idle. Returns how many
+    /// it closed.
+    /// </summary>
+    public int RestIdlePartitions()
+    {
+        long now = Environment.TickCount64;
+        int closed = 0;
+        var open = new List<PartitionLog>();
+        foreach (var topic in _topics.Values)
+        {
+            foreach (var partition in topic.Partitions)
+            {
+                if (!partition.IsOpen)
+                {
+                    continue;
+                }
+                if (partition.TryRest(now, _options.PartitionIdleMs, force: false))
+                {
+                    closed++;
+                }
+                else
+                {
+                    open.Add(partition);
+                }
+            }
+        }
+        long each = 1L << _options.MemorySizeBits;
+        long over = (open.Count * each) - LogMemoryBudget;
+        if (over > 0)
+        {
+            foreach (var partition in open.OrderBy(p => p.LastUsed))
+            {
+                if (over <= 0)
+                {
+                    break;
+                }
+                if (partition.TryRest(now, 0, force: true))
+                {
+                    closed++;
+                    over -= each;
+                }
+            }
+        }
+        return closed;
+    }
+
+    private async Task RestIdleLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Clamp(_options.PartitionIdleMs / 4, 50, 1_000)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopResting.Token).ConfigureAwait(false))
+            {
+                await _admin.WaitAsync(_stopResting.Token).ConfigureAwait(false);
+                try
+                {
+                    RestIdlePartitions();
+                }
+                finally
+                {
+                    _admin.Release();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
     /// <summary>Applies every topic's retention now; never blocks appends or reads while it works.</summary>
     public async Task ApplyRetentionAsync(CancellationToken cancellationToken = default)
@@ -286,6 +369,8 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
             _disposed = true;
             try
             {
+                await _stopResting.CancelAsync().ConfigureAwait(false);
+                await _resting.ConfigureAwait(false);
                 foreach (var topic in _topics.Values)
                 {
                     await topic.CloseAsync().ConfigureAwait(false);
@@ -352,9 +437,11 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     /// every extra thread the pool keeps awake costs a machine with few cores in context switches, which shows in the
     /// latency of every request (figures: docs/storage.md).
     /// </summary>
+    private const int MaxCommittingAtOnce = 1024;
+
     private static void EnsureThreadPool(int partitions)
     {
-        int wanted = 8 + partitions;
+        int wanted = 8 + Math.Min(partitions, MaxCommittingAtOnce);
         ThreadPool.GetMinThreads(out int workers, out int io);
         if (workers < wanted)
         {

@@ -37,6 +37,27 @@ public sealed class LogStoreOptions
     /// </summary>
     public bool HugePages { get; set; } = true;
 
+    /// <summary>
+    /// How long a partition stays unused before its log closes (its pages, 2^PageSizeBits bytes each, are most of what
+    /// an open partition costs); the next use opens it again, reading only its commit record and tail page. 0 keeps
+    /// every log open.
+    /// </summary>
+    public int PartitionIdleMs { get; set; } = 10_000;
+
+    /// <summary>
+    /// The most memory the open partitions' logs may hold (each counted at 2^MemorySizeBits bytes): past it, the least
+    /// recently used idle partitions close before their idle time. Partitions in use stay open, so the budget holds
+    /// however many are busy at once. 0: a quarter of the memory available to the process.
+    /// </summary>
+    public long LogMemoryBytes { get; set; }
+
+    /// <summary>
+    /// Whether a partition whose log was closed at rest (idle, or on a graceful stop) starts at rest: its offsets and
+    /// size are taken from its rest marker and its log is recovered at its first use. Off recovers every partition
+    /// before the store opens.
+    /// </summary>
+    public bool OpenAtRest { get; set; } = true;
+
     /// <summary>Longest time an <c>acks=memory</c> append waits before a background commit persists it and makes it visible.</summary>
     public int FlushIntervalMs { get; set; } = 2;
 

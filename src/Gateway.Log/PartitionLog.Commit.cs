@@ -60,6 +60,18 @@ public sealed partial class PartitionLog
     internal async Task CommitAsync(bool force = false)
     {
         Volatile.Write(ref _dirty, 0);
+        if (!TryEnterOpen(out var use))
+        {
+            return; // at rest: everything appended was committed before the log closed
+        }
+        using (use)
+        {
+            await CommitOpenAsync(force).ConfigureAwait(false);
+        }
+    }
+
+    private async Task CommitOpenAsync(bool force)
+    {
         CommitWaiters completes;
         long offset;
         long maxTimestamp;

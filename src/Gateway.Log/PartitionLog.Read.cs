@@ -27,8 +27,10 @@ public sealed partial class PartitionLog
         }
         if (offset == committed.Offset)
         {
-            return RecordSet.Empty(offset, begin, committed.Offset);
+            return RecordSet.Empty(offset, begin, committed.Offset); // at the end: answered without opening a log at rest
         }
+        using var use = Enter();
+        ThrowIfUnavailable();
 
         var batches = new List<(IMemoryOwner<byte>, RecordBatch)>();
         long next = offset;
@@ -183,6 +185,15 @@ public sealed partial class PartitionLog
         ThrowIfUnavailable();
         var committed = Volatile.Read(ref _committed);
         long begin = BeginOffset;
+        lock (_appendLock)
+        {
+            if (begin >= committed.Offset || _maxTimestamp < timestamp)
+            {
+                return committed.Offset; // no record that late: answered without opening a log at rest
+            }
+        }
+        using var use = Enter();
+        ThrowIfUnavailable();
         try
         {
             long startAddress = _index.TimestampFloorAddress(timestamp, _log!.BeginAddress);

@@ -173,22 +173,32 @@ public sealed partial class PartitionLog
     /// <summary>Checks that every segment file of the committed range is there and the last one reaches its end.</summary>
     private void CheckSegmentFiles(long committedAddress)
     {
+        if (SegmentFilesProblem(_log!.BeginAddress, committedAddress) is { } problem)
+        {
+            throw Corrupted(problem);
+        }
+    }
+
+    /// <summary>What is wrong with the segment files of the committed range [<paramref name="beginAddress"/>, <paramref name="committedAddress"/>), or null.</summary>
+    private string? SegmentFilesProblem(long beginAddress, long committedAddress)
+    {
         int bits = _options.SegmentSizeBits;
-        long first = _log!.BeginAddress >> bits, last = (committedAddress - 1) >> bits;
+        long first = beginAddress >> bits, last = (committedAddress - 1) >> bits;
         for (long segment = first; segment <= last; segment++)
         {
             var file = new FileInfo(Path.Combine(_directory, $"data.log.{segment}"));
             if (!file.Exists || file.Length == 0)
             {
                 // FasterLog's recovery creates a missing segment file empty: either way the bytes are gone.
-                throw Corrupted($"a segment file is missing: {file.Name}, part of the committed range, is {(file.Exists ? "empty" : "gone")}");
+                return $"a segment file is missing: {file.Name}, part of the committed range, is {(file.Exists ? "empty" : "gone")}";
             }
             long needed = segment == last ? committedAddress - (segment << bits) : 1;
             if (file.Length < needed)
             {
-                throw Corrupted($"segment file {file.Name} was cut short: it has {file.Length} bytes, the committed range needs {needed}");
+                return $"segment file {file.Name} was cut short: it has {file.Length} bytes, the committed range needs {needed}";
             }
         }
+        return null;
     }
 
     /// <summary>

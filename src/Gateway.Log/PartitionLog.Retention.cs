@@ -13,9 +13,14 @@ public sealed partial class PartitionLog
         {
             return null;
         }
+        if (Volatile.Read(ref _oldest) is { } known && known.Begin == begin)
+        {
+            return known.Timestamp; // kept: a description of a topic does not open the logs of its partitions at rest
+        }
         using var set = Read(begin, 1, 1);
         foreach (var record in set)
         {
+            Volatile.Write(ref _oldest, new OldestRecord(begin, record.Timestamp));
             return record.Timestamp;
         }
         return null;
@@ -28,7 +33,24 @@ public sealed partial class PartitionLog
     public async Task<long?> ApplyRetentionAsync(TopicConfig config, long now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(config);
-        if ((config.RetentionMs <= 0 && config.RetentionBytes <= 0) || Failure is not null || _closed || !_verified.Task.IsCompleted)
+        if ((config.RetentionMs <= 0 && config.RetentionBytes <= 0) || Failure is not null || _closed)
+        {
+            return null;
+        }
+        if (Unrecovered)
+        {
+            // Opened at rest from its marker, without its index: recovered only when something may go.
+            bool bySize = config.RetentionBytes > 0 && SizeBytes > config.RetentionBytes;
+            bool byTime = config.RetentionMs > 0 && OldestTimestamp() is long oldest && oldest < now - config.RetentionMs;
+            if (!bySize && !byTime)
+            {
+                return null;
+            }
+            using (Enter())
+            {
+            }
+        }
+        if (Failure is not null || !_verified.Task.IsCompleted)
         {
             // While the log below the recovery checkpoint is verified, nothing under the scan may go; next time.
             return null;
@@ -42,7 +64,7 @@ public sealed partial class PartitionLog
         }
         // The end of the committed log is a cut point too: when everything is old enough, everything goes.
         points.Add(new RetentionPoint(committed.Offset, committed.Address, maxTimestamp));
-        long? cut = RetentionPolicy.CutOffset(points, _log!.TailAddress, now, config.RetentionMs, config.RetentionBytes);
+        long? cut = RetentionPolicy.CutOffset(points, TailAddress(), now, config.RetentionMs, config.RetentionBytes);
         if (cut is not long offset || offset <= BeginOffset)
         {
             return null;
@@ -56,6 +78,7 @@ public sealed partial class PartitionLog
     /// </summary>
     public async Task<long> DeleteRecordsBeforeAsync(long offset, CancellationToken cancellationToken = default)
     {
+        using var use = Enter();
         // Truncating under the background verification's scan would look like a gap to it.
         await _verified.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         ThrowIfUnavailable();

@@ -26,9 +26,10 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     private readonly Lock _appendLock = new();
     private readonly SemaphoreSlim _commitGate = new(1, 1);
     private readonly SemaphoreSlim _verificationGate;
-    private readonly FasterLog? _log;
-    private readonly SegmentFileDevice? _device;
-    private readonly CommitRecord? _commitManager;
+    // The open log, or null while the partition is at rest (PartitionLog.Rest.cs): set and cleared under _wakeLock.
+    private FasterLog? _log;
+    private SegmentFileDevice? _device;
+    private CommitRecord? _commitManager;
 
     // Guarded by _appendLock.
     private long _nextOffset;
@@ -73,25 +74,27 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         _producers = new ProducerStates(options.ProducersPerPartition, TimeSpan.FromMilliseconds(options.ProducerIdExpirationMs), services.Time);
         _index = new OffsetIndex(options.IndexIntervalBytes);
         _committed = new CommitPoint(0, 0);
+        _lastUsed = Environment.TickCount64;
         DirectorySync.CreateDirectory(directory);
+        if (!fresh && options.OpenAtRest && TryOpenAtRest())
+        {
+            return;
+        }
+        OpenLog(fresh);
+    }
+
+    /// <summary>Opens the partition's log and recovers it (or, <paramref name="fresh"/>, makes it); a failure leaves the partition failed.</summary>
+    private void OpenLog(bool fresh)
+    {
+        string topic = Topic;
+        int partition = Partition;
+        var options = _options;
+        string directory = _directory;
         try
         {
             _device = new SegmentFileDevice(Path.Combine(directory, "data.log"), $"log {topic}/{partition}", options.CacheWrittenData);
             _commitManager = new CommitRecord(directory);
-            _log = new FasterLog(new FasterLogSettings
-            {
-                LogDevice = _device,
-                LogCommitManager = _commitManager,
-                PageSizeBits = options.PageSizeBits,
-                MemorySizeBits = options.MemorySizeBits,
-                SegmentSizeBits = options.SegmentSizeBits,
-                LogChecksum = LogChecksumType.PerEntry,
-                // Not fast-commit: its recovery silently rolls back to the last intact commit record when data is
-                // damaged. Plain commits write metadata (with our next offset as the cookie) that we can check.
-                FastCommitMode = false,
-                // The constructor's own recovery swallows errors and may start empty; Recover() below does not.
-                TryRecoverLatest = false,
-            });
+            _log = new FasterLog(Settings(_device, _commitManager));
             Recover(fresh);
         }
         catch (Exception ex) when (ex is FasterException or LogCorruptedException or IOException)
@@ -115,7 +118,16 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     public long EndOffset => Volatile.Read(ref _committed).Offset;
 
     /// <summary>Bytes the partition's log occupies between its begin and tail.</summary>
-    public long SizeBytes => _log is null ? 0 : Math.Max(0, _log.TailAddress - _log.BeginAddress);
+    public long SizeBytes
+    {
+        get
+        {
+            lock (_wakeLock)
+            {
+                return _log is null ? Math.Max(0, Volatile.Read(ref _committed).Address - _restBeginAddress) : Math.Max(0, _log.TailAddress - _log.BeginAddress);
+            }
+        }
+    }
 
     /// <summary>Bytes the partition's segment files take on disk.</summary>
     public long SizeOnDiskBytes
@@ -160,59 +172,62 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         long baseOffset = 0;
         Task? committed = null;
         IdempotentBatch? replay = null;
-        while (committed is null && replay is null)
+        using (Enter())
         {
-            lock (_appendLock)
+            while (committed is null && replay is null)
             {
-                ThrowIfUnavailable();
-                if (batch.Stamp is { } stamp && _idempotency.TryGet(stamp.ProducerId, out var earlier))
+                lock (_appendLock)
                 {
-                    // The same request, retried: it was appended once; answer where it went (below, once committed).
-                    replay = earlier.RequestHash == stamp.RequestHash ? earlier : throw new IdempotencyKeyReusedException();
-                    break;
-                }
-                if (batch.Producer is { } retried && _producers.IsDuplicate(retried, out var original))
-                {
-                    // A Kafka producer's retry of one of its last batches: answered with the original offsets.
-                    replay = original;
-                    break;
-                }
-                if (expectedEndOffset is long expected && expected != _nextOffset)
-                {
-                    throw new OffsetMismatchException(expected, _nextOffset);
-                }
-                baseOffset = _nextOffset;
-                long address;
-                bool appended;
-                try
-                {
-                    appended = _log!.TryEnqueue((ReadOnlySpan<byte>)batch.SealedBatch(baseOffset), out address);
-                }
-                catch (FasterException ex)
-                {
-                    throw new StorageFailureException($"Append to {Topic}/{Partition} failed: {ex.Message}", ex);
-                }
-                if (appended)
-                {
-                    _index.OnAppend(baseOffset, address, _maxTimestamp);
-                    _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
-                    _nextOffset = baseOffset + batch.Count;
-                    if (batch.Stamp is { } appendedStamp)
+                    ThrowIfUnavailable();
+                    if (batch.Stamp is { } stamp && _idempotency.TryGet(stamp.ProducerId, out var earlier))
                     {
-                        _idempotency.Remember(appendedStamp, baseOffset, batch.Count, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                        // The same request, retried: it was appended once; answer where it went (below, once committed).
+                        replay = earlier.RequestHash == stamp.RequestHash ? earlier : throw new IdempotencyKeyReusedException();
+                        break;
                     }
-                    if (batch.Producer is { } producer)
+                    if (batch.Producer is { } retried && _producers.IsDuplicate(retried, out var original))
                     {
-                        _producers.Record(producer, baseOffset, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                        // A Kafka producer's retry of one of its last batches: answered with the original offsets.
+                        replay = original;
+                        break;
                     }
-                    committed = _pendingCommit.Task;
+                    if (expectedEndOffset is long expected && expected != _nextOffset)
+                    {
+                        throw new OffsetMismatchException(expected, _nextOffset);
+                    }
+                    baseOffset = _nextOffset;
+                    long address;
+                    bool appended;
+                    try
+                    {
+                        appended = _log!.TryEnqueue((ReadOnlySpan<byte>)batch.SealedBatch(baseOffset), out address);
+                    }
+                    catch (FasterException ex)
+                    {
+                        throw new StorageFailureException($"Append to {Topic}/{Partition} failed: {ex.Message}", ex);
+                    }
+                    if (appended)
+                    {
+                        _index.OnAppend(baseOffset, address, _maxTimestamp);
+                        _maxTimestamp = Math.Max(_maxTimestamp, batch.MaxTimestamp);
+                        _nextOffset = baseOffset + batch.Count;
+                        if (batch.Stamp is { } appendedStamp)
+                        {
+                            _idempotency.Remember(appendedStamp, baseOffset, batch.Count, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                        }
+                        if (batch.Producer is { } producer)
+                        {
+                            _producers.Record(producer, baseOffset, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                        }
+                        committed = _pendingCommit.Task;
+                    }
                 }
-            }
-            if (committed is null && replay is null)
-            {
-                // The log's memory is full until earlier pages reach the disk. Wait without holding the lock or a
-                // thread: FasterLog's own Enqueue spins here, which starves the pool that completes those writes.
-                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+                if (committed is null && replay is null)
+                {
+                    // The log's memory is full until earlier pages reach the disk. Wait without holding the lock or a
+                    // thread: FasterLog's own Enqueue spins here, which starves the pool that completes those writes.
+                    await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         // The log holds its own copy, or an earlier append answers the request: no wait below needs the buffer.
@@ -249,7 +264,17 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     }
 
     /// <summary>The batch an idempotent request with this producer id appended, while the window remembers it.</summary>
-    public bool TryGetIdempotent(long producerId, out IdempotentBatch batch) => _idempotency.TryGet(producerId, out batch);
+    public bool TryGetIdempotent(long producerId, out IdempotentBatch batch)
+    {
+        if (Unrecovered)
+        {
+            using (Enter())
+            {
+                // The remembered keys come with the log's recovery.
+            }
+        }
+        return _idempotency.TryGet(producerId, out batch);
+    }
 
     /// <summary>Waits until the records of every append so far are committed.</summary>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
@@ -307,9 +332,10 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
             _closed = true;
             _pendingCommit.Release(new StorageFailureException($"Partition {Topic}/{Partition} is closed."));
         }
-        _log?.Dispose();
-        _device?.Dispose();
-        _commitManager?.Dispose();
+        lock (_wakeLock)
+        {
+            CloseLog();
+        }
         Volatile.Read(ref _committedSignal).TrySetResult();
         _commitGate.Release();
     }
@@ -320,7 +346,16 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     internal long RecoveredFromAddress { get; private set; }
 
     /// <summary>Log address where the partition begins (for tests of recovery).</summary>
-    internal long BeginAddress => _log?.BeginAddress ?? 0;
+    internal long BeginAddress
+    {
+        get
+        {
+            lock (_wakeLock)
+            {
+                return _log?.BeginAddress ?? _restBeginAddress;
+            }
+        }
+    }
 
     /// <summary>Completes when the log below the recovery checkpoint has been verified (at once when there was none to verify).</summary>
     internal Task Verified => _verified.Task;

@@ -23,7 +23,7 @@ public sealed class CheckpointTests : IDisposable
     /// <summary>Checkpoints every 64 KB; everything below a checkpoint is verified in the background.</summary>
     private static LogStoreOptions CheckpointOptions(string root)
     {
-        var options = LogFixture.Options(root);
+        var options = LogFixture.Options(root, openAtRest: false); // recovery from checkpoints at open, not at first use
         options.RecoveryCheckpointBytes = 64 * 1024;
         options.VerifyBeforeOpenBytes = 0;
         return options;

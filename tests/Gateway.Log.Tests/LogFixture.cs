@@ -6,9 +6,11 @@ namespace Gateway.Log.Tests;
 
 internal static class LogFixture
 {
-    public static LogStoreOptions Options(string directory, int flushIntervalMs = 2, int indexIntervalBytes = 4096) => new()
+    // openAtRest false: every partition is recovered at open (what tests of recovery itself need).
+    public static LogStoreOptions Options(string directory, int flushIntervalMs = 2, int indexIntervalBytes = 4096, bool openAtRest = true) => new()
     {
         DataDirectory = directory,
+        OpenAtRest = openAtRest,
         PageSizeBits = 16,
         MemorySizeBits = 18,
         SegmentSizeBits = 20,

@@ -11,11 +11,15 @@ public sealed class RecoveryTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
+    // Recovery at open is what these tests are about: a store opening partitions at rest recovers each at its first
+    // use instead (RestTests covers damage found then).
+    private LogStoreOptions Options() => LogFixture.Options(_dir.Path, openAtRest: false);
+
     private string DataFile => Path.Combine(_dir.Path, "topics", "t", "0", "data.log.0");
 
     private async Task WriteAsync(int count, string prefix = "value")
     {
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var store = await LogStore.OpenAsync(Options());
         var topic = store.TryGetTopic("t", out var existing) ? existing : await store.CreateTopicAsync("t", 1);
         for (int i = 0; i < count; i++)
         {
@@ -36,7 +40,7 @@ public sealed class RecoveryTests : IDisposable
         await File.WriteAllBytesAsync(DataFile, data);
         DropCheckpointUnless(withCheckpoint);
 
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var store = await LogStore.OpenAsync(Options());
         var partition = store.GetTopic("t").GetPartition(0);
         Assert.NotNull(partition.Failure);
         Assert.Single(store.Failures);
@@ -55,7 +59,7 @@ public sealed class RecoveryTests : IDisposable
         await File.WriteAllBytesAsync(DataFile, data[..at]);
         DropCheckpointUnless(withCheckpoint);
 
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var store = await LogStore.OpenAsync(Options());
         Assert.NotNull(store.GetTopic("t").GetPartition(0).Failure);
         Assert.NotEmpty(store.Failures);
     }
@@ -63,7 +67,7 @@ public sealed class RecoveryTests : IDisposable
     /// <summary>Reopens the store: partition t/0 must be failed and refuse appends.</summary>
     private async Task AssertReopenedPartitionRefusedAsync()
     {
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var store = await LogStore.OpenAsync(Options());
         var partition = store.GetTopic("t").GetPartition(0);
         Assert.NotNull(partition.Failure);
         await Assert.ThrowsAsync<LogCorruptedException>(async () => await LogFixture.AppendAsync(partition, Acks.Disk, "x"));
@@ -98,7 +102,7 @@ public sealed class RecoveryTests : IDisposable
     {
         await WriteAsync(10);
         Directory.Delete(Path.Combine(_dir.Path, "topics", "t", "0"), recursive: true);
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var store = await LogStore.OpenAsync(Options());
         Assert.NotNull(store.GetTopic("t").GetPartition(0).Failure);
     }
 
@@ -109,7 +113,7 @@ public sealed class RecoveryTests : IDisposable
         string leftover = Path.Combine(_dir.Path, "topics", "t", "1");
         Directory.CreateDirectory(leftover);
         await File.WriteAllBytesAsync(Path.Combine(leftover, "data.log.0"), new byte[4096]);
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var store = await LogStore.OpenAsync(Options());
         var grown = await store.UpdateTopicAsync("t", null, 2);
         Assert.Null(grown.GetPartition(1).Failure);
         Assert.Equal(0, await LogFixture.AppendAsync(grown.GetPartition(1), Acks.Disk, "first"));
@@ -148,7 +152,7 @@ public sealed class RecoveryTests : IDisposable
         await File.WriteAllBytesAsync(Path.Combine(legacy, $"commit.{commitNum}.0"), [.. BitConverter.GetBytes(length), .. bytes.AsSpan(20, length)]);
         File.Delete(record);
 
-        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        await using (var store = await LogStore.OpenAsync(Options()))
         {
             var partition = store.GetTopic("t").GetPartition(0);
             Assert.Null(partition.Failure);
@@ -156,7 +160,7 @@ public sealed class RecoveryTests : IDisposable
             Assert.Equal(20, await LogFixture.AppendAsync(partition, Acks.Disk, "after"));
         }
         Assert.False(Directory.Exists(legacy));
-        await using var reopened = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var reopened = await LogStore.OpenAsync(Options());
         Assert.Equal(21, reopened.GetTopic("t").GetPartition(0).EndOffset);
     }
 
@@ -180,11 +184,11 @@ public sealed class RecoveryTests : IDisposable
     public async Task Records_all_deleted_by_delete_records_reopen_empty_at_the_right_offset()
     {
         await WriteAsync(30);
-        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        await using (var store = await LogStore.OpenAsync(Options()))
         {
             await store.GetTopic("t").GetPartition(0).DeleteRecordsBeforeAsync(30);
         }
-        await using var reopened = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var reopened = await LogStore.OpenAsync(Options());
         var partition = reopened.GetTopic("t").GetPartition(0);
         Assert.Null(partition.Failure);
         Assert.Equal(30, partition.BeginOffset);
@@ -204,7 +208,7 @@ public sealed class RecoveryTests : IDisposable
         }
         await WriteAsync(5, "after");
 
-        await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+        await using var store = await LogStore.OpenAsync(Options());
         var partition = store.GetTopic("t").GetPartition(0);
         Assert.Null(partition.Failure);
         var records = LogFixture.ReadAll(partition, 0);
@@ -220,7 +224,7 @@ public sealed class RecoveryTests : IDisposable
         // Over 4 MB of small durable appends: the partition's files are then written ahead with zeros (where writes
         // bypass the page cache), past the tail, into segments no commit has reached yet.
         string value = new('v', 1000);
-        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        await using (var store = await LogStore.OpenAsync(Options()))
         {
             var partition = (await store.CreateTopicAsync("t", 1)).GetPartition(0);
             for (int i = 0; i < 5000; i += 50)
@@ -231,7 +235,7 @@ public sealed class RecoveryTests : IDisposable
         }
         long tailSegment = Directory.GetFiles(Path.GetDirectoryName(DataFile)!, "data.log.*").Max(f => long.Parse(Path.GetExtension(f)[1..]));
 
-        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        await using (var store = await LogStore.OpenAsync(Options()))
         {
             var partition = store.GetTopic("t").GetPartition(0);
             Assert.Null(partition.Failure);
@@ -271,7 +275,7 @@ public sealed class RecoveryTests : IDisposable
 
         for (int reopen = 0; reopen < 2; reopen++)
         {
-            await using var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path));
+            await using var store = await LogStore.OpenAsync(Options());
             var partition = store.GetTopic("t").GetPartition(0);
             Assert.Null(partition.Failure);
             Assert.Equal(50 + reopen, partition.EndOffset);
@@ -299,7 +303,7 @@ public sealed class RecoveryTests : IDisposable
             RandomAccess.Write(file, new byte[12], hole);
         }
 
-        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        await using (var store = await LogStore.OpenAsync(Options()))
         {
             var partition = store.GetTopic("t").GetPartition(0);
             Assert.Null(partition.Failure);
@@ -312,7 +316,7 @@ public sealed class RecoveryTests : IDisposable
         // Another power cut with the older record. Had the entries of offsets 21 to 29 been left past the new offset
         // 20, they would check and continue its offsets: records no one appended since.
         await File.WriteAllBytesAsync(CommitFile, older);
-        await using (var store = await LogStore.OpenAsync(LogFixture.Options(_dir.Path)))
+        await using (var store = await LogStore.OpenAsync(Options()))
         {
             var partition = store.GetTopic("t").GetPartition(0);
             Assert.Null(partition.Failure);

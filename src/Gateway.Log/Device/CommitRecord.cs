@@ -147,6 +147,16 @@ internal sealed class CommitRecord : ILogCommitManager
     internal void Rewrite(FasterLogRecoveryInfo info) =>
         Commit(info.BeginAddress, info.UntilAddress, info.ToByteArray(), info.CommitNum, forceWriteMetadata: true);
 
+    /// <summary>Syncs the record when a commit since the last sync wrote it through the page cache; throws when the sync fails.</summary>
+    internal void Sync()
+    {
+        if (_unsynced && _handle is not null)
+        {
+            RandomAccess.FlushToDisk(_handle);
+            _unsynced = false;
+        }
+    }
+
     public void Dispose()
     {
         if (_unsynced && _handle is not null)
