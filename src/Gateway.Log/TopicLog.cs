@@ -143,6 +143,8 @@ public sealed class TopicLog : ITopic
         }
     }
 
+    private const int MaxCreatingAtOnce = 16;
+
     /// <summary>
     /// Opens partitions <paramref name="from"/>.. of <paramref name="partitions"/> side by side: they are independent,
     /// and most of the time goes to allocating each log's pages. The first failure is thrown as itself.
@@ -151,7 +153,10 @@ public sealed class TopicLog : ITopic
     {
         try
         {
-            Parallel.For(from, partitions.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, p => partitions[p] = OpenPartition(p, create));
+            // Making a partition waits mostly for the disk (its first commit record and rest marker are synced), so
+            // more are made at once than there are cores; opening one at start is mostly allocation, so no more.
+            int parallel = create ? Math.Max(Environment.ProcessorCount, MaxCreatingAtOnce) : Environment.ProcessorCount;
+            Parallel.For(from, partitions.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel }, p => partitions[p] = OpenPartition(p, create));
         }
         catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
         {
@@ -171,7 +176,14 @@ public sealed class TopicLog : ITopic
         {
             Directory.Delete(directory, recursive: true);
         }
-        return PartitionLog.Open(Name, partition, directory, _options, _services, create);
+        var log = PartitionLog.Open(Name, partition, directory, _options, _services, create);
+        if (create && _options.PartitionIdleMs > 0)
+        {
+            // A new partition starts at rest: a topic of many partitions does not hold a log's pages for each until
+            // they are first used.
+            log.TryRest(Environment.TickCount64, 0, force: true);
+        }
+        return log;
     }
 
     private void SaveMetadata(TopicMetadata metadata) =>
