@@ -8,7 +8,8 @@ namespace Gateway.Chaos;
 /// <summary>
 /// Damage on disk inside the committed range of a partition, one scenario at a time, each on its own copy of a small
 /// data set written and stopped gracefully beforehand (so every byte of it is committed and acknowledged). The server
-/// must start, refuse the damaged partition (500 <c>log_corrupted</c>, /health/ready 503) and keep serving the others;
+/// must start, refuse the damaged partition (500 <c>log_corrupted</c>, /health/ready 503 at once or, for a partition
+/// that starts at rest, once its files are verified in the background) and keep serving the others;
 /// it must never serve the damaged partition empty, shortened or changed, nor append over it.
 /// </summary>
 internal sealed class Corruption(Options options, ServerLog log)
@@ -147,14 +148,12 @@ internal sealed class Corruption(Options options, ServerLog log)
             return Judge(result, expected);
         }
         result.Started = true;
-        // Recovery runs before the server listens; still, a 503 is taken only if it is the answer a second later too
-        // (polling it faster would fill the log: every 503 is logged with its reason).
+        // A partition recovered at start is judged before the server listens, one that starts at rest (stopped
+        // gracefully) is verified from its files once the server serves: the answer taken is the one two seconds after
+        // the first 200, or a second after the first 503 (polling faster would fill the log: every 503 is logged).
         (result.Ready, result.ReadyBody) = await ReadyAsync(client);
-        if (result.Ready != 200)
-        {
-            await Task.Delay(1000);
-            (result.Ready, result.ReadyBody) = await ReadyAsync(client);
-        }
+        await Task.Delay(result.Ready == 200 ? 2000 : 1000);
+        (result.Ready, result.ReadyBody) = await ReadyAsync(client);
 
         using (var describe = await client.GetAsync(new Uri($"/v1/topics/{Topic}", UriKind.Relative)))
         {

@@ -31,6 +31,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     private int _verificationStarted;
     private readonly CancellationTokenSource _stopResting = new();
     private Task _resting = Task.CompletedTask;
+    private Task _verifyingAtRest = Task.CompletedTask;
 
     private LogStore(LogStoreOptions options, DataDirectoryLock directoryLock, TimeProvider time, ILogger logger)
     {
@@ -145,6 +146,25 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
         if (Interlocked.Exchange(ref _verificationStarted, 1) == 0)
         {
             _services.Verification.Release();
+            _verifyingAtRest = Task.Run(VerifyAtRestAsync);
+        }
+    }
+
+    /// <summary>The partitions that started at rest, verified from their files one at a time (see <see cref="PartitionLog"/>'s VerifyAtRestAsync).</summary>
+    private async Task VerifyAtRestAsync()
+    {
+        try
+        {
+            foreach (var topic in _topics.Values)
+            {
+                foreach (var partition in topic.Partitions)
+                {
+                    await partition.VerifyAtRestAsync(_stopResting.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -184,9 +204,11 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     /// ones would hold more than the memory budget, the least recently used of those that are idle. Returns how many
     /// it closed.
     /// </summary>
-    public int RestIdlePartitions()
+    /// <param name="idleMs">how long unused counts as idle; default <see cref="LogStoreOptions.PartitionIdleMs"/></param>
+    public int RestIdlePartitions(long? idleMs = null)
     {
         long now = Environment.TickCount64;
+        long idle = idleMs ?? _options.PartitionIdleMs;
         int closed = 0;
         var open = new List<PartitionLog>();
         foreach (var topic in _topics.Values)
@@ -197,7 +219,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
                 {
                     continue;
                 }
-                if (partition.TryRest(now, _options.PartitionIdleMs, force: false))
+                if (partition.TryRest(now, idle, force: false))
                 {
                     closed++;
                 }
@@ -371,6 +393,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
             {
                 await _stopResting.CancelAsync().ConfigureAwait(false);
                 await _resting.ConfigureAwait(false);
+                await _verifyingAtRest.ConfigureAwait(false);
                 foreach (var topic in _topics.Values)
                 {
                     await topic.CloseAsync().ConfigureAwait(false);

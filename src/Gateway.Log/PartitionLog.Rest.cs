@@ -107,14 +107,19 @@ public sealed partial class PartitionLog
     private bool TryOpenAtRest()
     {
         var marker = RestMarker.Load(_directory);
-        if (marker is null)
-        {
-            return false;
-        }
         using (var record = new CommitRecord(_directory))
         {
-            if (!record.TryReadRecovery(out var info) || info.Cookie is not { Length: 8 } cookie || BitConverter.ToInt64(cookie) != marker.NextOffset
-                || info.UntilAddress != marker.Address || info.BeginAddress != marker.BeginAddress)
+            if (!record.TryReadRecovery(out var info) || info.Cookie is not { Length: 8 } cookie)
+            {
+                return false;
+            }
+            if (marker is null && BitConverter.ToInt64(cookie) == 0 && info.UntilAddress == info.BeginAddress)
+            {
+                // Nothing was ever committed (a partition made at rest): its first record, synced when it was made,
+                // says so; the first commit after any opening would have synced a later one.
+                marker = new RestMarker(info.UntilAddress, 0, info.BeginAddress, long.MinValue, null);
+            }
+            if (marker is null || BitConverter.ToInt64(cookie) != marker.NextOffset || info.UntilAddress != marker.Address || info.BeginAddress != marker.BeginAddress)
             {
                 return false;
             }
@@ -133,6 +138,121 @@ public sealed partial class PartitionLog
         _oldest = marker.OldestTimestamp is long oldest ? new OldestRecord(state.BeginOffset, oldest) : null;
         _unrecovered = true;
         return true;
+    }
+
+    /// <summary>
+    /// Makes a new partition at rest: its first commit record (next offset 0), written by a log of the smallest pages
+    /// (nothing is appended to it, and an empty log's addresses do not depend on the page size), so that making a
+    /// topic of many partitions allocates no log pages. Its log opens with the store's pages at its first use.
+    /// </summary>
+    private void MakeAtRest()
+    {
+        try
+        {
+            using var device = new SegmentFileDevice(Path.Combine(_directory, "data.log"), $"log {Topic}/{Partition}", _options.CacheWrittenData);
+            using var record = new CommitRecord(_directory);
+            using (var log = new FasterLog(Settings(device, record, pageSizeBits: MinPageSizeBits)))
+            {
+                log.CommitStrongly(out _, out _, spinWait: true, cookie: BitConverter.GetBytes(0L));
+            }
+            if (!record.TryReadRecovery(out var info) || info.Cookie is not { Length: 8 } cookie || BitConverter.ToInt64(cookie) != 0)
+            {
+                throw Corrupted("its first commit record could not be written");
+            }
+            _committed = new CommitPoint(0, info.UntilAddress);
+            _restBeginAddress = info.BeginAddress;
+            _verified.TrySetResult();
+        }
+        catch (Exception ex) when (ex is FasterException or LogCorruptedException or IOException)
+        {
+            MarkFailed(ex as LogCorruptedException ?? new LogCorruptedException($"Partition {Topic}/{Partition} could not be made: {ex.Message}"));
+            LogRecoveryFailed(_logger, Topic, Partition, ex.Message);
+        }
+    }
+
+    private const int MinPageSizeBits = 12;
+
+    /// <summary>
+    /// Verifies the log of a partition that started at rest, from its segment files, without opening it: every batch's
+    /// CRC and dense offsets from the begin offset to the next offset its commit recorded — what recovery at open would
+    /// check. Damage fails the partition (readiness names it) unless the partition opened meanwhile (its recovery then
+    /// checks for itself). One partition at a time, once the store serves, like the logs below recovery checkpoints.
+    /// </summary>
+    internal async Task VerifyAtRestAsync(CancellationToken cancellationToken)
+    {
+        if (!Unrecovered)
+        {
+            return;
+        }
+        await _verificationGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Task.Run(VerifyAtRest, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _verificationGate.Release();
+        }
+    }
+
+    private void VerifyAtRest()
+    {
+        CommitPoint committed;
+        long beginAddress;
+        long beginOffset;
+        lock (_wakeLock)
+        {
+            if (!_unrecovered || Failure is not null)
+            {
+                return;
+            }
+            (committed, beginAddress, beginOffset) = (Volatile.Read(ref _committed), _restBeginAddress, BeginOffset);
+        }
+        if (committed.Address <= beginAddress)
+        {
+            return;
+        }
+        LogCorruptedException? damage = null;
+        try
+        {
+            using var device = new SegmentFileDevice(Path.Combine(_directory, "data.log"), $"log {Topic}/{Partition} verification");
+            device.Initialize(1L << _options.SegmentSizeBits);
+            using var scanner = new StoredScanner(device, _options.PageSizeBits, _options.SegmentSizeBits, beginAddress, committed.Address, committed.Address, StoredChunkBytes, Damaged);
+            long? first = null;
+            long next = 0;
+            while (scanner.TryNext(out var owner, out var batch, out long address))
+            {
+                using (owner)
+                {
+                    if (first is not null && batch.BaseOffset != next)
+                    {
+                        throw Damaged($"offset {next} is missing at address {address}, the log continues at {batch.BaseOffset}");
+                    }
+                    first ??= batch.BaseOffset;
+                    next = batch.NextOffset;
+                }
+            }
+            if (first is null ? beginOffset < committed.Offset : first > beginOffset || next != committed.Offset)
+            {
+                throw Damaged($"the committed log holds offsets [{first?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}, {next}), its commit recorded [{beginOffset}, {committed.Offset})");
+            }
+        }
+        catch (Exception ex) when (ex is LogCorruptedException or IOException or InvalidDataException)
+        {
+            damage = ex as LogCorruptedException ?? Damaged($"verifying its log failed: {ex.Message}");
+        }
+        if (damage is null)
+        {
+            return;
+        }
+        lock (_wakeLock)
+        {
+            if (_unrecovered && Volatile.Read(ref _committed) == committed)
+            {
+                MarkFailed(damage);
+                LogRecoveryFailed(_logger, Topic, Partition, damage.Message);
+            }
+        }
     }
 
     /// <summary>Opens the log of a partition at rest. Called under <c>_wakeLock</c>.</summary>
@@ -300,12 +420,12 @@ public sealed partial class PartitionLog
         return null;
     }
 
-    private FasterLogSettings Settings(SegmentFileDevice device, CommitRecord commitManager) => new()
+    private FasterLogSettings Settings(SegmentFileDevice device, CommitRecord commitManager, int? pageSizeBits = null) => new()
     {
         LogDevice = device,
         LogCommitManager = commitManager,
-        PageSizeBits = _options.PageSizeBits,
-        MemorySizeBits = _options.MemorySizeBits,
+        PageSizeBits = pageSizeBits ?? _options.PageSizeBits,
+        MemorySizeBits = pageSizeBits + 1 ?? _options.MemorySizeBits,
         SegmentSizeBits = _options.SegmentSizeBits,
         LogChecksum = LogChecksumType.PerEntry,
         // Not fast-commit: its recovery silently rolls back to the last intact commit record when data is

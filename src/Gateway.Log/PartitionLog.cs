@@ -76,6 +76,11 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         _committed = new CommitPoint(0, 0);
         _lastUsed = Environment.TickCount64;
         DirectorySync.CreateDirectory(directory);
+        if (fresh && options.OpenAtRest && options.PartitionIdleMs > 0)
+        {
+            MakeAtRest();
+            return;
+        }
         if (!fresh && options.OpenAtRest && TryOpenAtRest())
         {
             return;
@@ -325,8 +330,12 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         await _commitGate.WaitAsync().ConfigureAwait(false);
         // No commit is issued from here on; the last one issued is published, or has failed, before the log closes.
         await _lastCommit.ConfigureAwait(false);
-        // A graceful stop leaves a checkpoint at the end: the next start reads nothing before serving.
-        await CheckpointCommittedAsync().ConfigureAwait(false);
+        if (IsOpen)
+        {
+            // A graceful stop leaves a checkpoint at the end: the next start reads nothing before serving. (A partition
+            // at rest left its own when it closed, or was made or started at rest and has its checkpoint on disk.)
+            await CheckpointCommittedAsync().ConfigureAwait(false);
+        }
         lock (_appendLock)
         {
             _closed = true;

@@ -7,10 +7,11 @@ namespace Gateway.Log;
 /// <summary>
 /// Left by a partition whose log was closed at rest (idle, or on a graceful stop): the commit it closed at and what a
 /// reader asks of a partition without opening its log. The next start takes a partition whose marker matches its commit
-/// record for at rest, and recovers it only when it is first used. The marker is removed (and the removal synced)
-/// before the log opens again, so it never outlives a write: a start after a kill or a power cut finds it only where
-/// nothing was written since. Checked by its own CRC; a missing or damaged marker only means the partition is
-/// recovered at start, as before.
+/// record for at rest, and recovers it only when it is first used. The marker is removed before the log opens again,
+/// and the first commit after that syncs a new commit record, so after a kill or a power cut a marker matches its
+/// record only where nothing was written since. Checked by its own CRC; a missing or damaged marker only means the
+/// partition is recovered at start, as before (but for a partition nothing was ever committed to, whose first commit
+/// record says so by itself).
 /// </summary>
 internal sealed record RestMarker(long Address, long NextOffset, long BeginAddress, long MaxTimestamp, long? OldestTimestamp)
 {
@@ -61,14 +62,13 @@ internal sealed record RestMarker(long Address, long NextOffset, long BeginAddre
         AtomicFile.Write(Path.Combine(directory, FileName), bytes);
     }
 
-    /// <summary>Removes the marker of <paramref name="directory"/> and syncs the removal, when there is one.</summary>
+    /// <summary>
+    /// Removes the marker of <paramref name="directory"/>, when there is one, without syncing the removal: a marker
+    /// names the commit record it was written at, and the first commit after the log opens syncs a new record
+    /// (<see cref="CommitRecord"/>), so a marker that outlives its removal matches nothing written since.
+    /// </summary>
     public static void Delete(string directory)
     {
-        string path = Path.Combine(directory, FileName);
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-            DirectorySync.Sync(directory);
-        }
+        File.Delete(Path.Combine(directory, FileName));
     }
 }

@@ -176,14 +176,7 @@ public sealed class TopicLog : ITopic
         {
             Directory.Delete(directory, recursive: true);
         }
-        var log = PartitionLog.Open(Name, partition, directory, _options, _services, create);
-        if (create && _options.PartitionIdleMs > 0)
-        {
-            // A new partition starts at rest: a topic of many partitions does not hold a log's pages for each until
-            // they are first used.
-            log.TryRest(Environment.TickCount64, 0, force: true);
-        }
-        return log;
+        return PartitionLog.Open(Name, partition, directory, _options, _services, create);
     }
 
     private void SaveMetadata(TopicMetadata metadata) =>
