@@ -153,7 +153,9 @@ public sealed partial class PartitionLog
             using var record = new CommitRecord(_directory);
             using (var log = new FasterLog(Settings(device, record, pageSizeBits: MinPageSizeBits)))
             {
-                log.CommitStrongly(out _, out _, spinWait: true, cookie: BitConverter.GetBytes(0L));
+                // Waited for without spinning: partitions are made many at once, and spinning callers would take
+                // the cores from the writes they wait for.
+                log.CommitStronglyAsync(BitConverter.GetBytes(0L)).AsTask().GetAwaiter().GetResult();
             }
             if (!record.TryReadRecovery(out var info) || info.Cookie is not { Length: 8 } cookie || BitConverter.ToInt64(cookie) != 0)
             {
