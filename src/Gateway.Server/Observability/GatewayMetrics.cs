@@ -23,6 +23,13 @@ public sealed class GatewayMetrics
     private readonly Gauge _beginOffset;
     private readonly Gauge _sizeBytes;
     private readonly Gauge _groupLag;
+    private readonly Gauge _topicRecords;
+    private readonly Gauge _topicLogBytes;
+    private readonly Gauge _topicPartitions;
+    private readonly Gauge _groupTopicLag;
+    private readonly int _maxPartitionSeries;
+
+    public const int DefaultMaxPartitionSeries = 1_000;
     private readonly Gauge.Child _topicStreams;
     private readonly Gauge.Child _groupStreams;
     private readonly Gauge _waitingFetches;
@@ -30,8 +37,13 @@ public sealed class GatewayMetrics
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Endpoint, int Code), Histogram.Child> _durations = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TopicCounters> _topics = new(StringComparer.Ordinal);
 
-    public GatewayMetrics()
+    /// <param name="configuration">
+    /// <c>Metrics:MaxPartitionSeries</c> (default 1,000): past that many partitions on the node the per-partition series
+    /// are left out (thousands of partitions would make every scrape megabytes); the per-topic ones are always there.
+    /// </param>
+    public GatewayMetrics(Microsoft.Extensions.Configuration.IConfiguration? configuration = null)
     {
+        _maxPartitionSeries = configuration?.GetValue("Metrics:MaxPartitionSeries", DefaultMaxPartitionSeries) ?? DefaultMaxPartitionSeries;
         var metrics = Metrics.WithCustomRegistry(_registry);
         _recordsProduced = metrics.CreateCounter("gateway_records_produced_total", "Records appended, per topic.", "topic");
         _bytesProduced = metrics.CreateCounter("gateway_bytes_produced_total", "Encoded bytes appended, per topic.", "topic");
@@ -47,6 +59,10 @@ public sealed class GatewayMetrics
         _beginOffset = metrics.CreateGauge("gateway_partition_begin_offset", "The partition's begin offset.", "topic", "partition");
         _sizeBytes = metrics.CreateGauge("gateway_partition_size_bytes", "Bytes the partition's segment files take on disk.", "topic", "partition");
         _groupLag = metrics.CreateGauge("gateway_group_lag", "End offset minus the group's committed offset.", "group", "topic", "partition");
+        _topicRecords = metrics.CreateGauge("gateway_topic_records", "Records the topic keeps: the sum over its partitions of end offset minus begin offset.", "topic");
+        _topicLogBytes = metrics.CreateGauge("gateway_topic_log_bytes", "Bytes of log the topic's partitions hold between their begin and their end.", "topic");
+        _topicPartitions = metrics.CreateGauge("gateway_topic_partitions", "The topic's partitions.", "topic");
+        _groupTopicLag = metrics.CreateGauge("gateway_group_topic_lag", "The group's lag summed over the topic's partitions it committed.", "group", "topic");
         var streams = metrics.CreateGauge("gateway_sse_subscribers", "Server-Sent Events streams open now, by kind (topic or group).", "kind");
         _topicStreams = streams.WithLabels("topic");
         _groupStreams = streams.WithLabels("group");
@@ -149,30 +165,79 @@ public sealed class GatewayMetrics
 
     private async Task RefreshAsync(ILogStorage store, IGroupCoordinator groups)
     {
-        foreach (var topic in store.Topics)
+        var topics = store.Topics;
+        bool perPartition = topics.Sum(t => t.PartitionCount) <= _maxPartitionSeries;
+        foreach (var topic in topics)
         {
+            long records = 0, bytes = 0;
             foreach (var partition in topic.Partitions)
             {
-                string[] labels = [topic.Name, partition.Partition.ToString(CultureInfo.InvariantCulture)];
-                _endOffset.WithLabels(labels).Set(partition.EndOffset);
-                _beginOffset.WithLabels(labels).Set(partition.BeginOffset);
-                _sizeBytes.WithLabels(labels).Set(partition.SizeOnDiskBytes);
+                long begin = partition.BeginOffset, end = partition.EndOffset;
+                records += end - begin;
+                bytes += partition.SizeBytes;
+                if (perPartition)
+                {
+                    string[] labels = [topic.Name, partition.Partition.ToString(CultureInfo.InvariantCulture)];
+                    _endOffset.WithLabels(labels).Set(end);
+                    _beginOffset.WithLabels(labels).Set(begin);
+                    _sizeBytes.WithLabels(labels).Set(partition.SizeOnDiskBytes);
+                }
             }
+            _topicRecords.WithLabels(topic.Name).Set(records);
+            _topicLogBytes.WithLabels(topic.Name).Set(bytes);
+            _topicPartitions.WithLabels(topic.Name).Set(topic.PartitionCount);
         }
+        Clear(_groupTopicLag);
         foreach (var group in await groups.ListAsync())
         {
+            var lagByTopic = new Dictionary<string, long>(StringComparer.Ordinal);
             foreach (var (tp, committed) in group.CommittedOffsets)
             {
                 if (store.TryGetTopic(tp.Topic, out var topic) && tp.Partition < topic.PartitionCount)
                 {
-                    _groupLag.WithLabels(group.Name, tp.Topic, tp.Partition.ToString(CultureInfo.InvariantCulture))
-                        .Set(Math.Max(0, topic.GetPartition(tp.Partition).EndOffset - committed));
+                    long lag = Math.Max(0, topic.GetPartition(tp.Partition).EndOffset - committed);
+                    lagByTopic[tp.Topic] = lagByTopic.GetValueOrDefault(tp.Topic) + lag;
+                    if (perPartition)
+                    {
+                        _groupLag.WithLabels(group.Name, tp.Topic, tp.Partition.ToString(CultureInfo.InvariantCulture)).Set(lag);
+                    }
                 }
             }
+            foreach (var (topic, lag) in lagByTopic)
+            {
+                _groupTopicLag.WithLabels(group.Name, topic).Set(lag);
+            }
         }
-        RemoveGone(_endOffset, store);
-        RemoveGone(_beginOffset, store);
-        RemoveGone(_sizeBytes, store);
+        if (perPartition)
+        {
+            RemoveGone(_endOffset, store);
+            RemoveGone(_beginOffset, store);
+            RemoveGone(_sizeBytes, store);
+        }
+        else
+        {
+            Clear(_endOffset);
+            Clear(_beginOffset);
+            Clear(_sizeBytes);
+            Clear(_groupLag);
+        }
+        foreach (string[] labels in _topicRecords.GetAllLabelValues().ToList())
+        {
+            if (!store.TryGetTopic(labels[0], out _))
+            {
+                _topicRecords.RemoveLabelled(labels);
+                _topicLogBytes.RemoveLabelled(labels);
+                _topicPartitions.RemoveLabelled(labels);
+            }
+        }
+    }
+
+    private static void Clear(Gauge gauge)
+    {
+        foreach (string[] labels in gauge.GetAllLabelValues().ToList())
+        {
+            gauge.RemoveLabelled(labels);
+        }
     }
 
     /// <summary>Series of deleted topics disappear instead of showing their last value forever.</summary>

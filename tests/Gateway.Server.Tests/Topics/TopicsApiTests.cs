@@ -220,6 +220,25 @@ public sealed class TopicsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Past_Metrics_MaxPartitionSeries_partitions_metrics_show_topics_and_groups_per_topic_only()
+    {
+        await using var factory = new GatewayFactory(new() { ["Metrics:MaxPartitionSeries"] = "3" });
+        using var client = factory.CreateClient();
+        await Http.CreateTopicAsync(client, "few", 2);
+        await Http.ProduceAsync(client, "few", """[{"partition":0,"value":1},{"partition":1,"value":2}]""");
+        Assert.Contains("gateway_partition_end_offset{topic=\"few\",partition=\"1\"} 1", await client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+
+        await Http.CreateTopicAsync(client, "many", 4);
+        await Http.ProduceAsync(client, "many", """[{"partition":3,"value":1},{"partition":3,"value":2}]""");
+        string text = await client.GetStringAsync("/metrics");
+        Assert.DoesNotContain("gateway_partition_end_offset{", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("gateway_partition_size_bytes{", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_topic_records{topic=\"few\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_topic_records{topic=\"many\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_topic_partitions{topic=\"many\"} 4", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Metrics_show_traffic_offsets_latency_and_group_lag_in_prometheus_text()
     {
         await Http.CreateTopicAsync(_client, "measured", 2);
@@ -241,6 +260,9 @@ public sealed class TopicsApiTests : IAsyncLifetime
         Assert.Contains("gateway_records_fetched_total{topic=\"measured\"} 2", text, StringComparison.Ordinal);
         Assert.Contains($"gateway_partition_end_offset{{topic=\"measured\",partition=\"{partition}\"}} 3", text, StringComparison.Ordinal);
         Assert.Contains($"gateway_group_lag{{group=\"metered\",topic=\"measured\",partition=\"{partition}\"}} 2", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_topic_records{topic=\"measured\"} 3", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_topic_partitions{topic=\"measured\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains("gateway_group_topic_lag{group=\"metered\",topic=\"measured\"} 2", text, StringComparison.Ordinal);
         Assert.Contains("gateway_request_duration_seconds_count{endpoint=\"Produce\",code=\"200\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("gateway_request_duration_seconds_count{endpoint=\"DescribeTopic\",code=\"404\"} 1", text, StringComparison.Ordinal);
         var commits = System.Text.RegularExpressions.Regex.Match(text, @"^gateway_commit_duration_seconds_count (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
