@@ -26,6 +26,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     private readonly string _topicsDirectory;
     private readonly string _trashDirectory;
     private readonly DataDirectoryLock _directoryLock;
+    private readonly WriteJournal? _journal;
     private readonly ProducerIdBlock _producerIds;
     private bool _disposed;
     private int _verificationStarted;
@@ -44,7 +45,15 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
         _producerIds = new ProducerIdBlock(options.DataDirectory);
         _scheduler = new CommitScheduler(TimeSpan.FromMilliseconds(options.FlushIntervalMs), logger);
         DirectorySync.CreateDirectory(options.DataDirectory);
-        _services = new PartitionServices(_scheduler, new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time), time, logger);
+        // Before any partition opens: what the journal holds of a stop that was not graceful goes back into the files.
+        _journal = options.WriteJournal && DataSync.Supported
+            ? WriteJournal.Open(options.DataDirectory, options.JournalRotateBytes, dropSynced: !options.CacheWrittenData, logger)
+            : null;
+        if (_journal is null)
+        {
+            WriteJournal.Replay(options.DataDirectory); // one left by a run with the journal on
+        }
+        _services = new PartitionServices(_scheduler, new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time), time, logger, _journal);
     }
 
     /// <summary>Conditional appends, durable idempotency keys and Kafka idempotent producers: all kept in the log itself.</summary>
@@ -197,6 +206,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
     public int OpenPartitions => _topics.Values.Sum(t => t.Partitions.Count(p => p.IsOpen));
 
     /// <summary>The memory budget of the open logs (<see cref="LogStoreOptions.LogMemoryBytes"/>; 0 there: a quarter of what the process may use).</summary>
+    /// <remarks>Each open log counts with the pages it has allocated (<see cref="PartitionLog.OpenMemoryBytes"/>).</remarks>
     public long LogMemoryBudget => _options.LogMemoryBytes > 0 ? _options.LogMemoryBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
 
     /// <summary>
@@ -229,8 +239,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
                 }
             }
         }
-        long each = 1L << _options.MemorySizeBits;
-        long over = (open.Count * each) - LogMemoryBudget;
+        long over = open.Sum(p => p.OpenMemoryBytes) - LogMemoryBudget;
         if (over > 0)
         {
             foreach (var partition in open.OrderBy(p => p.LastUsed))
@@ -239,10 +248,11 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
                 {
                     break;
                 }
+                long holds = partition.OpenMemoryBytes;
                 if (partition.TryRest(now, 0, force: true))
                 {
                     closed++;
-                    over -= each;
+                    over -= holds;
                 }
             }
         }
@@ -365,6 +375,8 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
             {
                 throw new TopicNotFoundException(name);
             }
+            // Nothing the journal holds of the topic may be replayed once a topic of the same name can be made again.
+            _journal?.Checkpoint();
             // A rename is atomic: a crash leaves the topic either whole or in the trash, never half deleted.
             DirectorySync.CreateDirectory(_trashDirectory);
             string trash = Path.Combine(_trashDirectory, Guid.NewGuid().ToString("N"));
@@ -400,6 +412,7 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
                 }
                 _topics.Clear();
                 await _scheduler.DisposeAsync().ConfigureAwait(false);
+                _journal?.Dispose();
             }
             finally
             {

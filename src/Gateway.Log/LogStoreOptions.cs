@@ -8,11 +8,18 @@ public sealed class LogStoreOptions
     /// <summary>Folder that holds everything the store keeps.</summary>
     public string DataDirectory { get; set; } = "./data";
 
-    /// <summary>log2 of the FasterLog page size. One append (one request's records for one partition) must fit in half a page.</summary>
-    public int PageSizeBits { get; set; } = 22;
+    /// <summary>
+    /// log2 of the FasterLog page size of the partitions the store makes (each keeps the one it was made with:
+    /// <see cref="LogLayout"/>). One append (one request's records for one partition) must fit in a page.
+    /// </summary>
+    public int PageSizeBits { get; set; } = 21;
 
-    /// <summary>log2 of the memory each partition's log keeps (at least two pages; four let appends continue while pages flush).</summary>
-    public int MemorySizeBits { get; set; } = 24;
+    /// <summary>
+    /// log2 of the memory a partition's log may keep with pages of <see cref="PageSizeBits"/> (at least two pages;
+    /// four let appends continue while pages flush). A log allocates two pages when it opens and the others only as
+    /// its tail moves on; a partition made with other pages keeps as many pages of its own size.
+    /// </summary>
+    public int MemorySizeBits { get; set; } = 23;
 
     /// <summary>log2 of the segment file size; retention frees disk a whole segment at a time.</summary>
     public int SegmentSizeBits { get; set; } = 28;
@@ -36,6 +43,16 @@ public sealed class LogStoreOptions
     /// as the runtime maps it.
     /// </summary>
     public bool HugePages { get; set; } = true;
+
+    /// <summary>
+    /// Whether the partitions' log writes are made durable by one write-ahead journal for the whole store (one write and
+    /// one sync per commit round, however many partitions it covers) instead of each partition's own synced writes
+    /// (one per partition per round). See <see cref="Device.WriteJournal"/>.
+    /// </summary>
+    public bool WriteJournal { get; set; } = true;
+
+    /// <summary>How large a journal file grows before the files it describes are synced and it is removed.</summary>
+    public long JournalRotateBytes { get; set; } = 64L << 20;
 
     /// <summary>
     /// How long a partition stays unused before its log closes (its pages, 2^PageSizeBits bytes each, are most of what
@@ -97,8 +114,11 @@ public sealed class LogStoreOptions
     /// <summary>Defaults for topics created without these settings.</summary>
     public TopicConfig TopicDefaults { get; set; } = new();
 
-    /// <summary>Largest batch one append may write: half a page.</summary>
-    public int MaxBatchBytes => (1 << PageSizeBits) / 2;
+    /// <summary>Largest batch one append may write: a page, less FasterLog's entry header and the log's first bytes.</summary>
+    public int MaxBatchBytes => BatchBytesInPage(PageSizeBits);
+
+    /// <summary>The largest batch a page of 2^<paramref name="pageSizeBits"/> bytes holds.</summary>
+    internal static int BatchBytesInPage(int pageSizeBits) => (1 << pageSizeBits) - 128;
 
     /// <summary>Largest record a topic may accept: a batch holding it alone, with room for the batch header.</summary>
     public int MaxRecordBytesLimit => MaxBatchBytes - 1024;
@@ -109,6 +129,10 @@ public sealed class LogStoreOptions
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {
             return "DataDirectory must name a folder.";
+        }
+        if (JournalRotateBytes < (1L << 20))
+        {
+            return "JournalRotateBytes must be at least 1 MiB.";
         }
         if (PageSizeBits is < 12 or > 30)
         {
@@ -128,7 +152,7 @@ public sealed class LogStoreOptions
         }
         if (TopicDefaults.MaxRecordBytes < 1 || TopicDefaults.MaxRecordBytes > MaxRecordBytesLimit)
         {
-            return $"TopicDefaults:MaxRecordBytes must be between 1 and {MaxRecordBytesLimit} (half a page of 2^PageSizeBits bytes, less 1 KiB).";
+            return $"TopicDefaults:MaxRecordBytes must be between 1 and {MaxRecordBytesLimit} (a page of 2^PageSizeBits bytes, less 1,152 bytes).";
         }
         if (TopicDefaults.ValidationError(MaxRecordBytesLimit) is var (key, problem))
         {

@@ -42,11 +42,11 @@ public sealed partial class PartitionLog
         {
             // What lies a whole memory size below the tail has left FasterLog's pages (any committed address is in the
             // files, so where exactly this is decides only which way is faster).
-            long inFiles = Math.Min(_log.TailAddress - (1L << _options.MemorySizeBits), committed.Address);
+            long inFiles = Math.Min(_log.TailAddress - (1L << _memorySizeBits), committed.Address);
             if (maxBytes >= LargeReadBytes && _device is not null && startAddress < inFiles)
             {
                 // A large read of what has left memory (a Kafka consumer catching up) reads the files directly.
-                using var stored = new StoredScanner(_device, _options.PageSizeBits, _options.SegmentSizeBits, startAddress, inFiles,
+                using var stored = new StoredScanner(_device, _pageSizeBits, _options.SegmentSizeBits, startAddress, inFiles,
                     committed.Address, Math.Min(maxBytes, StoredChunkBytes), _damaged ??= Damaged);
                 while (!full && next < committed.Offset && stored.TryNext(out var owner, out var batch, out long address))
                 {

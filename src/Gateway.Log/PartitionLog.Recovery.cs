@@ -121,7 +121,7 @@ public sealed partial class PartitionLog
         {
             return; // no record (or commit files of before it): recovery says what that means
         }
-        using var tail = new LogTail(Path.Combine(_directory, "data.log"), _options.PageSizeBits, _options.SegmentSizeBits);
+        using var tail = new LogTail(Path.Combine(_directory, "data.log"), _pageSizeBits, _options.SegmentSizeBits);
         long recordedNext = BitConverter.ToInt64(cookie);
         var (end, next) = tail.Find(info.UntilAddress, recordedNext);
         if (end > info.UntilAddress)

@@ -17,11 +17,14 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     private readonly LogStoreOptions _options;
     private readonly CommitScheduler _scheduler;
     private readonly DiskSpaceGuard _diskSpace;
+    private readonly WriteJournal? _journal;
     private readonly TimeProvider _time;
     private readonly IdempotencyWindow _idempotency;
     private readonly ProducerStates _producers;
     private readonly ILogger _logger;
     private readonly string _directory;
+    private readonly int _pageSizeBits; // the page size its log was made with (LogLayout)
+    private readonly int _memorySizeBits;
     private readonly OffsetIndex _index;
     private readonly Lock _appendLock = new();
     private readonly SemaphoreSlim _commitGate = new(1, 1);
@@ -67,6 +70,7 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         _options = options;
         _scheduler = services.Scheduler;
         _diskSpace = services.DiskSpace;
+        _journal = services.Journal;
         _logger = services.Logger;
         _time = services.Time;
         _verificationGate = services.Verification;
@@ -76,6 +80,20 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         _committed = new CommitPoint(0, 0);
         _lastUsed = Environment.TickCount64;
         DirectorySync.CreateDirectory(directory);
+        try
+        {
+            _pageSizeBits = LogLayout.PageSizeBits(directory, fresh, options.PageSizeBits);
+        }
+        catch (Exception ex) when (ex is LogCorruptedException or IOException or UnauthorizedAccessException)
+        {
+            _pageSizeBits = LogLayout.LegacyPageSizeBits;
+            _failure = ex as LogCorruptedException ?? new LogCorruptedException($"Partition {topic}/{partition} could not be opened: {ex.Message}", ex);
+            LogRecoveryFailed(_logger, topic, partition, _failure.Message);
+            _verified.TrySetResult();
+            return;
+        }
+        // As many pages as the store's settings give a log, of the partition's own size.
+        _memorySizeBits = _pageSizeBits + (options.MemorySizeBits - options.PageSizeBits);
         if (fresh && options.OpenAtRest && options.PartitionIdleMs > 0)
         {
             MakeAtRest();
@@ -97,7 +115,7 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         string directory = _directory;
         try
         {
-            _device = new SegmentFileDevice(Path.Combine(directory, "data.log"), $"log {topic}/{partition}", options.CacheWrittenData);
+            _device = new SegmentFileDevice(Path.Combine(directory, "data.log"), $"log {topic}/{partition}", options.CacheWrittenData, _journal);
             _commitManager = new CommitRecord(directory);
             _log = new FasterLog(Settings(_device, _commitManager));
             Recover(fresh);
@@ -113,6 +131,12 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     }
 
     public string Topic { get; }
+
+    /// <summary>
+    /// The largest batch one append may write: the store's limit, and never more than the partition's own page holds
+    /// (a partition made with smaller pages than the store's now).
+    /// </summary>
+    private int MaxBatchBytes => Math.Min(_options.MaxBatchBytes, LogStoreOptions.BatchBytesInPage(_pageSizeBits));
 
     public int Partition { get; }
 
@@ -169,9 +193,9 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         batch.Seal();
-        if (batch.SizeInBytes > _options.MaxBatchBytes)
+        if (batch.SizeInBytes > MaxBatchBytes)
         {
-            throw new BatchTooLargeException(batch.SizeInBytes, _options.MaxBatchBytes);
+            throw new BatchTooLargeException(batch.SizeInBytes, MaxBatchBytes);
         }
         _diskSpace.EnsureRoomFor(batch.SizeInBytes);
         long baseOffset = 0;

@@ -213,7 +213,9 @@ public sealed class RestTests : IDisposable
     public async Task The_memory_budget_closes_the_least_recently_used_idle_partitions()
     {
         var options = Options();
-        options.LogMemoryBytes = 2L << options.MemorySizeBits; // two open logs; nothing is idle long enough, only the budget closes logs
+        // Two open logs of two pages each (a log holds its first two pages while its tail is on the first); nothing is
+        // idle long enough, only the budget closes logs.
+        options.LogMemoryBytes = 2 * (2L << options.PageSizeBits);
         await using var store = await LogStore.OpenAsync(options, _time);
         var topic = await store.CreateTopicAsync("t", 5);
         for (int p = 0; p < 5; p++)

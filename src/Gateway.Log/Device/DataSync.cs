@@ -47,6 +47,23 @@ internal static partial class DataSync
         }
     }
 
+    /// <summary>Makes what was written to the file through the page cache durable (<c>fdatasync</c>); throws when that fails.</summary>
+    public static void Flush(SafeFileHandle handle)
+    {
+        if (!Supported)
+        {
+            throw new PlatformNotSupportedException("fdatasync is called only on 64-bit Linux.");
+        }
+        while (DataSyncFile(handle) != 0)
+        {
+            int error = Marshal.GetLastPInvokeError();
+            if (error != Interrupted)
+            {
+                throw new IOException($"fdatasync failed: {Marshal.GetPInvokeErrorMessage(error)}", error);
+            }
+        }
+    }
+
     /// <summary>
     /// Writes with <c>RWF_DSYNC</c> until all is written (true), or until the kernel refuses the flag (false: before
     /// Linux 4.7), leaving <paramref name="data"/> and <paramref name="offset"/> at what is still to write.

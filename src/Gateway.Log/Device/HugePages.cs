@@ -18,6 +18,7 @@ internal static partial class HugePages
 
     private static readonly Lock Gate = new();
     private static int _open;
+    private static (long Start, long End)? s_run; // the heap's run of mappings last found (under Gate)
 
     /// <summary>Whether huge pages are granted on request here.</summary>
     public static bool OnRequest { get; } = ReadOnRequest();
@@ -72,7 +73,10 @@ internal static partial class HugePages
         {
             byte[] probe = GC.AllocateArray<byte>(1, pinned: true);
             long address = (long)Marshal.UnsafeAddrOfPinnedArrayElement(probe, 0);
-            var run = FindAnonymousRun(File.ReadAllLines("/proc/self/maps"), address);
+            // The heap's reservation stays where it is: the maps are read again only when the heap is found outside it.
+            var run = s_run is (long knownStart, long knownEnd) && knownStart <= address && address < knownEnd
+                ? s_run
+                : s_run = FindAnonymousRun(File.ReadAllLines("/proc/self/maps"), address);
             GC.KeepAlive(probe);
             if (run is not (long start, long end))
             {

@@ -61,6 +61,8 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     private readonly ConcurrentDictionary<int, SafeFileHandle> _bypassing = new(); // writes that bypass the page cache
     private readonly IoThread<PendingRead> _reader;
     private readonly bool _cacheWrites;
+    private readonly WriteJournal? _journal; // writes go through the page cache, made durable by the store's journal
+    private readonly FileOptions _segmentOptions;
     private volatile bool _bypass;
     private readonly Lock _dropLock = new();
     private long _droppedUntil = -1; // log address (segment × segment size + offset) below which written pages were dropped
@@ -79,11 +81,13 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     private bool _prepareQueued;
     private bool _prepareStopped; // a write ahead failed: the log is written as before from then on
 
-    public SegmentFileDevice(string fileName, string name, bool cacheWrites = false)
+    public SegmentFileDevice(string fileName, string name, bool cacheWrites = false, WriteJournal? journal = null)
         : base(fileName, sectorSize: 512, Devices.CAPACITY_UNSPECIFIED)
     {
-        _cacheWrites = cacheWrites || !PageCache.CanDrop;
-        _bypass = !cacheWrites && PageCache.CanBypass;
+        _journal = journal;
+        _cacheWrites = cacheWrites || !PageCache.CanDrop || journal is not null;
+        _bypass = !cacheWrites && PageCache.CanBypass && journal is null;
+        _segmentOptions = journal is null ? FileOptions.WriteThrough : FileOptions.None;
         DirectorySync.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(fileName))!);
         _reader = new IoThread<PendingRead>($"{name} reads", Read, IoThread<PendingRead>.DefaultIdleTimeout);
         _preparer = new IoThread<bool>($"{name} writes ahead", _ => Prepare(), IoThread<bool>.DefaultIdleTimeout);
@@ -200,7 +204,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     }
 
     private SafeFileHandle Segment(int segmentId) =>
-        _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id), this);
+        _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, device._segmentOptions), this);
 
     /// <summary>
     /// The segment's handle for a read, which never creates the file: a read racing the removal of its segment (a
@@ -214,7 +218,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         }
         try
         {
-            return _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, create: false), this);
+            return _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, device._segmentOptions, create: false), this);
         }
         catch (FileNotFoundException)
         {
@@ -241,6 +245,11 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
 
     private void Write(PendingWrite write)
     {
+        if (_journal is not null)
+        {
+            WriteJournaled(write);
+            return;
+        }
         uint error = 0;
         try
         {
@@ -270,6 +279,33 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         }
         Interlocked.Decrement(ref _writing);
         write.Callback(error, error == 0 ? write.Length : 0, write.Context);
+    }
+
+    /// <summary>
+    /// Writes through the page cache and queues the write for the store's journal, which completes it once durable
+    /// (<see cref="WriteJournal"/>).
+    /// </summary>
+    private void WriteJournaled(PendingWrite write)
+    {
+        try
+        {
+            unsafe
+            {
+                var data = new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length);
+                string path = GetSegmentFilename(FileName, write.SegmentId);
+                RandomAccess.Write(Segment(write.SegmentId), data, write.Address);
+                _journal!.Append(path, write.Address, data, failure =>
+                {
+                    Interlocked.Decrement(ref _writing);
+                    write.Callback(failure is null ? 0 : ErrorCode(failure), failure is null ? write.Length : 0, write.Context);
+                });
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            Interlocked.Decrement(ref _writing);
+            write.Callback(ErrorCode(ex), 0, write.Context);
+        }
     }
 
     /// <summary>
