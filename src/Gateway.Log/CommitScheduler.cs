@@ -1,3 +1,4 @@
+using Gateway.Log.Device;
 using System.Collections.Concurrent;
 using Gateway.Storage;
 using Microsoft.Extensions.Logging;
@@ -37,6 +38,9 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
         _logger = logger;
         _loop = Task.Run(RunAsync);
     }
+
+    /// <summary>The store's write journal, told how many partitions each round commits (null without one).</summary>
+    public WriteJournal? Journal { get; set; }
 
     /// <summary>Told how long each commit round took (all partitions' writes and fsyncs, shared by every waiting producer).</summary>
     public Action<TimeSpan>? RoundObserver { get; set; }
@@ -98,6 +102,10 @@ internal sealed partial class CommitScheduler : IAsyncDisposable
             while (_dirty.TryDequeue(out var partition))
             {
                 round.Add(partition.CommitAsync());
+            }
+            if (round.Count > 0)
+            {
+                Journal?.ObserveRound(round.Count);
             }
             var issued = round.Count > 0 ? FinishAsync(round, System.Diagnostics.Stopwatch.GetTimestamp()) : Task.CompletedTask;
             await inFlight.ConfigureAwait(false);

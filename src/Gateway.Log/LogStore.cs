@@ -47,12 +47,13 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
         DirectorySync.CreateDirectory(options.DataDirectory);
         // Before any partition opens: what the journal holds of a stop that was not graceful goes back into the files.
         _journal = options.WriteJournal && DataSync.Supported
-            ? WriteJournal.Open(options.DataDirectory, options.JournalRotateBytes, dropSynced: !options.CacheWrittenData, logger)
+            ? WriteJournal.Open(options.DataDirectory, options.JournalRotateBytes, options.JournalAbovePartitions, dropSynced: !options.CacheWrittenData, logger)
             : null;
         if (_journal is null)
         {
             WriteJournal.Replay(options.DataDirectory); // one left by a run with the journal on
         }
+        _scheduler.Journal = _journal;
         _services = new PartitionServices(_scheduler, new DiskSpaceGuard(options.DataDirectory, options.MinFreeDiskBytes, time), time, logger, _journal);
     }
 
@@ -201,6 +202,9 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
             .. _refused.Select(r => (r.Key, -1, r.Value.Message)),
             .. _topics.Values.SelectMany(t => t.Partitions).Where(p => p.Failure is not null).Select(p => (p.Topic, p.Partition, p.Failure!.Message)),
         ];
+
+    /// <summary>The write journal (<see cref="LogStoreOptions.WriteJournal"/>), null without one.</summary>
+    internal WriteJournal? Journal => _journal;
 
     /// <summary>Partitions whose log is open now (the rest are at rest: <see cref="LogStoreOptions.PartitionIdleMs"/>).</summary>
     public int OpenPartitions => _topics.Values.Sum(t => t.Partitions.Count(p => p.IsOpen));

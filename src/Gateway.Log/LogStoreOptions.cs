@@ -51,6 +51,12 @@ public sealed class LogStoreOptions
     /// </summary>
     public bool WriteJournal { get; set; } = true;
 
+    /// <summary>
+    /// Commit rounds covering more partitions than this on average switch log writes to the journal; fewer than half as
+    /// many switch them back to each partition's own synced writes. 0: always the journal.
+    /// </summary>
+    public double JournalAbovePartitions { get; set; } = 3;
+
     /// <summary>How large a journal file grows before the files it describes are synced and it is removed.</summary>
     public long JournalRotateBytes { get; set; } = 64L << 20;
 

@@ -25,7 +25,7 @@ public sealed class WriteJournalTests : IDisposable
         File.WriteAllBytes(file, []);
         byte[] first = Bytes(1000, 1), second = Bytes(1500, 2), third = Bytes(700, 3);
         string copy = Path.Combine(_dir.Path, "journal-as-it-was");
-        using (var journal = WriteJournal.Open(root, 1L << 30, dropSynced: false, NullLogger.Instance))
+        using (var journal = WriteJournal.Open(root, 1L << 30, journalAbove: 0, dropSynced: false, NullLogger.Instance))
         {
             // As a log writes: its tail sector again with more in it, then further on.
             await WriteAsync(journal, file, 0, first);
@@ -74,7 +74,7 @@ public sealed class WriteJournalTests : IDisposable
         File.WriteAllBytes(removed, []);
         string journalDir = Path.Combine(root, WriteJournal.DirectoryName);
         string copy = Path.Combine(_dir.Path, "journal-as-it-was");
-        using (var journal = WriteJournal.Open(root, 1L << 20, dropSynced: true, NullLogger.Instance))
+        using (var journal = WriteJournal.Open(root, 1L << 20, journalAbove: 0, dropSynced: true, NullLogger.Instance))
         {
             // Past the rotation size: the first file's writes are synced into their files and the file removed.
             for (int i = 0; i < 6; i++)
@@ -102,8 +102,10 @@ public sealed class WriteJournalTests : IDisposable
         Assert.True(DataSync.Supported, "the journal syncs with fdatasync: 64-bit Linux, where Gateway runs");
         var options = LogFixture.Options(_dir.Path);
         Assert.True(options.WriteJournal);
+        options.JournalAbovePartitions = 0; // always the journal
         await using (var store = await LogStore.OpenAsync(options))
         {
+            Assert.True(store.Journal!.Active);
             var topic = await store.CreateTopicAsync("t", 3);
             for (int p = 0; p < 3; p++)
             {
@@ -121,6 +123,42 @@ public sealed class WriteJournalTests : IDisposable
             var topic = store.GetTopic("t");
             Assert.Equal(["p0", "p1", "p2"], topic.Partitions.Select(p => LogFixture.ReadAll(p, 0).Single().Value));
             Assert.Equal("new", LogFixture.ReadAll(store.GetTopic("gone").GetPartition(0), 0).Single().Value);
+        }
+    }
+
+    [Fact]
+    public async Task The_store_journals_while_rounds_cover_many_partitions_and_goes_back_to_direct_writes_with_nothing_left_to_replay()
+    {
+        Assert.True(DataSync.Supported, "the journal syncs with fdatasync: 64-bit Linux, where Gateway runs");
+        var options = LogFixture.Options(_dir.Path);
+        string journalDir = Path.Combine(_dir.Path, WriteJournal.DirectoryName);
+        await using (var store = await LogStore.OpenAsync(options))
+        {
+            var journal = store.Journal!;
+            var topic = await store.CreateTopicAsync("t", 16);
+            Assert.False(journal.Active); // one partition's own synced writes until rounds cover several
+            for (int round = 0; round < 20; round++)
+            {
+                await Task.WhenAll(topic.Partitions.Select(p => LogFixture.AppendAsync(p, Acks.Disk, $"r{round}")));
+            }
+            Assert.True(journal.Active);
+            Assert.Contains(Directory.GetFiles(journalDir), f => new FileInfo(f).Length > 0);
+
+            for (int i = 0; i < 40 && journal.Active; i++)
+            {
+                await LogFixture.AppendAsync(topic.GetPartition(0), Acks.Disk, $"one{i}");
+            }
+            await WaitUntilAsync(() => !journal.Active);
+            // Every file the journal described was synced before the first direct write: nothing is left to replay.
+            Assert.All(Directory.GetFiles(journalDir), f => Assert.Equal(0, new FileInfo(f).Length));
+            await LogFixture.AppendAsync(topic.GetPartition(1), Acks.Disk, "direct");
+        }
+        await using (var store = await LogStore.OpenAsync(options))
+        {
+            var topic = store.GetTopic("t");
+            Assert.Equal(Enumerable.Range(0, 20).Select(r => $"r{r}"), LogFixture.ReadAll(topic.GetPartition(5), 0).Select(r => r.Value));
+            Assert.Equal("direct", LogFixture.ReadAll(topic.GetPartition(1), 0).Last().Value);
+            Assert.StartsWith("one", LogFixture.ReadAll(topic.GetPartition(0), 0).Last().Value, StringComparison.Ordinal);
         }
     }
 

@@ -61,8 +61,8 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     private readonly ConcurrentDictionary<int, SafeFileHandle> _bypassing = new(); // writes that bypass the page cache
     private readonly IoThread<PendingRead> _reader;
     private readonly bool _cacheWrites;
-    private readonly WriteJournal? _journal; // writes go through the page cache, made durable by the store's journal
-    private readonly FileOptions _segmentOptions;
+    private readonly WriteJournal? _journal; // while the store journals, writes go through the page cache and into it
+    private readonly ConcurrentDictionary<int, SafeFileHandle> _journaled = new(); // writes through the page cache, unsynced
     private volatile bool _bypass;
     private readonly Lock _dropLock = new();
     private long _droppedUntil = -1; // log address (segment × segment size + offset) below which written pages were dropped
@@ -85,9 +85,8 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         : base(fileName, sectorSize: 512, Devices.CAPACITY_UNSPECIFIED)
     {
         _journal = journal;
-        _cacheWrites = cacheWrites || !PageCache.CanDrop || journal is not null;
-        _bypass = !cacheWrites && PageCache.CanBypass && journal is null;
-        _segmentOptions = journal is null ? FileOptions.WriteThrough : FileOptions.None;
+        _cacheWrites = cacheWrites || !PageCache.CanDrop;
+        _bypass = !cacheWrites && PageCache.CanBypass;
         DirectorySync.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(fileName))!);
         _reader = new IoThread<PendingRead>($"{name} reads", Read, IoThread<PendingRead>.DefaultIdleTimeout);
         _preparer = new IoThread<bool>($"{name} writes ahead", _ => Prepare(), IoThread<bool>.DefaultIdleTimeout);
@@ -151,6 +150,10 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         {
             handle.Dispose();
         }
+        if (_journaled.TryRemove(segment, out handle))
+        {
+            handle.Dispose();
+        }
         try
         {
             File.Delete(GetSegmentFilename(FileName, segment));
@@ -195,16 +198,17 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         }
         _reader.Close();
         _preparer.Close();
-        foreach (var handle in _segments.Values.Concat(_bypassing.Values))
+        foreach (var handle in _segments.Values.Concat(_bypassing.Values).Concat(_journaled.Values))
         {
             handle.Dispose();
         }
         _segments.Clear();
         _bypassing.Clear();
+        _journaled.Clear();
     }
 
     private SafeFileHandle Segment(int segmentId) =>
-        _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, device._segmentOptions), this);
+        _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id), this);
 
     /// <summary>
     /// The segment's handle for a read, which never creates the file: a read racing the removal of its segment (a
@@ -218,7 +222,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         }
         try
         {
-            return _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, device._segmentOptions, create: false), this);
+            return _segments.GetOrAdd(segmentId, static (id, device) => device.Open(id, create: false), this);
         }
         catch (FileNotFoundException)
         {
@@ -245,7 +249,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
 
     private void Write(PendingWrite write)
     {
-        if (_journal is not null)
+        if (_journal is not null && _journal.BeginWrite())
         {
             WriteJournaled(write);
             return;
@@ -282,8 +286,8 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     }
 
     /// <summary>
-    /// Writes through the page cache and queues the write for the store's journal, which completes it once durable
-    /// (<see cref="WriteJournal"/>).
+    /// Writes through the page cache, unsynced, and queues the write for the store's journal, which completes it once
+    /// durable (<see cref="WriteJournal"/>).
     /// </summary>
     private void WriteJournaled(PendingWrite write)
     {
@@ -292,9 +296,15 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
             unsafe
             {
                 var data = new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length);
-                string path = GetSegmentFilename(FileName, write.SegmentId);
-                RandomAccess.Write(Segment(write.SegmentId), data, write.Address);
-                _journal!.Append(path, write.Address, data, failure =>
+                if (segmentSize > 0)
+                {
+                    // Recorded like every write, so that zeros written ahead (for direct writes) stay past it.
+                    long start = write.SegmentId * segmentSize + write.Address;
+                    BeforeWrite(start, start + write.Length);
+                }
+                var handle = _journaled.GetOrAdd(write.SegmentId, static (id, device) => device.Open(id, FileOptions.None), this);
+                RandomAccess.Write(handle, data, write.Address);
+                _journal!.Append(GetSegmentFilename(FileName, write.SegmentId), write.Address, data, failure =>
                 {
                     Interlocked.Decrement(ref _writing);
                     write.Callback(failure is null ? 0 : ErrorCode(failure), failure is null ? write.Length : 0, write.Context);
@@ -305,6 +315,10 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         {
             Interlocked.Decrement(ref _writing);
             write.Callback(ErrorCode(ex), 0, write.Context);
+        }
+        finally
+        {
+            _journal!.EndWrite();
         }
     }
 

@@ -24,6 +24,14 @@ namespace Gateway.Log.Device;
 /// (a segment removed by retention) is skipped; a topic's folder is removed only after a <see cref="Checkpoint"/>, so
 /// a topic made again under the same name is never written with what the journal held for the one before.
 /// </para>
+/// <para>
+/// The journal is used while commit rounds cover several partitions (<see cref="ObserveRound"/>): with one partition
+/// written, its own synced write (straight from the log's memory to the disk) is one device write per round as well,
+/// and writing the data twice (journal, then file) would only cost. So the store switches: to the journal at once when
+/// rounds cover more than <see cref="LogStoreOptions.JournalAbovePartitions"/> partitions on average, back to direct
+/// writes when they cover fewer than half as many — after a <see cref="Checkpoint"/>-like sync of every file the journal
+/// describes, with writes held meanwhile, so that no entry is ever replayed over what a direct write put there later.
+/// </para>
 /// Entry: magic, CRC-32C of what follows it, data length, path length, offset, path (UTF-8, relative to the data
 /// folder), data. A torn or damaged entry ends its file's replay: nothing after it was acknowledged.
 /// </summary>
@@ -52,8 +60,19 @@ internal sealed partial class WriteJournal : IDisposable
     private volatile bool _stopping;
     private Task _checkpoint = Task.CompletedTask;
 
-    private WriteJournal(string root, long rotateBytes, bool dropSynced, ILogger logger)
+    // Which way log writes go: Direct (each its own synced write), Journal, or Switching (to Direct: writes wait).
+    private const int Direct = 0, Journal = 1, Switching = 2;
+    private readonly double _journalAbove; // partitions per round above which the journal is used
+    private volatile int _mode;
+    private int _journaling; // writers that chose the journal and have not yet queued their entry
+    private readonly ManualResetEventSlim _switched = new(true); // reset while switching to direct writes
+    private double _partitionsPerRound = 1; // moving average (weight 1/8 for the newest); the scheduler's loop only
+    private volatile bool _directWanted;
+
+    private WriteJournal(string root, long rotateBytes, double journalAbove, bool dropSynced, ILogger logger)
     {
+        _journalAbove = journalAbove;
+        _mode = journalAbove <= 0 ? Journal : Direct;
         _dropSynced = dropSynced;
         _root = Path.GetFullPath(root);
         _directory = Path.Combine(_root, DirectoryName);
@@ -72,14 +91,14 @@ internal sealed partial class WriteJournal : IDisposable
     /// Replays what journal files the data folder <paramref name="root"/> holds (a stop that was not graceful), then
     /// starts a new journal there.
     /// </summary>
-    public static WriteJournal Open(string root, long rotateBytes, bool dropSynced, ILogger logger)
+    public static WriteJournal Open(string root, long rotateBytes, double journalAbove, bool dropSynced, ILogger logger)
     {
         var (entries, files) = Replay(root);
         if (files > 0)
         {
             LogReplayed(logger, entries, files);
         }
-        return new WriteJournal(root, rotateBytes, dropSynced, logger);
+        return new WriteJournal(root, rotateBytes, journalAbove, dropSynced, logger);
     }
 
     /// <summary>
@@ -143,6 +162,57 @@ internal sealed partial class WriteJournal : IDisposable
         DirectorySync.Sync(directory);
         return (entries, journals.Count);
     }
+
+    /// <summary>Whether log writes go through the journal now, or it is being switched off (tests, metrics).</summary>
+    public bool Active => _mode != Direct;
+
+    /// <summary>
+    /// Called by the commit scheduler with how many partitions each round commits: picks the way log writes go.
+    /// </summary>
+    public void ObserveRound(int partitions)
+    {
+        _partitionsPerRound += (partitions - _partitionsPerRound) / 8;
+        if (_mode == Direct && _partitionsPerRound > _journalAbove)
+        {
+            _mode = Journal; // nothing to do first: what is journaled from now on is newer than every direct write
+        }
+        else if (_mode == Journal && _partitionsPerRound < _journalAbove / 2 && !_directWanted)
+        {
+            _directWanted = true;
+            _wake.Release();
+        }
+    }
+
+    /// <summary>
+    /// A log write is about to be issued: true when it is to be journaled (made through the page cache, then
+    /// <see cref="Append"/>ed, then ended with <see cref="EndWrite"/>), false when it is to be written and synced directly. Waits while the
+    /// journal is being switched off.
+    /// </summary>
+    public bool BeginWrite()
+    {
+        while (true)
+        {
+            switch (_mode)
+            {
+                case Journal:
+                    Interlocked.Increment(ref _journaling);
+                    if (_mode == Journal)
+                    {
+                        return true;
+                    }
+                    Interlocked.Decrement(ref _journaling);
+                    break;
+                case Direct:
+                    return false;
+                default:
+                    _switched.Wait();
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Ends a write <see cref="BeginWrite"/> sent to the journal, once its entry is queued (or its write failed).</summary>
+    public void EndWrite() => Interlocked.Decrement(ref _journaling);
 
     /// <summary>
     /// Queues a write already made through the page cache at <paramref name="offset"/> of <paramref name="path"/>;
@@ -224,6 +294,7 @@ internal sealed partial class WriteJournal : IDisposable
         {
             _file.Dispose();
             _wake.Dispose();
+            _switched.Set();
         }
     }
 
@@ -238,7 +309,11 @@ internal sealed partial class WriteJournal : IDisposable
             lock (_writeLock)
             {
                 WriteQueued();
-                if (_failure is null && _fileBytes >= RotateBytes && _checkpoint.IsCompleted)
+                if (_directWanted)
+                {
+                    SwitchToDirect();
+                }
+                else if (_failure is null && _fileBytes >= RotateBytes && _checkpoint.IsCompleted)
                 {
                     Rotate(wait: false);
                 }
@@ -253,6 +328,42 @@ internal sealed partial class WriteJournal : IDisposable
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Holds new log writes, lets the journaled ones under way queue their entries, writes them, syncs every file the
+    /// journal describes and starts an empty journal file; then log writes go directly. Under <c>_writeLock</c>.
+    /// </summary>
+    private void SwitchToDirect()
+    {
+        _directWanted = false;
+        if (_mode != Journal)
+        {
+            return;
+        }
+        _switched.Reset();
+        _mode = Switching;
+        try
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _journaling) > 0)
+            {
+                spin.SpinOnce();
+            }
+            _checkpoint.GetAwaiter().GetResult();
+            WriteQueued();
+            if (_failure is null)
+            {
+                Rotate(wait: true);
+            }
+        }
+        finally
+        {
+            // After a failure too: direct writes then fail or succeed on their own, and nothing journaled is lost
+            // that was acknowledged (a failed journal write acknowledges nothing).
+            _mode = Direct;
+            _switched.Set();
         }
     }
 
