@@ -12,7 +12,7 @@ namespace Gateway.Log;
 /// Creating and deleting topics is serialized; reads and appends on existing topics never wait for it.
 /// Disposing commits everything appended, then closes the logs.
 /// </summary>
-public sealed partial class LogStore : ILogStorage, IAsyncDisposable
+public sealed partial class LogStore : ILogStorage, IAsyncDisposable, IStorageFigures
 {
     private StorageLimits? _limits;
     private readonly ConcurrentDictionary<string, TopicLog> _topics = new(StringComparer.Ordinal);
@@ -205,6 +205,16 @@ public sealed partial class LogStore : ILogStorage, IAsyncDisposable
 
     /// <summary>The write journal (<see cref="LogStoreOptions.WriteJournal"/>), null without one.</summary>
     internal WriteJournal? Journal => _journal;
+
+    /// <summary>Whether log writes go through the write journal now (commit rounds cover several partitions).</summary>
+    public bool JournalActive => _journal?.Active ?? false;
+
+    /// <inheritdoc />
+    public IReadOnlyList<StorageFigure> Figures =>
+    [
+        new("gateway_log_open_partitions", "Partitions whose log is open now; the others are at rest and hold no log memory.", OpenPartitions),
+        new("gateway_write_journal_active", "1 while log writes are made durable by the store's write journal (commit rounds covering several partitions), 0 while each partition syncs its own.", JournalActive ? 1 : 0),
+    ];
 
     /// <summary>Partitions whose log is open now (the rest are at rest: <see cref="LogStoreOptions.PartitionIdleMs"/>).</summary>
     public int OpenPartitions => _topics.Values.Sum(t => t.Partitions.Count(p => p.IsOpen));

@@ -27,6 +27,8 @@ public sealed class GatewayMetrics
     private readonly Gauge _topicLogBytes;
     private readonly Gauge _topicPartitions;
     private readonly Gauge _groupTopicLag;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Gauge> _storageFigures = new(StringComparer.Ordinal);
+    private readonly MetricFactory _factory;
     private readonly int _maxPartitionSeries;
 
     public const int DefaultMaxPartitionSeries = 1_000;
@@ -63,6 +65,7 @@ public sealed class GatewayMetrics
         _topicLogBytes = metrics.CreateGauge("gateway_topic_log_bytes", "Bytes of log the topic's partitions hold between their begin and their end.", "topic");
         _topicPartitions = metrics.CreateGauge("gateway_topic_partitions", "The topic's partitions.", "topic");
         _groupTopicLag = metrics.CreateGauge("gateway_group_topic_lag", "The group's lag summed over the topic's partitions it committed.", "group", "topic");
+        _factory = metrics;
         var streams = metrics.CreateGauge("gateway_sse_subscribers", "Server-Sent Events streams open now, by kind (topic or group).", "kind");
         _topicStreams = streams.WithLabels("topic");
         _groupStreams = streams.WithLabels("group");
@@ -167,6 +170,13 @@ public sealed class GatewayMetrics
     {
         var topics = store.Topics;
         bool perPartition = topics.Sum(t => t.PartitionCount) <= _maxPartitionSeries;
+        if (store is IStorageFigures engine)
+        {
+            foreach (var figure in engine.Figures)
+            {
+                _storageFigures.GetOrAdd(figure.Name, static (name, state) => state._factory.CreateGauge(name, state.Help), (_factory, figure.Help)).Set(figure.Value);
+            }
+        }
         foreach (var topic in topics)
         {
             long records = 0, bytes = 0;
