@@ -1,5 +1,5 @@
-using Gateway.Log.Device;
 using System.Collections.Concurrent;
+using Gateway.Log.Device;
 using Gateway.Storage;
 using Microsoft.Extensions.Logging;
 

@@ -41,7 +41,7 @@ internal sealed class StoredScanner : IDisposable
         _segmentSize = 1L << segmentBits;
         _next = from;
         _until = until;
-        // At least a page, so that any entry (at most half a page) fits a chunk whole.
+        // At least a page, so that any entry (never more than a page, and never across one) fits a chunk whole.
         _chunkBytes = Math.Max(chunkBytes, 1 << pageBits);
         _damaged = damaged;
     }
