@@ -10,13 +10,13 @@ namespace Gateway.Log;
 /// for its life: an entry never crosses a page boundary and the end of a page is skipped as padding, so a log read
 /// with other pages than it was written with is misread. The store's <see cref="LogStoreOptions.PageSizeBits"/> is the
 /// page of the partitions it makes; a partition keeps its own. Partitions made before the file existed have none and
-/// were made with 4 MiB pages (the default then).
+/// were made with the store's page size then: <see cref="LogStoreOptions.LegacyPageSizeBits"/> (4 MiB, the default then).
 /// </summary>
 internal static class LogLayout
 {
     public const string FileName = "log.layout";
 
-    /// <summary>The page size (log2) of partitions without a layout file: the default before partitions had one.</summary>
+    /// <summary>The default page size (log2) of partitions without a layout file (<see cref="LogStoreOptions.LegacyPageSizeBits"/>).</summary>
     public const int LegacyPageSizeBits = 22;
 
     private const string Key = "page-size-bits=";
@@ -25,7 +25,7 @@ internal static class LogLayout
     /// The partition's page size: written for a new partition (<paramref name="fresh"/>, with the store's), read for
     /// an existing one. Throws <see cref="LogCorruptedException"/> when the file is there and does not say.
     /// </summary>
-    public static int PageSizeBits(string directory, bool fresh, int storePageSizeBits)
+    public static int PageSizeBits(string directory, bool fresh, int storePageSizeBits, int legacyPageSizeBits)
     {
         string path = Path.Combine(directory, FileName);
         if (fresh)
@@ -41,7 +41,7 @@ internal static class LogLayout
         }
         catch (FileNotFoundException)
         {
-            return LegacyPageSizeBits;
+            return legacyPageSizeBits;
         }
         if (text.StartsWith(Key, StringComparison.Ordinal)
             && int.TryParse(text.AsSpan(Key.Length).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int bits)

@@ -15,6 +15,12 @@ public sealed class LogStoreOptions
     public int PageSizeBits { get; set; } = 21;
 
     /// <summary>
+    /// log2 of the page size of partitions made before each partition recorded its own (<c>log.layout</c>): the
+    /// <see cref="PageSizeBits"/> the store had then, 22 (4 MiB) unless it was configured otherwise.
+    /// </summary>
+    public int LegacyPageSizeBits { get; set; } = LogLayout.LegacyPageSizeBits;
+
+    /// <summary>
     /// log2 of the memory a partition's log may keep with pages of <see cref="PageSizeBits"/> (at least two pages;
     /// four let appends continue while pages flush). A log allocates two pages when it opens and the others only as
     /// its tail moves on; a partition made with other pages keeps as many pages of its own size.
@@ -135,6 +141,10 @@ public sealed class LogStoreOptions
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {
             return "DataDirectory must name a folder.";
+        }
+        if (LegacyPageSizeBits is < 12 or > 30)
+        {
+            return "LegacyPageSizeBits must be between 12 and 30.";
         }
         if (JournalRotateBytes < (1L << 20))
         {

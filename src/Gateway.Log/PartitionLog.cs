@@ -82,7 +82,7 @@ public sealed partial class PartitionLog : IPartition, IAsyncDisposable
         DirectorySync.CreateDirectory(directory);
         try
         {
-            _pageSizeBits = LogLayout.PageSizeBits(directory, fresh, options.PageSizeBits);
+            _pageSizeBits = LogLayout.PageSizeBits(directory, fresh, options.PageSizeBits, options.LegacyPageSizeBits);
         }
         catch (Exception ex) when (ex is LogCorruptedException or IOException or UnauthorizedAccessException)
         {

@@ -291,6 +291,8 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     /// </summary>
     private void WriteJournaled(PendingWrite write)
     {
+        bool queued = false;
+        Exception? failed = null;
         try
         {
             unsafe
@@ -309,16 +311,21 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
                     Interlocked.Decrement(ref _writing);
                     write.Callback(failure is null ? 0 : ErrorCode(failure), failure is null ? write.Length : 0, write.Context);
                 });
+                queued = true; // completed by the journal from here on, whatever happens
             }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        catch (Exception ex) when (!queued && ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
-            Interlocked.Decrement(ref _writing);
-            write.Callback(ErrorCode(ex), 0, write.Context);
+            failed = ex;
         }
         finally
         {
             _journal!.EndWrite();
+        }
+        if (failed is not null)
+        {
+            Interlocked.Decrement(ref _writing);
+            write.Callback(ErrorCode(failed), 0, write.Context);
         }
     }
 

@@ -63,7 +63,7 @@ internal sealed partial class WriteJournal : IDisposable
     // Which way log writes go: Direct (each its own synced write), Journal, or Switching (to Direct: writes wait).
     private const int Direct = 0, Journal = 1, Switching = 2;
     private readonly double _journalAbove; // partitions per round above which the journal is used
-    private volatile int _mode;
+    private int _mode; // read with Volatile.Read, changed with Interlocked (the switch to direct needs a full fence)
     private int _journaling; // writers that chose the journal and have not yet queued their entry
     private readonly ManualResetEventSlim _switched = new(true); // reset while switching to direct writes
     private double _partitionsPerRound = 1; // moving average (weight 1/8 for the newest); the scheduler's loop only
@@ -164,7 +164,9 @@ internal sealed partial class WriteJournal : IDisposable
     }
 
     /// <summary>Whether log writes go through the journal now, or it is being switched off (tests, metrics).</summary>
-    public bool Active => _mode != Direct;
+    public bool Active => Mode != Direct;
+
+    private int Mode => Volatile.Read(ref _mode);
 
     /// <summary>
     /// Called by the commit scheduler with how many partitions each round commits: picks the way log writes go.
@@ -172,11 +174,12 @@ internal sealed partial class WriteJournal : IDisposable
     public void ObserveRound(int partitions)
     {
         _partitionsPerRound += (partitions - _partitionsPerRound) / 8;
-        if (_mode == Direct && _partitionsPerRound > _journalAbove)
+        if (Mode == Direct && _partitionsPerRound > _journalAbove)
         {
-            _mode = Journal; // nothing to do first: what is journaled from now on is newer than every direct write
+            // Nothing to do first: what is journaled from now on is newer than every direct write.
+            Interlocked.CompareExchange(ref _mode, Journal, Direct);
         }
-        else if (_mode == Journal && _partitionsPerRound < _journalAbove / 2 && !_directWanted)
+        else if (Mode == Journal && _partitionsPerRound < _journalAbove / 2 && !_directWanted)
         {
             _directWanted = true;
             _wake.Release();
@@ -192,11 +195,11 @@ internal sealed partial class WriteJournal : IDisposable
     {
         while (true)
         {
-            switch (_mode)
+            switch (Mode)
             {
                 case Journal:
                     Interlocked.Increment(ref _journaling);
-                    if (_mode == Journal)
+                    if (Mode == Journal)
                     {
                         return true;
                     }
@@ -241,9 +244,16 @@ internal sealed partial class WriteJournal : IDisposable
             _queued.Done.Add(done);
             _written.Add(path);
         }
-        if (_wake.CurrentCount == 0)
+        try
         {
-            _wake.Release();
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed meanwhile: the entry is failed by the close, never left waiting.
         }
     }
 
@@ -258,9 +268,9 @@ internal sealed partial class WriteJournal : IDisposable
         {
             _checkpoint.GetAwaiter().GetResult();
             WriteQueued(); // what is queued belongs to the files synced now
-            if (_failure is null)
+            if (_failure is not null || !Rotate(wait: true))
             {
-                Rotate(wait: true);
+                throw new IOException($"The write journal failed: {_failure?.Message}", _failure);
             }
         }
     }
@@ -338,12 +348,13 @@ internal sealed partial class WriteJournal : IDisposable
     private void SwitchToDirect()
     {
         _directWanted = false;
-        if (_mode != Journal)
+        if (_failure is not null || Interlocked.CompareExchange(ref _mode, Switching, Journal) != Journal)
         {
-            return;
+            return; // a failed journal stays on, failing every write: nothing may be written past what it holds
         }
+        // The exchange is a full fence: a writer that saw Journal has already counted itself in _journaling.
         _switched.Reset();
-        _mode = Switching;
+        bool switched = false;
         try
         {
             var spin = new SpinWait();
@@ -353,16 +364,11 @@ internal sealed partial class WriteJournal : IDisposable
             }
             _checkpoint.GetAwaiter().GetResult();
             WriteQueued();
-            if (_failure is null)
-            {
-                Rotate(wait: true);
-            }
+            switched = _failure is null && Rotate(wait: true);
         }
         finally
         {
-            // After a failure too: direct writes then fail or succeed on their own, and nothing journaled is lost
-            // that was acknowledged (a failed journal write acknowledges nothing).
-            _mode = Direct;
+            Volatile.Write(ref _mode, switched ? Direct : Journal);
             _switched.Set();
         }
     }
@@ -417,7 +423,7 @@ internal sealed partial class WriteJournal : IDisposable
     /// Entries queued meanwhile go to the new file; the files they were written to are synced with the old one's too
     /// (their writes came first), which only makes their replay unneeded.
     /// </summary>
-    private void Rotate(bool wait)
+    private bool Rotate(bool wait)
     {
         SafeFileHandle old = _file;
         long oldSequence = _sequence;
@@ -431,28 +437,39 @@ internal sealed partial class WriteJournal : IDisposable
             _file = old;
             _sequence = oldSequence;
             Fail(ex);
-            return;
+            return false;
         }
         var written = TakeWritten();
-        var checkpoint = Task.Run(() =>
-        {
-            try
-            {
-                SyncFiles(written);
-                old.Dispose();
-                File.Delete(FilePath(oldSequence));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // The old file stays and is replayed at the next start, which is only longer.
-                old.Dispose();
-                LogCheckpointFailed(_logger, ex.Message);
-            }
-        });
-        _checkpoint = checkpoint;
         if (wait)
         {
-            checkpoint.GetAwaiter().GetResult();
+            return Retire(old, oldSequence, written);
+        }
+        _checkpoint = Task.Run(() => Retire(old, oldSequence, written));
+        return true;
+    }
+
+    /// <summary>
+    /// Syncs the files a journal file describes, then removes it, durably (its directory synced: a journal file that
+    /// came back after a power cut would be replayed over what was written since). A failure fails the journal: the
+    /// old file stays (replayed at the next start) and nothing is acknowledged from then on, since a later journal
+    /// file could be retired without it.
+    /// </summary>
+    private bool Retire(SafeFileHandle old, long sequence, HashSet<string> written)
+    {
+        try
+        {
+            SyncFiles(written);
+            old.Dispose();
+            File.Delete(FilePath(sequence));
+            DirectorySync.Sync(_directory);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            old.Dispose();
+            LogCheckpointFailed(_logger, ex.Message);
+            Fail(ex);
+            return false;
         }
     }
 
