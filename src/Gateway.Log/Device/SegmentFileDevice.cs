@@ -259,13 +259,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         {
             unsafe
             {
-                var data = new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length);
-                if (segmentSize > 0)
-                {
-                    // Every write, also one through the page cache after a refused direct one: zeros may be under way.
-                    long start = write.SegmentId * segmentSize + write.Address;
-                    BeforeWrite(start, start + write.Length);
-                }
+                var data = Issue(write);
                 if (!_bypass || !TryWriteBypassing(write.SegmentId, data, write.Address))
                 {
                     RandomAccess.Write(Segment(write.SegmentId), data, write.Address);
@@ -286,6 +280,20 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
     }
 
     /// <summary>
+    /// The write's data, once it is recorded as issued (<see cref="BeforeWrite"/>): every write, direct, journaled or
+    /// through the page cache after a refused direct one, so that zeros written ahead never land on it.
+    /// </summary>
+    private unsafe ReadOnlySpan<byte> Issue(PendingWrite write)
+    {
+        if (segmentSize > 0)
+        {
+            long start = write.SegmentId * segmentSize + write.Address;
+            BeforeWrite(start, start + write.Length);
+        }
+        return new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length);
+    }
+
+    /// <summary>
     /// Writes through the page cache, unsynced, and queues the write for the store's journal, which completes it once
     /// durable (<see cref="WriteJournal"/>).
     /// </summary>
@@ -297,13 +305,7 @@ internal sealed class SegmentFileDevice : StorageDeviceBase
         {
             unsafe
             {
-                var data = new ReadOnlySpan<byte>((void*)write.Source, (int)write.Length);
-                if (segmentSize > 0)
-                {
-                    // Recorded like every write, so that zeros written ahead (for direct writes) stay past it.
-                    long start = write.SegmentId * segmentSize + write.Address;
-                    BeforeWrite(start, start + write.Length);
-                }
+                var data = Issue(write);
                 var handle = _journaled.GetOrAdd(write.SegmentId, static (id, device) => device.Open(id, FileOptions.None), this);
                 RandomAccess.Write(handle, data, write.Address);
                 _journal!.Append(GetSegmentFilename(FileName, write.SegmentId), write.Address, data, failure =>
